@@ -1,0 +1,22 @@
+//! lwt-backends: the event-loop backends of lwt behind [`lwt_core::Backend`], and their
+//! run-time selection with `LWT_BACKEND`.
+//!
+//! | backend | OS | module |
+//! |---|---|---|
+//! | epoll | Linux, Android | [`epoll`] |
+//! | poll | every Unix | [`poll`] |
+//!
+//! ```
+//! let kinds = lwt_backends::BackendKind::available();
+//! let rt = lwt_core::Runtime::new(lwt_backends::open(Some(kinds[0])).unwrap());
+//! assert_eq!(rt.backend_name(), kinds[0].name());
+//! ```
+#![doc(test(attr(deny(warnings))))]
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub mod epoll;
+#[cfg(unix)]
+pub mod poll;
+mod select;
+
+pub use select::{open, AnyBackend, BackendKind, ENV_VAR};

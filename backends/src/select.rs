@@ -1,0 +1,256 @@
+//! Run-time selection of a backend: `LWT_BACKEND`, what this OS has, and the automatic choice.
+//! Every platform `cfg` of the backend choice lives here (and in the backend files).
+
+use lwt_core::backend::{Backend, BorrowedSource, Events, Interest};
+use lwt_core::Error;
+use std::fmt;
+use std::io;
+use std::time::Duration;
+
+/// The environment variable that picks a backend at run time.
+pub const ENV_VAR: &str = "LWT_BACKEND";
+
+/// The backends lwt knows, whether or not this OS has them.
+///
+/// # Examples
+///
+/// ```
+/// use lwt_backends::BackendKind;
+/// assert_eq!("poll".parse::<BackendKind>().unwrap(), BackendKind::Poll);
+/// assert!(BackendKind::available().contains(&BackendKind::Poll));
+/// let err = "nope".parse::<BackendKind>().unwrap_err();
+/// assert!(err.to_string().contains("poll")); // the message lists what this OS has
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BackendKind {
+    /// Linux and Android's epoll, edge-triggered.
+    Epoll,
+    /// poll(2), on every Unix.
+    Poll,
+    /// kqueue, on macOS, iOS and the BSDs.
+    Kqueue,
+    /// I/O completion ports (through AFD), on Windows.
+    Iocp,
+}
+
+impl BackendKind {
+    /// Every kind lwt knows.
+    pub const ALL: [BackendKind; 4] = [
+        BackendKind::Epoll,
+        BackendKind::Poll,
+        BackendKind::Kqueue,
+        BackendKind::Iocp,
+    ];
+
+    /// The name `LWT_BACKEND` uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            BackendKind::Epoll => "epoll",
+            BackendKind::Poll => "poll",
+            BackendKind::Kqueue => "kqueue",
+            BackendKind::Iocp => "iocp",
+        }
+    }
+
+    /// The kinds this OS has, best first.
+    pub fn available() -> Vec<BackendKind> {
+        BackendKind::ALL
+            .into_iter()
+            .filter(|k| k.is_available())
+            .collect()
+    }
+
+    /// Whether this OS has this kind.
+    pub fn is_available(self) -> bool {
+        match self {
+            BackendKind::Epoll => cfg!(any(target_os = "linux", target_os = "android")),
+            BackendKind::Poll => cfg!(unix),
+            BackendKind::Kqueue => false,
+            BackendKind::Iocp => false,
+        }
+    }
+
+    /// The kind chosen when none is asked for: the best this OS has.
+    pub fn best() -> BackendKind {
+        BackendKind::available()[0]
+    }
+
+    /// The kind `LWT_BACKEND` asks for, `None` when it is unset or empty.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidArgument` naming the value and the kinds this OS has, when the value is not
+    /// one of them (never a silent fallback).
+    pub fn from_env() -> Result<Option<BackendKind>, Error> {
+        match std::env::var(ENV_VAR) {
+            Ok(v) if v.is_empty() => Ok(None),
+            Ok(v) => v.parse().map(Some),
+            Err(std::env::VarError::NotPresent) => Ok(None),
+            Err(std::env::VarError::NotUnicode(v)) => Err(unknown(&v.to_string_lossy())),
+        }
+    }
+}
+
+fn available_list() -> String {
+    BackendKind::available()
+        .iter()
+        .map(|k| k.name())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn unknown(v: &str) -> Error {
+    Error::invalid(
+        "LWT_BACKEND",
+        format!("unknown backend {v:?}; this system has: {}", available_list()),
+    )
+}
+
+impl fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for BackendKind {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<BackendKind, Error> {
+        let kind = BackendKind::ALL
+            .into_iter()
+            .find(|k| k.name().eq_ignore_ascii_case(s.trim()))
+            .ok_or_else(|| unknown(s))?;
+        if !kind.is_available() {
+            return Err(Error::invalid(
+                "LWT_BACKEND",
+                format!(
+                    "backend {:?} is not available on this system; it has: {}",
+                    kind.name(),
+                    available_list()
+                ),
+            ));
+        }
+        Ok(kind)
+    }
+}
+
+/// One backend of any kind: dispatch by a closed `match`, no virtual call per method.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum AnyBackend {
+    /// epoll.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    Epoll(crate::epoll::Epoll),
+    /// poll(2).
+    #[cfg(unix)]
+    Poll(crate::poll::Poll),
+}
+
+macro_rules! dispatch {
+    ($self:ident, $b:ident => $e:expr) => {
+        match $self {
+            #[cfg(any(target_os = "linux", target_os = "android"))]
+            AnyBackend::Epoll($b) => $e,
+            #[cfg(unix)]
+            AnyBackend::Poll($b) => $e,
+        }
+    };
+}
+
+impl AnyBackend {
+    /// Opens a backend of the given kind.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidArgument` if this OS lacks the kind; the OS error if creating it fails.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use lwt_backends::{AnyBackend, BackendKind};
+    /// let b = AnyBackend::open(BackendKind::Poll).unwrap();
+    /// assert_eq!(lwt_core::Backend::name(&b), "poll");
+    /// ```
+    pub fn open(kind: BackendKind) -> Result<AnyBackend, Error> {
+        let made = match kind {
+            #[cfg(any(target_os = "linux", target_os = "android"))]
+            BackendKind::Epoll => crate::epoll::Epoll::new().map(AnyBackend::Epoll),
+            #[cfg(unix)]
+            BackendKind::Poll => crate::poll::Poll::new().map(AnyBackend::Poll),
+            #[allow(unreachable_patterns)] // which arms exist depends on the OS
+            other => {
+                return Err(Error::invalid(
+                    "LWT_BACKEND",
+                    format!(
+                        "backend {:?} is not available on this system; it has: {}",
+                        other.name(),
+                        available_list()
+                    ),
+                ))
+            }
+        };
+        made.map_err(|e| Error::from_io(e, "backend_create", kind.name()))
+    }
+}
+
+/// Opens the backend asked for, else the one `LWT_BACKEND` names, else the best this OS has.
+///
+/// A backend that was asked for (by argument or environment) and fails returns its error.
+/// Only the automatic choice falls back to the next available kind, with a `tracing` warning.
+///
+/// # Errors
+///
+/// A bad `LWT_BACKEND`, an unavailable kind, or the OS error of creating the backend.
+///
+/// # Examples
+///
+/// ```
+/// let b = lwt_backends::open(Some(lwt_backends::BackendKind::Poll)).unwrap();
+/// assert_eq!(b.name(), "poll");
+/// ```
+pub fn open(kind: Option<BackendKind>) -> Result<Box<dyn Backend>, Error> {
+    let asked = match kind {
+        Some(k) => Some(k),
+        None => BackendKind::from_env()?,
+    };
+    if let Some(k) = asked {
+        return AnyBackend::open(k).map(|b| Box::new(b) as Box<dyn Backend>);
+    }
+    let mut last = None;
+    for k in BackendKind::available() {
+        match AnyBackend::open(k) {
+            Ok(b) => {
+                tracing::debug!("lwt: using the {} backend", k.name());
+                return Ok(Box::new(b));
+            }
+            Err(e) => {
+                tracing::warn!("lwt: the {} backend failed ({e}); trying the next one", k.name());
+                last = Some(e);
+            }
+        }
+    }
+    Err(last.unwrap_or(Error::Unsupported("an event-loop backend")))
+}
+
+impl Backend for AnyBackend {
+    fn name(&self) -> &'static str {
+        dispatch!(self, b => b.name())
+    }
+    fn edge_triggered(&self) -> bool {
+        dispatch!(self, b => b.edge_triggered())
+    }
+    fn register(&self, source: BorrowedSource<'_>, key: usize, interest: Interest) -> io::Result<()> {
+        dispatch!(self, b => b.register(source, key, interest))
+    }
+    fn modify(&self, source: BorrowedSource<'_>, key: usize, interest: Interest) -> io::Result<()> {
+        dispatch!(self, b => b.modify(source, key, interest))
+    }
+    fn deregister(&self, source: BorrowedSource<'_>, key: usize) -> io::Result<()> {
+        dispatch!(self, b => b.deregister(source, key))
+    }
+    fn wait(&self, events: &mut Events, timeout: Option<Duration>) -> io::Result<()> {
+        dispatch!(self, b => b.wait(events, timeout))
+    }
+    fn notify(&self) -> io::Result<()> {
+        dispatch!(self, b => b.notify())
+    }
+}

@@ -1,0 +1,222 @@
+//! The loop hand-off behind the `switch` async method.
+//!
+//! # Protocol
+//!
+//! A runtime's state word (`Inner::state`) says who owns its loop:
+//!
+//! | state | owner of the loop | meaning |
+//! |---|---|---|
+//! | `IDLE` | nobody | no `block_on` runs |
+//! | `RUNNING` | the home thread | the home thread drives the loop |
+//! | `IN_CALL` | the home thread | the home thread is inside a blocking call ([`switch_call`]) |
+//! | `STOLEN` | a stand-in thread | the call blocked too long; a stand-in drives the loop |
+//! | `RECLAIM` | the stand-in, until it lets go | the call returned; the home wants the loop back |
+//!
+//! 1. [`switch_call`] stores `IN_CALL`, gives up its owner marker and runs the call inline:
+//!    a call that finishes fast costs two atomic stores and no thread hop.
+//! 2. A watchdog thread samples every runtime in a call every [`WATCHDOG_TICK`]. A call still
+//!    running with the same sequence number at two samples (so at least one tick old) is
+//!    stolen: the watchdog CASes `IN_CALL` to `STOLEN` and starts a stand-in thread, which
+//!    drives the loop: its `Send` tasks, timers, I/O and notifications.
+//! 3. When the call returns, one CAS `IN_CALL -> RUNNING` ends it if nobody stole the loop.
+//!    Otherwise the home thread stores `RECLAIM`, wakes the stand-in, and waits; the stand-in
+//!    finishes the task it is running, drops its owner marker, stores `RUNNING` and unparks
+//!    the home thread, which takes its marker back and returns the call's result.
+//!
+//! Exactly one thread owns the loop at any time; a false steal costs one hand-off, never
+//! correctness. What must be `Send`: the tasks the stand-in runs (`spawn`), timers and wakers.
+//! What stays home: the future given to `block_on` and `spawn_local` tasks only run on the
+//! home thread, so they wait while the home thread is blocked; and a job started on a stand-in
+//! (or on any thread that is not a loop's home) cannot switch, so the jobs layer sends it to
+//! the pool instead (detach).
+
+use crate::runtime::{
+    self, home_thread, lock, put_ownership_marker, take_ownership_marker, Inner, IN_CALL,
+    RECLAIM, RUNNING, STOLEN,
+};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::thread::{self, Thread};
+use std::time::Duration;
+
+/// How often the watchdog samples calls in progress: a call is handed off once it has run
+/// for between one and two ticks.
+pub const WATCHDOG_TICK: Duration = Duration::from_micros(100);
+/// How long the watchdog keeps sampling after the last call before it parks.
+const WATCHDOG_LINGER: Duration = Duration::from_millis(20);
+
+struct Watchdog {
+    runtimes: Mutex<Vec<Weak<Inner>>>,
+    parked: AtomicBool,
+    thread: Thread,
+}
+
+fn watchdog() -> &'static Watchdog {
+    static W: OnceLock<Watchdog> = OnceLock::new();
+    W.get_or_init(|| {
+        let t = thread::Builder::new()
+            .name("lwt-switch-watchdog".into())
+            .spawn(watch)
+            .expect("lwt: cannot start the switch watchdog thread");
+        Watchdog {
+            runtimes: Mutex::new(Vec::new()),
+            parked: AtomicBool::new(false),
+            thread: t.thread().clone(),
+        }
+    })
+}
+
+fn watch() {
+    let mut seen: Vec<(Weak<Inner>, u64)> = Vec::new();
+    let mut idle = Duration::ZERO;
+    loop {
+        thread::sleep(WATCHDOG_TICK);
+        let w = watchdog();
+        let list: Vec<Arc<Inner>> = {
+            let mut l = lock(&w.runtimes);
+            l.retain(|r| r.strong_count() > 0);
+            l.iter().filter_map(Weak::upgrade).collect()
+        };
+        let mut busy = false;
+        let mut next_seen = Vec::with_capacity(list.len());
+        for rt in &list {
+            if rt.state.load(Ordering::SeqCst) != IN_CALL {
+                continue;
+            }
+            busy = true;
+            let seq = rt.call_seq.load(Ordering::SeqCst);
+            let before = seen
+                .iter()
+                .any(|(w, s)| *s == seq && std::ptr::eq(w.as_ptr(), Arc::as_ptr(rt)));
+            if before
+                && rt
+                    .state
+                    .compare_exchange(IN_CALL, STOLEN, Ordering::SeqCst, Ordering::SeqCst)
+                    .is_ok()
+            {
+                start_stand_in(rt.clone());
+            } else {
+                next_seen.push((Arc::downgrade(rt), seq));
+            }
+        }
+        seen = next_seen;
+        if busy {
+            idle = Duration::ZERO;
+        } else {
+            idle += WATCHDOG_TICK;
+            if idle >= WATCHDOG_LINGER {
+                w.parked.store(true, Ordering::SeqCst);
+                // Re-check after announcing the park, so a call entered meanwhile is seen.
+                let any = lock(&w.runtimes)
+                    .iter()
+                    .filter_map(Weak::upgrade)
+                    .any(|r| r.state.load(Ordering::SeqCst) == IN_CALL);
+                if !any {
+                    thread::park();
+                }
+                w.parked.store(false, Ordering::SeqCst);
+                idle = Duration::ZERO;
+            }
+        }
+    }
+}
+
+fn start_stand_in(rt: Arc<Inner>) {
+    let spawned = thread::Builder::new()
+        .name("lwt-switch".into())
+        .spawn(move || {
+            runtime::run_stand_in(&rt);
+            // Hand the loop back: our owner marker is gone (run_stand_in restored it).
+            rt.state.store(RUNNING, Ordering::SeqCst);
+            if let Some(home) = home_thread(&rt) {
+                home.unpark();
+            }
+        });
+    if let Err(e) = spawned {
+        // No thread: nobody drives the loop during this call, as under `none`. Undo the steal
+        // so the home thread's CAS succeeds.
+        tracing::warn!("lwt: cannot start a switch stand-in thread: {e}");
+    }
+}
+
+/// Whether [`switch_call`] can hand the loop off on this thread: it must be the home thread
+/// of a running runtime, driving it now.
+///
+/// # Examples
+///
+/// ```
+/// assert!(!lwt::core::switch::available()); // not inside a runtime
+/// lwt::run(async { assert!(lwt::core::switch::available()) });
+/// ```
+pub fn available() -> bool {
+    runtime::with_current(|rt| {
+        runtime::is_owner_of(rt)
+            && rt.state.load(Ordering::SeqCst) == RUNNING
+            && runtime::home_thread_id(rt) == Some(thread::current().id())
+    })
+    .unwrap_or(false)
+}
+
+/// Runs the blocking call `f` inline on the loop's thread; if it has not returned after about
+/// one [`WATCHDOG_TICK`], the loop goes on in a stand-in thread until it does (see the module
+/// doc). Where [`available`] is false, `f` simply runs inline.
+///
+/// # Examples
+///
+/// ```
+/// lwt::run(async {
+///     let me = std::thread::current().id();
+///     let ran_on = lwt::core::switch::switch_call(|| std::thread::current().id());
+///     assert_eq!(ran_on, me); // a call runs on the loop's own thread
+/// });
+/// ```
+pub fn switch_call<R>(f: impl FnOnce() -> R) -> R {
+    let rt = match runtime::with_current(|rt| rt.clone()) {
+        Some(rt) if available() => rt,
+        _ => return f(),
+    };
+    rt.call_seq.fetch_add(1, Ordering::SeqCst);
+    rt.state.store(IN_CALL, Ordering::SeqCst);
+    if !rt.watched.swap(true, Ordering::SeqCst) {
+        lock(&watchdog().runtimes).push(Arc::downgrade(&rt));
+    }
+    let w = watchdog();
+    if w.parked.load(Ordering::SeqCst) {
+        w.thread.unpark();
+    }
+    struct Leave {
+        rt: Arc<Inner>,
+        marker: *const Inner,
+    }
+    impl Drop for Leave {
+        fn drop(&mut self) {
+            let rt = &self.rt;
+            if rt
+                .state
+                .compare_exchange(IN_CALL, RUNNING, Ordering::SeqCst, Ordering::SeqCst)
+                .is_err()
+            {
+                // Stolen: ask for the loop back and wait for the stand-in to let go.
+                let _ = rt
+                    .state
+                    .compare_exchange(STOLEN, RECLAIM, Ordering::SeqCst, Ordering::SeqCst);
+                rt.wake_loop();
+                let mut spins = 0u32;
+                while rt.state.load(Ordering::SeqCst) != RUNNING {
+                    if spins < 2000 {
+                        spins += 1;
+                        std::hint::spin_loop();
+                    } else {
+                        thread::park_timeout(Duration::from_millis(1));
+                    }
+                }
+            }
+            put_ownership_marker(self.marker);
+        }
+    }
+    let _leave = Leave {
+        marker: take_ownership_marker(),
+        rt,
+    };
+    f()
+}

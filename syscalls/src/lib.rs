@@ -1,0 +1,61 @@
+//! lwt-syscalls: cooperative system calls — `FileDescr` and the Unix surface of OCaml's
+//! `Lwt_unix`. Use it as `lwt::unix`.
+//!
+//! Each call either completes at once, or waits without blocking the loop: by readiness on
+//! non-blocking descriptors (sockets, pipes), or through a job (by the async method in force)
+//! for calls that can only block (files, lookups).
+//!
+//! ```
+//! lwt::run(async {
+//!     let (a, b) = lwt::unix::socketpair(lwt::unix::SocketDomain::Unix, lwt::unix::SocketType::Stream, 0).unwrap();
+//!     lwt::unix::write(&a, b"x").await.unwrap();
+//!     let mut buf = [0u8; 1];
+//!     assert_eq!(lwt::unix::read(&b, &mut buf).await.unwrap(), 1);
+//! });
+//! ```
+#![doc(test(attr(deny(warnings))))]
+
+mod fd;
+mod io;
+mod net;
+mod pipe;
+
+pub use fd::{
+    abort, blocking, check_descriptor, close, of_unix_file_descr, readable, register_action,
+    set_blocking, state, stderr, stdin, stdout, unix_file_descr, wait_read, wait_write,
+    wrap_syscall, writable, FileDescr, IoEvent, State,
+};
+pub use io::{read, write, write_string};
+pub use net::{socketpair, SocketDomain, SocketType};
+pub use pipe::{pipe, pipe_in, pipe_out};
+
+use lwt_core::{Error, Result};
+
+/// Converts a rustix result into lwt's error, naming the call and its argument. The one place
+/// where raw syscall returns become errors.
+pub(crate) fn cvt<T>(r: rustix::io::Result<T>, call: &'static str, arg: &str) -> Result<T> {
+    r.map_err(|e| Error::from_errno(e.raw_os_error(), call, arg))
+}
+
+/// Runs `f` again while it fails with EINTR.
+pub(crate) fn retry_eintr<T>(mut f: impl FnMut() -> Result<T>) -> Result<T> {
+    loop {
+        match f() {
+            Err(e) if e.errno() == Some(libc::EINTR) => continue,
+            r => return r,
+        }
+    }
+}
+
+/// Ignores SIGPIPE once per process, so a write to a closed pipe or socket fails with EPIPE
+/// instead of killing the process (as the Rust runtime itself does for `main`).
+pub(crate) fn ignore_sigpipe() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: setting SIGPIPE's disposition to SIG_IGN is async-signal-safe and affects no
+        // memory; it only changes what the kernel does on a broken pipe.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+        }
+    });
+}
