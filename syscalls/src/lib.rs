@@ -15,20 +15,38 @@
 //! ```
 #![doc(test(attr(deny(warnings))))]
 
+// One module per area, each re-exported whole: `lwt::unix::NAME` finds every seed name.
+mod cpu;
+mod dir;
 mod fd;
+mod fs;
 mod io;
+mod iovec;
+mod msg;
 mod net;
+mod netdb;
 mod pipe;
+mod process;
+mod signal;
+mod sockopt;
+mod termios;
+mod user;
 
-pub use fd::{
-    abort, blocking, check_descriptor, close, of_unix_file_descr, readable, register_action,
-    set_blocking, state, stderr, stdin, stdout, unix_file_descr, wait_read, wait_write,
-    wrap_syscall, writable, FileDescr, IoEvent, State,
-};
-pub use io::{read, write, write_string};
-pub use net::{socketpair, SocketDomain, SocketType};
-pub use pipe::{pipe, pipe_in, pipe_out};
-
+pub use cpu::*;
+pub use dir::*;
+pub use fd::*;
+pub use fs::*;
+pub use io::*;
+pub use iovec::*;
+pub use msg::*;
+pub use net::*;
+pub use netdb::*;
+pub use pipe::*;
+pub use process::*;
+pub use signal::*;
+pub use sockopt::*;
+pub use termios::*;
+pub use user::*;
 use lwt_core::{Error, Result};
 
 /// Converts a rustix result into lwt's error, naming the call and its argument. The one place

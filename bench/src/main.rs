@@ -1,0 +1,1 @@
+fn main() { println!("lwt benchmarks: see bench/README.md"); }
