@@ -242,11 +242,11 @@ impl From<io::Error> for Error {
 ///
 /// # Examples
 ///
-/// ```no_run
-/// # async fn demo() {
-/// let n: u32 = lwt_core::handle_unix_error(async { Ok::<u32, lwt_core::Error>(7) }).await;
-/// assert_eq!(n, 7);
-/// # }
+/// ```
+/// lwt::run(async {
+///     let n: u32 = lwt::handle_unix_error(async { Ok::<u32, lwt::Error>(7) }).await;
+///     assert_eq!(n, 7);
+/// });
 /// ```
 pub async fn handle_unix_error<T>(fut: impl std::future::Future<Output = Result<T>>) -> T {
     match fut.await {
