@@ -327,6 +327,12 @@ fn bad_input_gives_clear_errors_and_leaks_nothing() {
         close(&l).await.unwrap();
         assert!(matches!(pending.await.unwrap(), Err(lwt::Error::Closed)));
         drop((t, u));
-        assert_eq!(util::open_fds(), before);
+        // At most as many as before (an earlier runtime's descriptors held by worker
+        // threads may close meanwhile); none of ours may stay.
+        let after = util::open_fds();
+        assert!(
+            after <= before,
+            "descriptors left open: {before} before, {after} after"
+        );
     });
 }

@@ -130,7 +130,13 @@ fn two_thousand_connections_echo_one_mib_each() {
                 kind.name(),
                 started.elapsed()
             );
-            assert_eq!(util::open_fds(), before, "descriptors left open");
+            // At most as many as before: descriptors of an earlier runtime held by worker
+            // threads may close meanwhile, but none of ours may stay.
+            let after = util::open_fds();
+            assert!(
+                after <= before,
+                "descriptors left open: {before} before, {after} after"
+            );
         }
     });
 }

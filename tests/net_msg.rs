@@ -67,7 +67,13 @@ fn two_slices_and_a_pipe_fd() {
                 Err(lwt::Error::Closed)
             ));
         }
-        assert_eq!(util::open_fds(), before);
+        // At most as many as before (an earlier runtime's descriptors held by worker
+        // threads may close meanwhile); none of ours may stay.
+        let after = util::open_fds();
+        assert!(
+            after <= before,
+            "descriptors left open: {before} before, {after} after"
+        );
     });
 }
 
@@ -118,7 +124,13 @@ fn truncated_control_data_leaks_nothing() {
                 .unwrap();
             assert_eq!((n, got.len()), (1, 253));
         }
-        assert_eq!(util::open_fds(), before);
+        // At most as many as before (an earlier runtime's descriptors held by worker
+        // threads may close meanwhile); none of ours may stay.
+        let after = util::open_fds();
+        assert!(
+            after <= before,
+            "descriptors left open: {before} before, {after} after"
+        );
     });
 }
 

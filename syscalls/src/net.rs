@@ -4,7 +4,7 @@
 use crate::cvt;
 use crate::fd::{FileDescr, IoEvent};
 use lwt_core::{Error, Result};
-use rustix::fd::{AsFd, BorrowedFd};
+use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::io::Errno;
 use rustix::net::{
     AddressFamily, Protocol, RecvFlags, SendFlags, Shutdown, SocketAddrAny, SocketAddrUnix,
@@ -94,13 +94,16 @@ pub fn socketpair(
         rustix::net::socketpair(
             domain.family(),
             ty.raw(),
-            SocketFlags::CLOEXEC | SocketFlags::NONBLOCK,
+            new_socket_flags(),
             protocol(proto),
         ),
         "socketpair",
         "",
     )?;
-    Ok((FileDescr::new_nonblocking(a), FileDescr::new_nonblocking(b)))
+    Ok((
+        finish_socket(a, "socketpair")?,
+        finish_socket(b, "socketpair")?,
+    ))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -147,16 +150,15 @@ impl SockAddr {
             SockAddr::Inet(ip, port) => SocketAddrAny::from(SocketAddr::new(*ip, *port)),
             SockAddr::Unix(p) => {
                 let bytes = p.as_os_str().as_bytes();
-                let unix = if let Some(name) = bytes.strip_prefix(b"\0") {
-                    SocketAddrUnix::new_abstract_name(name)
-                } else {
-                    if bytes.contains(&0) {
+                let unix = match abstract_name(bytes) {
+                    Some(r) => r,
+                    None if bytes.contains(&0) => {
                         return Err(Error::invalid(
                             call,
                             "NUL byte in a Unix-domain socket path",
-                        ));
+                        ))
                     }
-                    SocketAddrUnix::new(p.as_path())
+                    None => SocketAddrUnix::new(p.as_path()),
                 };
                 SocketAddrAny::from(cvt(unix, call, &p.to_string_lossy())?)
             }
@@ -173,9 +175,7 @@ impl SockAddr {
                 Ok(u) => {
                     if let Some(p) = u.path_bytes() {
                         SockAddr::Unix(PathBuf::from(std::ffi::OsStr::from_bytes(p)))
-                    } else if let Some(n) = u.abstract_name() {
-                        let mut v = vec![0u8];
-                        v.extend_from_slice(n);
+                    } else if let Some(v) = abstract_path(&u) {
                         SockAddr::Unix(PathBuf::from(std::ffi::OsString::from_vec(v)))
                     } else {
                         SockAddr::Unix(PathBuf::new())
@@ -190,6 +190,61 @@ impl SockAddr {
             Err(_) => SockAddr::Inet(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), 0),
         }
     }
+}
+
+/// A Linux abstract name: a path whose first byte is NUL.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn abstract_name(bytes: &[u8]) -> Option<rustix::io::Result<SocketAddrUnix>> {
+    bytes
+        .strip_prefix(b"\0")
+        .map(SocketAddrUnix::new_abstract_name)
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn abstract_name(_bytes: &[u8]) -> Option<rustix::io::Result<SocketAddrUnix>> {
+    None
+}
+
+/// The path form (leading NUL) of an abstract address.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn abstract_path(u: &SocketAddrUnix) -> Option<Vec<u8>> {
+    u.abstract_name().map(|n| [&[0u8][..], n].concat())
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn abstract_path(_u: &SocketAddrUnix) -> Option<Vec<u8>> {
+    None
+}
+
+/// The flags every new socket gets: non-blocking and close-on-exec, atomically where the
+/// OS can (`SOCK_NONBLOCK | SOCK_CLOEXEC`); see [`finish_socket`] for the others.
+#[cfg(not(target_vendor = "apple"))]
+pub(crate) fn new_socket_flags() -> SocketFlags {
+    SocketFlags::CLOEXEC | SocketFlags::NONBLOCK
+}
+
+#[cfg(target_vendor = "apple")]
+pub(crate) fn new_socket_flags() -> SocketFlags {
+    SocketFlags::empty()
+}
+
+/// Makes a new socket non-blocking and close-on-exec where [`new_socket_flags`] could not
+/// (Apple systems have no `SOCK_NONBLOCK`/`SOCK_CLOEXEC` and no `accept4`).
+#[cfg(not(target_vendor = "apple"))]
+pub(crate) fn finish_socket(fd: OwnedFd, _call: &'static str) -> Result<FileDescr> {
+    Ok(FileDescr::new_nonblocking(fd))
+}
+
+#[cfg(target_vendor = "apple")]
+pub(crate) fn finish_socket(fd: OwnedFd, call: &'static str) -> Result<FileDescr> {
+    cvt(rustix::io::ioctl_fioclex(&fd), call, "")?;
+    let fl = cvt(rustix::fs::fcntl_getfl(&fd), call, "")?;
+    cvt(
+        rustix::fs::fcntl_setfl(&fd, fl | rustix::fs::OFlags::NONBLOCK),
+        call,
+        "",
+    )?;
+    Ok(FileDescr::new_nonblocking(fd))
 }
 
 impl From<SocketAddr> for SockAddr {
@@ -244,13 +299,13 @@ pub fn socket(domain: SocketDomain, ty: SocketType, proto: i32) -> Result<FileDe
         rustix::net::socket_with(
             domain.family(),
             ty.raw(),
-            SocketFlags::CLOEXEC | SocketFlags::NONBLOCK,
+            new_socket_flags(),
             protocol(proto),
         ),
         "socket",
         "",
     )?;
-    Ok(FileDescr::new_nonblocking(fd))
+    finish_socket(fd, "socket")
 }
 
 fn bind_now(os: BorrowedFd<'_>, addr: &SockAddr) -> Result<()> {
@@ -315,12 +370,12 @@ pub fn listen(fd: &FileDescr, backlog: i32) -> Result<()> {
 }
 
 fn accept_now(os: BorrowedFd<'_>) -> Result<(FileDescr, SockAddr)> {
-    let (fd, addr) = cvt(
-        rustix::net::acceptfrom_with(os, SocketFlags::CLOEXEC | SocketFlags::NONBLOCK),
-        "accept",
-        "",
-    )?;
-    Ok((FileDescr::new_nonblocking(fd), SockAddr::from_any(addr)))
+    #[cfg(not(target_vendor = "apple"))]
+    let r = rustix::net::acceptfrom_with(os, new_socket_flags());
+    #[cfg(target_vendor = "apple")]
+    let r = rustix::net::acceptfrom(os);
+    let (fd, addr) = cvt(r, "accept", "")?;
+    Ok((finish_socket(fd, "accept")?, SockAddr::from_any(addr)))
 }
 
 /// Accepts a connection (Lwt's `accept`): `accept4` with `SOCK_NONBLOCK | SOCK_CLOEXEC`, so

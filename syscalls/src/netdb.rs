@@ -858,9 +858,9 @@ pub async fn getnameinfo(addr: &SockAddr, opts: &[GetnameinfoOption]) -> Result<
                 any.as_ptr().cast(),
                 any.addr_len(),
                 host.as_mut_ptr(),
-                host.len() as libc::socklen_t,
+                host.len() as _,
                 serv.as_mut_ptr(),
-                serv.len() as libc::socklen_t,
+                serv.len() as _,
                 flags,
             )
         };

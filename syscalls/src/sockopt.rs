@@ -375,11 +375,21 @@ pub fn getsockopt_error(fd: &FileDescr) -> Result<Option<Error>> {
     Ok((e != 0).then(|| Error::from_errno(e, "getsockopt_error", "")))
 }
 
-/// Whether the socket is IPv6 (by its bound family), for the multicast calls.
+/// Whether the socket is IPv6 (by the family of its address, set even when unbound), for
+/// the multicast calls.
 fn is_v6(fd: BorrowedFd<'_>, call: &'static str) -> Result<bool> {
-    let domain = getopt::<libc::c_int>(fd, libc::SOL_SOCKET, libc::SO_DOMAIN, call, 0)?;
-    Ok(domain == libc::AF_INET6)
+    let a = crate::cvt(rustix::net::getsockname(fd), call, "")?;
+    Ok(a.address_family() == rustix::net::AddressFamily::INET6)
 }
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+const IPV6_JOIN: i32 = libc::IPV6_ADD_MEMBERSHIP;
+#[cfg(any(target_os = "linux", target_os = "android"))]
+const IPV6_LEAVE: i32 = libc::IPV6_DROP_MEMBERSHIP;
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+const IPV6_JOIN: i32 = libc::IPV6_JOIN_GROUP;
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+const IPV6_LEAVE: i32 = libc::IPV6_LEAVE_GROUP;
 
 /// Sets whether multicast datagrams this socket sends are looped back to the sending host
 /// (Lwt's `mcast_set_loop`; `IP_MULTICAST_LOOP` or `IPV6_MULTICAST_LOOP` by the socket's
@@ -504,11 +514,7 @@ fn membership(
                 },
                 ipv6mr_interface: index,
             };
-            let name = if add {
-                libc::IPV6_ADD_MEMBERSHIP
-            } else {
-                libc::IPV6_DROP_MEMBERSHIP
-            };
+            let name = if add { IPV6_JOIN } else { IPV6_LEAVE };
             setopt(os.as_fd(), libc::IPPROTO_IPV6, name, call, &mreq)
         }
     }
