@@ -301,3 +301,56 @@ fn peercred(fd: BorrowedFd<'_>) -> Result<Credentials> {
 fn peercred(_fd: BorrowedFd<'_>) -> Result<Credentials> {
     Err(Error::Unsupported("get_credentials"))
 }
+
+fn range(
+    call: &'static str,
+    len: usize,
+    offset: usize,
+    length: usize,
+) -> Result<std::ops::Range<usize>> {
+    match offset.checked_add(length) {
+        Some(end) if end <= len => Ok(offset..end),
+        _ => Err(Error::invalid(
+            call,
+            format!("slice {offset}+{length} out of a buffer of {len} bytes"),
+        )),
+    }
+}
+
+/// An io vector over `buffer[offset..offset + length]` for [`send_msg`] (Lwt's `io_vector
+/// ~buffer ~offset ~length`, whose record type is std's [`IoSlice`] here). Immediate.
+///
+/// # Errors
+///
+/// `InvalidArgument` if the range is out of `buffer`.
+///
+/// # Examples
+///
+/// ```
+/// let v = lwt::unix::io_vector(b"hello", 1, 3).unwrap();
+/// assert_eq!(&*v, b"ell");
+/// assert!(lwt::unix::io_vector(b"hello", 4, 3).is_err());
+/// ```
+pub fn io_vector(buffer: &[u8], offset: usize, length: usize) -> Result<IoSlice<'_>> {
+    let r = range("io_vector", buffer.len(), offset, length)?;
+    Ok(IoSlice::new(&buffer[r]))
+}
+
+/// A writable io vector over `buffer[offset..offset + length]` for [`recv_msg`] (the
+/// receiving side of Lwt's `io_vector`). Immediate.
+///
+/// # Errors
+///
+/// `InvalidArgument` if the range is out of `buffer`.
+///
+/// # Examples
+///
+/// ```
+/// let mut b = [0u8; 8];
+/// assert_eq!(lwt::unix::io_vector_mut(&mut b, 2, 4).unwrap().len(), 4);
+/// assert!(lwt::unix::io_vector_mut(&mut b, usize::MAX, 2).is_err());
+/// ```
+pub fn io_vector_mut(buffer: &mut [u8], offset: usize, length: usize) -> Result<IoSliceMut<'_>> {
+    let r = range("io_vector_mut", buffer.len(), offset, length)?;
+    Ok(IoSliceMut::new(&mut buffer[r]))
+}
