@@ -203,7 +203,18 @@ async fn send_msg_impl(
 ///
 /// # Examples
 ///
-/// See [`recv_msg`].
+/// ```
+/// use lwt::unix::*;
+/// use std::io::IoSlice;
+/// use std::os::fd::AsFd;
+/// lwt::run(async {
+///     let (a, _b) = socketpair(SocketDomain::Unix, SocketType::Stream, 0).unwrap();
+///     let (r, _w) = pipe().unwrap();
+///     let r_os = r.checked().unwrap();
+///     let n = send_msg(&a, &[IoSlice::new(b"with an fd")], &[r_os.as_fd()]).await.unwrap();
+///     assert_eq!(n, 10);
+/// });
+/// ```
 pub async fn send_msg(
     socket: &FileDescr,
     io_vectors: &[IoSlice<'_>],

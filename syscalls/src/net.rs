@@ -740,7 +740,16 @@ pub async fn send(fd: &FileDescr, buf: &[u8], flags: MsgFlags) -> Result<usize> 
 ///
 /// # Examples
 ///
-/// See [`recvfrom`].
+/// ```
+/// use lwt::unix::*;
+/// lwt::run(async {
+///     let rx = socket(SocketDomain::Inet, SocketType::Dgram, 0).unwrap();
+///     bind(&rx, &SockAddr::Inet([127, 0, 0, 1].into(), 0)).await.unwrap();
+///     let tx = socket(SocketDomain::Inet, SocketType::Dgram, 0).unwrap();
+///     let n = sendto(&tx, b"datagram", MsgFlags::empty(), &getsockname(&rx).unwrap()).await.unwrap();
+///     assert_eq!(n, 8);
+/// });
+/// ```
 pub async fn sendto(fd: &FileDescr, buf: &[u8], flags: MsgFlags, addr: &SockAddr) -> Result<usize> {
     crate::ignore_sigpipe();
     let any = addr.to_any("sendto")?;

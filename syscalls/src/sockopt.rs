@@ -166,7 +166,12 @@ pub fn getsockopt(fd: &FileDescr, opt: SocketBoolOption) -> Result<bool> {
 ///
 /// # Examples
 ///
-/// See [`getsockopt`].
+/// ```
+/// use lwt::unix::*;
+/// let s = socket(SocketDomain::Inet, SocketType::Stream, 0).unwrap();
+/// setsockopt(&s, SocketBoolOption::SoReuseaddr, true).unwrap();
+/// assert!(getsockopt(&s, SocketBoolOption::SoReuseaddr).unwrap());
+/// ```
 pub fn setsockopt(fd: &FileDescr, opt: SocketBoolOption, v: bool) -> Result<()> {
     let (level, name) = opt.level_name();
     setopt(
@@ -213,7 +218,12 @@ pub fn getsockopt_int(fd: &FileDescr, opt: SocketIntOption) -> Result<i32> {
 ///
 /// # Examples
 ///
-/// See [`getsockopt_int`].
+/// ```
+/// use lwt::unix::*;
+/// let s = socket(SocketDomain::Inet, SocketType::Stream, 0).unwrap();
+/// setsockopt_int(&s, SocketIntOption::SoSndbuf, 1 << 16).unwrap();
+/// assert!(setsockopt_int(&s, SocketIntOption::SoType, 1).is_err()); // read-only
+/// ```
 pub fn setsockopt_int(fd: &FileDescr, opt: SocketIntOption, v: i32) -> Result<()> {
     setopt(
         fd.checked()?.as_fd(),
@@ -265,7 +275,12 @@ pub fn getsockopt_optint(fd: &FileDescr, opt: SocketOptintOption) -> Result<Opti
 ///
 /// # Examples
 ///
-/// See [`getsockopt_optint`].
+/// ```
+/// use lwt::unix::*;
+/// let s = socket(SocketDomain::Inet, SocketType::Stream, 0).unwrap();
+/// setsockopt_optint(&s, SocketOptintOption::SoLinger, Some(0)).unwrap(); // reset on close
+/// assert!(setsockopt_optint(&s, SocketOptintOption::SoLinger, Some(-1)).is_err());
+/// ```
 pub fn setsockopt_optint(fd: &FileDescr, opt: SocketOptintOption, v: Option<i32>) -> Result<()> {
     let SocketOptintOption::SoLinger = opt;
     if matches!(v, Some(s) if s < 0) {
@@ -334,7 +349,12 @@ pub fn getsockopt_float(fd: &FileDescr, opt: SocketFloatOption) -> Result<Durati
 ///
 /// # Examples
 ///
-/// See [`getsockopt_float`].
+/// ```
+/// use lwt::unix::*;
+/// let s = socket(SocketDomain::Inet, SocketType::Stream, 0).unwrap();
+/// setsockopt_float(&s, SocketFloatOption::SoSndtimeo, std::time::Duration::from_secs(2)).unwrap();
+/// assert!(setsockopt_float(&s, SocketFloatOption::SoSndtimeo, std::time::Duration::MAX).is_err());
+/// ```
 pub fn setsockopt_float(fd: &FileDescr, opt: SocketFloatOption, v: Duration) -> Result<()> {
     let tv = libc::timeval {
         tv_sec: libc::time_t::try_from(v.as_secs())
@@ -438,7 +458,12 @@ pub fn mcast_set_loop(fd: &FileDescr, on: bool) -> Result<()> {
 ///
 /// # Examples
 ///
-/// See [`mcast_set_loop`].
+/// ```
+/// use lwt::unix::*;
+/// let s = socket(SocketDomain::Inet6, SocketType::Dgram, 0).unwrap();
+/// mcast_set_ttl(&s, 4).unwrap(); // the IPv6 hop limit
+/// assert!(mcast_set_ttl(&s, 1000).is_err());
+/// ```
 pub fn mcast_set_ttl(fd: &FileDescr, ttl: i32) -> Result<()> {
     let os = fd.checked()?;
     if is_v6(os.as_fd(), "mcast_set_ttl")? {
@@ -552,7 +577,13 @@ pub fn mcast_add_membership(fd: &FileDescr, ifname: Option<IpAddr>, group: IpAdd
 ///
 /// # Examples
 ///
-/// See [`mcast_add_membership`].
+/// ```
+/// use lwt::unix::*;
+/// let s = socket(SocketDomain::Inet, SocketType::Dgram, 0).unwrap();
+/// let group = std::net::Ipv4Addr::new(239, 255, 0, 2).into();
+/// let e = mcast_drop_membership(&s, Some([127, 0, 0, 1].into()), group).unwrap_err();
+/// assert_eq!(e.errno(), Some(libc::EADDRNOTAVAIL)); // never joined
+/// ```
 pub fn mcast_drop_membership(fd: &FileDescr, ifname: Option<IpAddr>, group: IpAddr) -> Result<()> {
     membership(fd, ifname, group, false, "mcast_drop_membership")
 }
