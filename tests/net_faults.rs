@@ -105,7 +105,7 @@ fn epipe_never_kills() {
         let (c, s) = connected_pair().await;
         close(&s).await.unwrap();
         let mut err = None;
-        for _ in 0..100 {
+        for _ in 0..10_000 {
             match write(&c, &[0u8; 4096]).await {
                 Ok(_) => lwt::sleep(std::time::Duration::from_millis(1))
                     .await
