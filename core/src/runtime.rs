@@ -247,7 +247,10 @@ impl Inner {
             // SAFETY: owner; reading the queue length runs no user code.
             let busy = unsafe { self.with_local(|l| !l.queue.is_empty()) }
                 || self.has_remote_work(home);
-            if !busy || since_io >= EVENT_INTERVAL {
+            // `ran == 0` with `busy`: the only work is remote (queued notifications, which
+            // only a turn delivers); turn now, without blocking, or the loop would spin.
+            let stuck = ran == 0 && !(home && self.main_woken.load(Ordering::SeqCst));
+            if !busy || since_io >= EVENT_INTERVAL || stuck {
                 self.turn(!busy, home);
                 since_io = 0;
             }
