@@ -26,9 +26,18 @@ fn pin_to_one_cpu() {
         assert_eq!(get_affinity(None).unwrap(), all);
 
         // Bad input.
-        assert!(matches!(set_affinity(None, &[]), Err(Error::InvalidArgument { .. })));
-        assert!(matches!(set_affinity(None, &[1 << 20]), Err(Error::InvalidArgument { .. })));
-        assert!(matches!(get_affinity(Some(-3)), Err(Error::InvalidArgument { .. })));
+        assert!(matches!(
+            set_affinity(None, &[]),
+            Err(Error::InvalidArgument { .. })
+        ));
+        assert!(matches!(
+            set_affinity(None, &[1 << 20]),
+            Err(Error::InvalidArgument { .. })
+        ));
+        assert!(matches!(
+            get_affinity(Some(-3)),
+            Err(Error::InvalidArgument { .. })
+        ));
         let e = get_affinity(Some(i32::MAX)).unwrap_err();
         assert_eq!(e.errno(), Some(libc::ESRCH), "{e}");
         assert_eq!(get_affinity(None).unwrap(), all, "unchanged after errors");

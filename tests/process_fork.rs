@@ -27,7 +27,12 @@ fn spawn_exit_42() -> i32 {
     ];
     let pid = fork().unwrap();
     if pid == 0 {
-        let argv = [args[0].as_ptr(), args[1].as_ptr(), args[2].as_ptr(), std::ptr::null()];
+        let argv = [
+            args[0].as_ptr(),
+            args[1].as_ptr(),
+            args[2].as_ptr(),
+            std::ptr::null(),
+        ];
         // SAFETY: `sh` and `argv` are NUL-terminated and outlive the call; on failure the
         // child exits at once.
         unsafe { libc::execv(sh.as_ptr(), argv.as_ptr()) };
@@ -59,7 +64,11 @@ async fn round_trip(r: &FileDescr, w: &FileDescr, msg: &[u8]) -> lwt::Result<Vec
 
 /// The child's part: its own loop does I/O on a pipe made before the fork and on a new one;
 /// a job pending at the fork never completes in the child. The exit code tells the parent.
-async fn child_body(old_r: &FileDescr, old_w: &FileDescr, job: lwt::JoinHandle<lwt::Result<u32>>) -> i32 {
+async fn child_body(
+    old_r: &FileDescr,
+    old_w: &FileDescr,
+    job: lwt::JoinHandle<lwt::Result<u32>>,
+) -> i32 {
     match round_trip(old_r, old_w, b"old pipe").await {
         Ok(v) if v == b"old pipe" => {}
         _ => return 1,
@@ -98,13 +107,22 @@ fn fork_wait_and_child_loop() {
     util::for_each_backend(|kind| async move {
         // waitpid on that pid.
         let pid = spawn_exit_42();
-        assert_eq!(waitpid(WaitFlags::empty(), pid).await.unwrap(), (pid, ProcessStatus::Exited(42)));
+        assert_eq!(
+            waitpid(WaitFlags::empty(), pid).await.unwrap(),
+            (pid, ProcessStatus::Exited(42))
+        );
         // pid 0: any child in our process group.
         let pid = spawn_exit_42();
-        assert_eq!(waitpid(WaitFlags::empty(), 0).await.unwrap(), (pid, ProcessStatus::Exited(42)));
+        assert_eq!(
+            waitpid(WaitFlags::empty(), 0).await.unwrap(),
+            (pid, ProcessStatus::Exited(42))
+        );
         // pid -1: any child.
         let pid = spawn_exit_42();
-        assert_eq!(waitpid(WaitFlags::empty(), -1).await.unwrap(), (pid, ProcessStatus::Exited(42)));
+        assert_eq!(
+            waitpid(WaitFlags::empty(), -1).await.unwrap(),
+            (pid, ProcessStatus::Exited(42))
+        );
         // wait: any child.
         let pid = spawn_exit_42();
         assert_eq!(wait().await.unwrap(), (pid, ProcessStatus::Exited(42)));
@@ -112,7 +130,10 @@ fn fork_wait_and_child_loop() {
         let pid = spawn_exit_42();
         let (p, st, ru) = wait4(WaitFlags::empty(), pid).await.unwrap();
         assert_eq!((p, st), (pid, ProcessStatus::Exited(42)));
-        assert!(ru.ru_utime + ru.ru_stime < Duration::from_secs(30), "{ru:?}");
+        assert!(
+            ru.ru_utime + ru.ru_stime < Duration::from_secs(30),
+            "{ru:?}"
+        );
         // No child left: a clear error, no hang.
         let e = wait().await.unwrap_err();
         assert_eq!(e.errno(), Some(libc::ECHILD), "{e}");
@@ -145,7 +166,11 @@ fn fork_wait_and_child_loop() {
             }
             other => panic!("{kind}: the forked child failed: {other:?}"),
         }
-        assert_eq!(job.await.unwrap().unwrap(), 7, "the job completes in the parent");
+        assert_eq!(
+            job.await.unwrap().unwrap(),
+            7,
+            "the job completes in the parent"
+        );
         // The parent's loop is untouched by the child's.
         assert_eq!(round_trip(&r, &w, b"after").await.unwrap(), b"after");
         assert_eq!(wait_count(), 0);

@@ -56,7 +56,8 @@ fn wait_flags_wait_count_and_system() {
 
         // A canceled waiter is no longer counted and reaps nothing.
         let pid = spawn_sleeper();
-        let r = lwt::with_timeout(Duration::from_millis(20), waitpid(WaitFlags::empty(), pid)).await;
+        let r =
+            lwt::with_timeout(Duration::from_millis(20), waitpid(WaitFlags::empty(), pid)).await;
         assert!(matches!(r, Err(lwt::Error::Timeout)), "{r:?}");
         assert_eq!(wait_count(), 0);
         kill(pid, libc::SIGTERM);
@@ -66,7 +67,9 @@ fn wait_flags_wait_count_and_system() {
         );
 
         // Bad flags and a pid that is not our child: clear errors.
-        let e = waitpid(WaitFlags::from_bits_retain(0x4000_0000), 1).await.unwrap_err();
+        let e = waitpid(WaitFlags::from_bits_retain(0x4000_0000), 1)
+            .await
+            .unwrap_err();
         assert!(e.errno().is_some(), "{e}");
         let e = waitpid(WaitFlags::empty(), 1).await.unwrap_err();
         assert_eq!(e.errno(), Some(libc::ECHILD), "{e}");
@@ -74,9 +77,20 @@ fn wait_flags_wait_count_and_system() {
         // system: exit codes, signals, NUL bytes.
         assert_eq!(system("exit 3").await.unwrap(), ProcessStatus::Exited(3));
         assert_eq!(system("true").await.unwrap(), ProcessStatus::Exited(0));
-        assert_eq!(system("kill -9 $$").await.unwrap(), ProcessStatus::Signaled(9));
-        assert_eq!(system("exec /nonexistent/lwt-cmd 2>/dev/null").await.unwrap(), ProcessStatus::Exited(127));
-        assert!(matches!(system("a\0b").await, Err(lwt::Error::InvalidArgument { .. })));
+        assert_eq!(
+            system("kill -9 $$").await.unwrap(),
+            ProcessStatus::Signaled(9)
+        );
+        assert_eq!(
+            system("exec /nonexistent/lwt-cmd 2>/dev/null")
+                .await
+                .unwrap(),
+            ProcessStatus::Exited(127)
+        );
+        assert!(matches!(
+            system("a\0b").await,
+            Err(lwt::Error::InvalidArgument { .. })
+        ));
         // Two commands at once both finish, and the loop keeps running meanwhile.
         let a = lwt::spawn(system("sleep 0.05; exit 1"));
         let b = lwt::spawn(system("exit 2"));

@@ -52,7 +52,10 @@ fn handlers_run_in_the_loop() {
         let before = signal_count();
         for bad in [0, -1, 65, 1000, libc::SIGKILL, libc::SIGSTOP, libc::SIGSEGV] {
             let e = on_signal(bad, |_| {}).unwrap_err();
-            assert!(matches!(e, lwt::Error::InvalidArgument { .. }), "{bad}: {e}");
+            assert!(
+                matches!(e, lwt::Error::InvalidArgument { .. }),
+                "{bad}: {e}"
+            );
         }
         assert!(reinstall_signal_handler(0).is_err());
         assert_eq!(signal_count(), before);
@@ -61,15 +64,27 @@ fn handlers_run_in_the_loop() {
         let loop_thread = std::thread::current().id();
         let seen: Arc<Mutex<Vec<(u8, ThreadId, i32)>>> = Arc::default();
         let (s1, s2) = (seen.clone(), seen.clone());
-        let a = on_signal(libc::SIGUSR2, move |s| s1.lock().unwrap().push((1, std::thread::current().id(), s))).unwrap();
-        let b = on_signal(libc::SIGUSR2, move |s| s2.lock().unwrap().push((2, std::thread::current().id(), s))).unwrap();
+        let a = on_signal(libc::SIGUSR2, move |s| {
+            s1.lock().unwrap().push((1, std::thread::current().id(), s))
+        })
+        .unwrap();
+        let b = on_signal(libc::SIGUSR2, move |s| {
+            s2.lock().unwrap().push((2, std::thread::current().id(), s))
+        })
+        .unwrap();
         assert_eq!(signal_count(), before + 2);
         send_from_thread(libc::SIGUSR2);
         until("both handlers", || seen.lock().unwrap().len() >= 2).await;
         {
             let v = seen.lock().unwrap();
-            assert!(v.iter().any(|e| e.0 == 1) && v.iter().any(|e| e.0 == 2), "{kind}: {v:?}");
-            assert!(v.iter().all(|e| e.1 == loop_thread && e.2 == libc::SIGUSR2), "{kind}: {v:?}");
+            assert!(
+                v.iter().any(|e| e.0 == 1) && v.iter().any(|e| e.0 == 2),
+                "{kind}: {v:?}"
+            );
+            assert!(
+                v.iter().all(|e| e.1 == loop_thread && e.2 == libc::SIGUSR2),
+                "{kind}: {v:?}"
+            );
         }
         // After disabling one, only the other runs.
         disable_signal_handler(a);
@@ -87,7 +102,10 @@ fn handlers_run_in_the_loop() {
         reinstall_signal_handler(libc::SIGUSR2).unwrap();
         seen.lock().unwrap().clear();
         send_from_thread(libc::SIGUSR2);
-        until("handler b after reinstall", || !seen.lock().unwrap().is_empty()).await;
+        until("handler b after reinstall", || {
+            !seen.lock().unwrap().is_empty()
+        })
+        .await;
         disable_signal_handler(b);
 
         // on_signal_full: the handler disables itself after its first call.
@@ -101,7 +119,10 @@ fn handlers_run_in_the_loop() {
         // Keep one handler so that SIGUSR2 stays handled after the self-disabling one.
         let keep = on_signal(libc::SIGUSR2, |_| {}).unwrap();
         send_from_thread(libc::SIGUSR2);
-        until("self-disabling handler", || calls.load(Ordering::SeqCst) == 1).await;
+        until("self-disabling handler", || {
+            calls.load(Ordering::SeqCst) == 1
+        })
+        .await;
         send_from_thread(libc::SIGUSR2);
         lwt::sleep(Duration::from_millis(20)).await.unwrap();
         assert_eq!(calls.load(Ordering::SeqCst), 1);
@@ -118,12 +139,18 @@ fn handlers_run_in_the_loop() {
         let raw_before = RAW_HITS.load(Ordering::SeqCst);
         send_from_thread(libc::SIGHUP);
         until("SIGHUP in lwt", || hup.load(Ordering::SeqCst) >= 1).await;
-        assert!(RAW_HITS.load(Ordering::SeqCst) > raw_before, "the earlier handler was not chained");
+        assert!(
+            RAW_HITS.load(Ordering::SeqCst) > raw_before,
+            "the earlier handler was not chained"
+        );
         disable_signal_handler(id);
         // With no lwt handler left, the earlier handler still runs and lwt does nothing.
         let raw_before = RAW_HITS.load(Ordering::SeqCst);
         send_from_thread(libc::SIGHUP);
-        until("SIGHUP in the earlier handler", || RAW_HITS.load(Ordering::SeqCst) > raw_before).await;
+        until("SIGHUP in the earlier handler", || {
+            RAW_HITS.load(Ordering::SeqCst) > raw_before
+        })
+        .await;
 
         // In a forked child: a handler works, and removing the last one restores the
         // default action (SIGTERM then kills the child).

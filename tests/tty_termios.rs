@@ -23,7 +23,10 @@ fn open_pty() -> (FileDescr, FileDescr) {
         assert_eq!(libc::unlockpt(m), 0);
         let mut name = [0 as libc::c_char; 128];
         assert_eq!(libc::ptsname_r(m, name.as_mut_ptr(), name.len()), 0);
-        let s = libc::open(name.as_ptr(), libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC);
+        let s = libc::open(
+            name.as_ptr(),
+            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
+        );
         assert!(s >= 0, "open {:?}", CStr::from_ptr(name.as_ptr()));
         let slave = OwnedFd::from_raw_fd(s);
         (
@@ -94,13 +97,19 @@ fn termios_on_a_pty() {
         }
         assert_eq!(got, b"secret\n");
         let echoed = read_for(&master, Duration::from_millis(100)).await;
-        assert!(echoed.is_empty(), "{kind}: echoed with echo off: {echoed:?}");
+        assert!(
+            echoed.is_empty(),
+            "{kind}: echoed with echo off: {echoed:?}"
+        );
 
         // Flush discards unread input; drain, flow and break succeed on a pty.
         write(&master, b"junk\n").await.unwrap();
         lwt::sleep(Duration::from_millis(50)).await.unwrap(); // let the line discipline take it
         tcflush(&slave, FlushQueue::Input).await.unwrap();
-        assert!(read_for(&slave, Duration::from_millis(50)).await.is_empty(), "{kind}: flush");
+        assert!(
+            read_for(&slave, Duration::from_millis(50)).await.is_empty(),
+            "{kind}: flush"
+        );
         write(&master, b"kept\n").await.unwrap();
         let n = read(&slave, &mut buf).await.unwrap();
         assert_eq!(&buf[..n], b"kept\n");
@@ -118,16 +127,28 @@ fn termios_on_a_pty() {
         // Bad input: clear errors, and the terminal is unchanged.
         let mut bad = orig;
         bad.c_csize = 9;
-        assert!(matches!(tcsetattr(&slave, SetattrWhen::Now, bad).await, Err(Error::InvalidArgument { .. })));
+        assert!(matches!(
+            tcsetattr(&slave, SetattrWhen::Now, bad).await,
+            Err(Error::InvalidArgument { .. })
+        ));
         let mut bad = orig;
         bad.c_obaud = 12345;
-        assert!(matches!(tcsetattr(&slave, SetattrWhen::Now, bad).await, Err(Error::InvalidArgument { .. })));
+        assert!(matches!(
+            tcsetattr(&slave, SetattrWhen::Now, bad).await,
+            Err(Error::InvalidArgument { .. })
+        ));
         let mut bad = orig;
         bad.c_vmin = 1000;
-        assert!(matches!(tcsetattr(&slave, SetattrWhen::Now, bad).await, Err(Error::InvalidArgument { .. })));
+        assert!(matches!(
+            tcsetattr(&slave, SetattrWhen::Now, bad).await,
+            Err(Error::InvalidArgument { .. })
+        ));
         let mut bad = orig;
         bad.c_veof = '€';
-        assert!(matches!(tcsetattr(&slave, SetattrWhen::Now, bad).await, Err(Error::InvalidArgument { .. })));
+        assert!(matches!(
+            tcsetattr(&slave, SetattrWhen::Now, bad).await,
+            Err(Error::InvalidArgument { .. })
+        ));
         assert_eq!(tcgetattr(&slave).await.unwrap(), orig);
         let (r, w) = pipe().unwrap();
         assert_eq!(tcgetattr(&r).await.unwrap_err().errno(), Some(libc::ENOTTY));

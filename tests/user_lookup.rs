@@ -34,8 +34,11 @@ fn root_agrees_with_the_files() {
         assert_eq!(group.gr_name, g[0]);
         assert_eq!(group.gr_passwd, g[1]);
         assert_eq!(group.gr_gid.to_string(), g[2]);
-        let members: Vec<String> =
-            g[3].split(',').filter(|m| !m.is_empty()).map(str::to_owned).collect();
+        let members: Vec<String> = g[3]
+            .split(',')
+            .filter(|m| !m.is_empty())
+            .map(str::to_owned)
+            .collect();
         assert_eq!(group.gr_mem, members);
         assert_eq!(getgrgid(0).await.unwrap(), group, "{kind}");
     });
@@ -45,10 +48,28 @@ fn root_agrees_with_the_files() {
 fn unknown_names_are_not_found() {
     util::for_each_backend(|_| async {
         let e = getpwnam("lwt-no-such-user").await.unwrap_err();
-        assert!(matches!(e, Error::NotFound { call: "getpwnam", .. }), "{e}");
+        assert!(
+            matches!(
+                e,
+                Error::NotFound {
+                    call: "getpwnam",
+                    ..
+                }
+            ),
+            "{e}"
+        );
         assert!(e.to_string().contains("lwt-no-such-user"), "{e}");
         let e = getgrnam("lwt-no-such-group").await.unwrap_err();
-        assert!(matches!(e, Error::NotFound { call: "getgrnam", .. }), "{e}");
+        assert!(
+            matches!(
+                e,
+                Error::NotFound {
+                    call: "getgrnam",
+                    ..
+                }
+            ),
+            "{e}"
+        );
         let e = getpwuid(3_999_999_999).await.unwrap_err();
         assert!(matches!(e, Error::NotFound { .. }), "{e}");
         let e = getgrgid(3_999_999_999).await.unwrap_err();

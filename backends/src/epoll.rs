@@ -63,9 +63,10 @@ impl Epoll {
     /// Puts `new` in place of `target`: `dup2(new, target's number)`, close-on-exec, then closes
     /// `new`. `target` keeps its number and now refers to `new`'s object.
     fn replace_fd(target: &OwnedFd, new: OwnedFd) -> io::Result<()> {
-        // SAFETY: the `OwnedFd` made here aliases `target`'s number only for the `dup3`, and
+        // SAFETY: the `OwnedFd` made here aliases `target`'s number only for the `dup2`, and
         // `ManuallyDrop` keeps it from closing that number: `target` stays its sole owner.
-        let mut alias = std::mem::ManuallyDrop::new(unsafe { OwnedFd::from_raw_fd(target.as_raw_fd()) });
+        let mut alias =
+            std::mem::ManuallyDrop::new(unsafe { OwnedFd::from_raw_fd(target.as_raw_fd()) });
         rustix::io::dup2(&new, &mut alias)?;
         rustix::io::fcntl_setfd(&*alias, rustix::io::FdFlags::CLOEXEC)?;
         Ok(())
@@ -138,7 +139,8 @@ impl Backend for Epoll {
 
     fn after_fork(&self) -> io::Result<()> {
         // The wake-up eventfd first, so the new instance watches the final descriptor.
-        Epoll::replace_fd(&self.wake, eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)?)?;
+        let wake = eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)?;
+        Epoll::replace_fd(&self.wake, wake)?;
         let epfd = epoll::create(epoll::CreateFlags::CLOEXEC)?;
         epoll::add(
             &epfd,

@@ -1,12 +1,35 @@
-//! CPUs: `get_cpu`, `get_affinity`, `set_affinity` (Linux and Android).
+//! CPUs: `get_cpu`, `get_affinity`, `set_affinity`.
 //!
 //! These calls never block, so they run at once on the calling thread.
+//!
+//! # Portability
+//!
+//! Linux and Android. Elsewhere every call fails with `Unsupported` (as Lwt raises
+//! `Not_available`).
 
+#[cfg(any(target_os = "linux", target_os = "android"))]
 use crate::cvt;
 use lwt_core::{Error, Result};
+#[cfg(any(target_os = "linux", target_os = "android"))]
 use rustix::process::Pid;
+#[cfg(any(target_os = "linux", target_os = "android"))]
 use rustix::thread::CpuSet;
 
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+mod unsupported {
+    use super::*;
+    pub(super) fn get_cpu() -> Result<usize> {
+        Err(Error::Unsupported("get_cpu"))
+    }
+    pub(super) fn get_affinity(_: Option<i32>) -> Result<Vec<usize>> {
+        Err(Error::Unsupported("get_affinity"))
+    }
+    pub(super) fn set_affinity(_: Option<i32>, _: &[usize]) -> Result<()> {
+        Err(Error::Unsupported("set_affinity"))
+    }
+}
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
 fn pid_of(call: &'static str, pid: Option<i32>) -> Result<Option<Pid>> {
     match pid {
         None | Some(0) => Ok(None),
@@ -30,7 +53,10 @@ fn pid_of(call: &'static str, pid: Option<i32>) -> Result<Option<Pid>> {
 /// ```
 #[doc(alias = "sched_getcpu")]
 pub fn get_cpu() -> Result<usize> {
-    Ok(rustix::thread::sched_getcpu())
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    return Ok(rustix::thread::sched_getcpu());
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    return unsupported::get_cpu();
 }
 
 /// The CPUs process `pid` (`None`: this one) may run on, in increasing order (Lwt's
@@ -50,13 +76,18 @@ pub fn get_cpu() -> Result<usize> {
 /// ```
 #[doc(alias = "sched_getaffinity")]
 pub fn get_affinity(pid: Option<i32>) -> Result<Vec<usize>> {
-    let arg = pid.map(|p| p.to_string()).unwrap_or_default();
-    let set = cvt(
-        rustix::thread::sched_getaffinity(pid_of("get_affinity", pid)?),
-        "sched_getaffinity",
-        &arg,
-    )?;
-    Ok((0..CpuSet::MAX_CPU).filter(|&c| set.is_set(c)).collect())
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    return unsupported::get_affinity(pid);
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        let arg = pid.map(|p| p.to_string()).unwrap_or_default();
+        let set = cvt(
+            rustix::thread::sched_getaffinity(pid_of("get_affinity", pid)?),
+            "sched_getaffinity",
+            &arg,
+        )?;
+        Ok((0..CpuSet::MAX_CPU).filter(|&c| set.is_set(c)).collect())
+    }
 }
 
 /// Restricts process `pid` (`None`: the calling thread of this one) to the CPUs `cpus` (Lwt's
@@ -76,23 +107,28 @@ pub fn get_affinity(pid: Option<i32>) -> Result<Vec<usize>> {
 /// ```
 #[doc(alias = "sched_setaffinity")]
 pub fn set_affinity(pid: Option<i32>, cpus: &[usize]) -> Result<()> {
-    if cpus.is_empty() {
-        return Err(Error::invalid("set_affinity", "the CPU list is empty"));
-    }
-    let mut set = CpuSet::new();
-    for &c in cpus {
-        if c >= CpuSet::MAX_CPU {
-            return Err(Error::invalid(
-                "set_affinity",
-                format!("CPU {c} is beyond the limit of {}", CpuSet::MAX_CPU),
-            ));
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    return unsupported::set_affinity(pid, cpus);
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        if cpus.is_empty() {
+            return Err(Error::invalid("set_affinity", "the CPU list is empty"));
         }
-        set.set(c);
+        let mut set = CpuSet::new();
+        for &c in cpus {
+            if c >= CpuSet::MAX_CPU {
+                return Err(Error::invalid(
+                    "set_affinity",
+                    format!("CPU {c} is beyond the limit of {}", CpuSet::MAX_CPU),
+                ));
+            }
+            set.set(c);
+        }
+        let arg = pid.map(|p| p.to_string()).unwrap_or_default();
+        cvt(
+            rustix::thread::sched_setaffinity(pid_of("set_affinity", pid)?, &set),
+            "sched_setaffinity",
+            &arg,
+        )
     }
-    let arg = pid.map(|p| p.to_string()).unwrap_or_default();
-    cvt(
-        rustix::thread::sched_setaffinity(pid_of("set_affinity", pid)?, &set),
-        "sched_setaffinity",
-        &arg,
-    )
 }

@@ -148,7 +148,11 @@ impl Drop for Counted {
 }
 
 /// One `wait4(pid, flags | WNOHANG)`: `None` when no child changed state.
-fn try_wait4(flags: WaitFlags, pid: i32, call: &'static str) -> Result<Option<(i32, ProcessStatus, ResourceUsage)>> {
+fn try_wait4(
+    flags: WaitFlags,
+    pid: i32,
+    call: &'static str,
+) -> Result<Option<(i32, ProcessStatus, ResourceUsage)>> {
     let mut status = 0;
     // SAFETY: an all-zero rusage is a valid out-parameter.
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
@@ -251,7 +255,9 @@ async fn wait_any(
 /// });
 /// ```
 pub async fn waitpid(flags: WaitFlags, pid: i32) -> Result<(i32, ProcessStatus)> {
-    wait_any(flags, pid, "waitpid").await.map(|(p, s, _)| (p, s))
+    wait_any(flags, pid, "waitpid")
+        .await
+        .map(|(p, s, _)| (p, s))
 }
 
 /// Waits for any child process to terminate (Lwt's `wait`); the same as
@@ -278,7 +284,9 @@ pub async fn waitpid(flags: WaitFlags, pid: i32) -> Result<(i32, ProcessStatus)>
 /// });
 /// ```
 pub async fn wait() -> Result<(i32, ProcessStatus)> {
-    wait_any(WaitFlags::empty(), -1, "wait").await.map(|(p, s, _)| (p, s))
+    wait_any(WaitFlags::empty(), -1, "wait")
+        .await
+        .map(|(p, s, _)| (p, s))
 }
 
 /// Like [`waitpid`], and also returns the child's resource usage (Lwt's `wait4`). See
@@ -357,13 +365,18 @@ mod tests {
     fn statuses_decode() {
         assert_eq!(ProcessStatus::from_raw(42 << 8), ProcessStatus::Exited(42));
         assert_eq!(ProcessStatus::from_raw(9), ProcessStatus::Signaled(9));
-        assert_eq!(ProcessStatus::from_raw((19 << 8) | 0x7f), ProcessStatus::Stopped(19));
+        assert_eq!(
+            ProcessStatus::from_raw((19 << 8) | 0x7f),
+            ProcessStatus::Stopped(19)
+        );
     }
 
     #[test]
     fn missing_shell_is_127() {
         let rt = lwt_core::Runtime::new(Box::new(NoBackend));
-        let st = rt.block_on(system_with_shell("/nonexistent/lwt-sh", "true")).unwrap();
+        let st = rt
+            .block_on(system_with_shell("/nonexistent/lwt-sh", "true"))
+            .unwrap();
         assert_eq!(st, ProcessStatus::Exited(127));
         let err = rt.block_on(system("a\0b")).unwrap_err();
         assert!(matches!(err, Error::InvalidArgument { .. }));

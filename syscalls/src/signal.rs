@@ -22,7 +22,9 @@
 //! `signal-hook-registry` already called), else the default action (terminate, stop, or
 //! nothing for signals ignored by default) by restoring `SIG_DFL` and re-raising the signal.
 
-use lwt_core::{make_notification, send_notification, stop_notification, Error, NotificationId, Result};
+use lwt_core::{
+    make_notification, send_notification, stop_notification, Error, NotificationId, Result,
+};
 use std::collections::HashMap;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
@@ -86,7 +88,7 @@ fn registry() -> MutexGuard<'static, Registry> {
 
 /// Checks a signal number against what lwt can handle.
 fn check_signum(call: &'static str, signum: i32) -> Result<usize> {
-    let max = libc::SIGRTMAX().min(NSIG as i32 - 1);
+    let max = max_signal().min(NSIG as i32 - 1);
     if signum < 1 || signum > max || signal_hook_registry::FORBIDDEN.contains(&signum) {
         return Err(Error::invalid(
             call,
@@ -94,6 +96,34 @@ fn check_signum(call: &'static str, signum: i32) -> Result<usize> {
         ));
     }
     Ok(signum as usize)
+}
+
+/// The highest signal number of this system.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn max_signal() -> i32 {
+    libc::SIGRTMAX()
+}
+/// The highest signal number of this system (the classic signals; real-time ones are not
+/// handled here).
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn max_signal() -> i32 {
+    31
+}
+
+/// A new self-pipe: both ends close-on-exec, the write end non-blocking (a full pipe already
+/// holds a wake-up), the read end blocking (only the dispatcher thread reads it). `pipe` and
+/// `fcntl` rather than `pipe2`, which macOS lacks; it runs once per process (and per fork).
+fn self_pipe() -> Result<(OwnedFd, OwnedFd)> {
+    let (r, w) = crate::cvt(rustix::pipe::pipe(), "pipe", "signal self-pipe")?;
+    for end in [&r, &w] {
+        crate::cvt(
+            rustix::io::fcntl_setfd(end, rustix::io::FdFlags::CLOEXEC),
+            "fcntl",
+            "FD_CLOEXEC",
+        )?;
+    }
+    crate::cvt(rustix::io::ioctl_fionbio(&w, true), "ioctl", "FIONBIO")?;
+    Ok((r, w))
 }
 
 /// The signal-context action: async-signal-safe only (atomics, `write`, `sigaction`, `raise`).
@@ -146,17 +176,7 @@ fn ensure_dispatcher() -> Result<()> {
     if *started {
         return Ok(());
     }
-    let (r, w) = crate::cvt(
-        rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC | rustix::pipe::PipeFlags::NONBLOCK),
-        "pipe",
-        "signal self-pipe",
-    )?;
-    // The read end blocks: only the dispatcher thread reads it.
-    crate::cvt(
-        rustix::io::ioctl_fionbio(&r, false),
-        "ioctl",
-        "FIONBIO",
-    )?;
+    let (r, w) = self_pipe()?;
     WAKE_R.store(r.as_raw_fd(), Ordering::SeqCst);
     WAKE_W.store(w.as_raw_fd(), Ordering::SeqCst);
     // The pipe lives as long as the process (invariant of `WAKE_W`).
@@ -237,7 +257,11 @@ fn ensure_installed(call: &'static str, signum: i32) -> Result<()> {
     if unsafe { libc::sigaction(signum, std::ptr::null(), &mut old) } != 0 {
         return Err(Error::last_os_error(call, signum.to_string()));
     }
-    let prev = if old.sa_sigaction == libc::SIG_DFL { PREV_DEFAULT } else { PREV_OTHER };
+    let prev = if old.sa_sigaction == libc::SIG_DFL {
+        PREV_DEFAULT
+    } else {
+        PREV_OTHER
+    };
     PREV[s].store(prev, Ordering::SeqCst);
     // SAFETY: the action is async-signal-safe (atomics and `write`, `sigaction`, `raise`;
     // see `on_os_signal`), and the number was checked against FORBIDDEN.
@@ -297,9 +321,13 @@ pub fn on_signal_full(
         SignalHandlerId(reg.next)
     };
     let notification = make_notification(false, move || f(id, signum))?;
-    registry()
-        .handlers
-        .insert(id.0, HandlerEntry { signum, notification });
+    registry().handlers.insert(
+        id.0,
+        HandlerEntry {
+            signum,
+            notification,
+        },
+    );
     USERS[s].fetch_add(1, Ordering::SeqCst);
     Ok(id)
 }
@@ -393,7 +421,10 @@ pub fn reinstall_signal_handler(signum: i32) -> Result<()> {
         // SAFETY: `act` is the action the OS reported for lwt's installed handler; putting it
         // back installs the same (async-signal-safe) handler.
         if unsafe { libc::sigaction(signum, act, std::ptr::null_mut()) } != 0 {
-            return Err(Error::last_os_error("reinstall_signal_handler", signum.to_string()));
+            return Err(Error::last_os_error(
+                "reinstall_signal_handler",
+                signum.to_string(),
+            ));
         }
     }
     Ok(())
@@ -452,17 +483,16 @@ pub(crate) fn after_fork_child() -> Result<()> {
     if r < 0 || w < 0 {
         return Ok(());
     }
-    let (nr, nw) = crate::cvt(
-        rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC | rustix::pipe::PipeFlags::NONBLOCK),
-        "pipe",
-        "signal self-pipe",
-    )?;
-    crate::cvt(rustix::io::ioctl_fionbio(&nr, false), "ioctl", "FIONBIO")?;
+    let (nr, nw) = self_pipe()?;
     for (new, old) in [(nr, r), (nw, w)] {
         // SAFETY: `old` is the self-pipe's number, open for the life of the process; the alias
         // is never dropped (`ManuallyDrop`), so only `dup2` changes what the number refers to.
         let mut alias = std::mem::ManuallyDrop::new(unsafe { OwnedFd::from_raw_fd(old) });
-        crate::cvt(rustix::io::dup2(&new, &mut alias), "dup2", "signal self-pipe")?;
+        crate::cvt(
+            rustix::io::dup2(&new, &mut alias),
+            "dup2",
+            "signal self-pipe",
+        )?;
         crate::cvt(
             rustix::io::fcntl_setfd(&*alias, rustix::io::FdFlags::CLOEXEC),
             "fcntl",

@@ -163,8 +163,14 @@ const SPEEDS: &[(libc::speed_t, u32)] = &[
     (libc::B230400, 230400),
 ];
 
+/// The baud rate of a speed constant; an unknown one is returned as is (on Linux the
+/// constants beyond 38400 are not the rates themselves, but all are in the table).
+#[allow(clippy::unnecessary_cast)] // speed_t is u32 on Linux, u64 on macOS
 fn baud_of(speed: libc::speed_t) -> u32 {
-    SPEEDS.iter().find(|s| s.0 == speed).map_or(speed, |s| s.1)
+    SPEEDS
+        .iter()
+        .find(|s| s.0 == speed)
+        .map_or(speed as u32, |s| s.1)
 }
 
 fn speed_of(call: &'static str, baud: u32) -> Result<libc::speed_t> {
@@ -180,7 +186,8 @@ fn cc(c: libc::cc_t) -> char {
 }
 
 fn to_cc(call: &'static str, c: char) -> Result<libc::cc_t> {
-    u8::try_from(c).map_err(|_| Error::invalid(call, format!("control character {c:?} is not a byte")))
+    u8::try_from(c)
+        .map_err(|_| Error::invalid(call, format!("control character {c:?} is not a byte")))
 }
 
 impl TerminalIo {
@@ -242,7 +249,9 @@ impl TerminalIo {
     /// Writes these settings into `t`, leaving the flags this record does not name as they are.
     fn apply(&self, t: &mut libc::termios) -> Result<()> {
         const CALL: &str = "tcsetattr";
-        fn set<T: Copy + std::ops::BitOrAssign + std::ops::BitAndAssign + std::ops::Not<Output = T>>(
+        fn set<
+            T: Copy + std::ops::BitOrAssign + std::ops::BitAndAssign + std::ops::Not<Output = T>,
+        >(
             flags: &mut T,
             f: T,
             on: bool,
@@ -270,13 +279,23 @@ impl TerminalIo {
             6 => libc::CS6,
             7 => libc::CS7,
             8 => libc::CS8,
-            n => return Err(Error::invalid(CALL, format!("c_csize must be 5 to 8, not {n}"))),
+            n => {
+                return Err(Error::invalid(
+                    CALL,
+                    format!("c_csize must be 5 to 8, not {n}"),
+                ))
+            }
         };
         t.c_cflag = (t.c_cflag & !libc::CSIZE) | csize;
         let two = match self.c_cstopb {
             1 => false,
             2 => true,
-            n => return Err(Error::invalid(CALL, format!("c_cstopb must be 1 or 2, not {n}"))),
+            n => {
+                return Err(Error::invalid(
+                    CALL,
+                    format!("c_cstopb must be 1 or 2, not {n}"),
+                ))
+            }
         };
         set(&mut t.c_cflag, libc::CSTOPB, two);
         set(&mut t.c_cflag, libc::CREAD, self.c_cread);
@@ -297,10 +316,12 @@ impl TerminalIo {
         t.c_cc[libc::VKILL] = to_cc(CALL, self.c_vkill)?;
         t.c_cc[libc::VEOF] = to_cc(CALL, self.c_veof)?;
         t.c_cc[libc::VEOL] = to_cc(CALL, self.c_veol)?;
-        t.c_cc[libc::VMIN] = u8::try_from(self.c_vmin)
-            .map_err(|_| Error::invalid(CALL, format!("c_vmin {} is out of 0..=255", self.c_vmin)))?;
-        t.c_cc[libc::VTIME] = u8::try_from(self.c_vtime)
-            .map_err(|_| Error::invalid(CALL, format!("c_vtime {} is out of 0..=255", self.c_vtime)))?;
+        t.c_cc[libc::VMIN] = u8::try_from(self.c_vmin).map_err(|_| {
+            Error::invalid(CALL, format!("c_vmin {} is out of 0..=255", self.c_vmin))
+        })?;
+        t.c_cc[libc::VTIME] = u8::try_from(self.c_vtime).map_err(|_| {
+            Error::invalid(CALL, format!("c_vtime {} is out of 0..=255", self.c_vtime))
+        })?;
         t.c_cc[libc::VSTART] = to_cc(CALL, self.c_vstart)?;
         t.c_cc[libc::VSTOP] = to_cc(CALL, self.c_vstop)?;
         let (o, i) = (speed_of(CALL, self.c_obaud)?, speed_of(CALL, self.c_ibaud)?);
@@ -338,7 +359,13 @@ async fn job<T: Send + 'static>(
 
 /// One libc call returning 0 or -1, retried on EINTR.
 fn check(call: &'static str, f: impl Fn() -> libc::c_int) -> Result<()> {
-    crate::retry_eintr(|| if f() != 0 { Err(Error::last_os_error(call, "")) } else { Ok(()) })
+    crate::retry_eintr(|| {
+        if f() != 0 {
+            Err(Error::last_os_error(call, ""))
+        } else {
+            Ok(())
+        }
+    })
 }
 
 /// Reads the settings of a terminal (Lwt's `tcgetattr`). Runs as a job. See
@@ -358,7 +385,10 @@ fn check(call: &'static str, f: impl Fn() -> libc::c_int) -> Result<()> {
 /// });
 /// ```
 pub async fn tcgetattr(fd: &FileDescr) -> Result<TerminalIo> {
-    job(fd, |fd| get(&fd, "tcgetattr").map(|t| TerminalIo::from_termios(&t))).await
+    job(fd, |fd| {
+        get(&fd, "tcgetattr").map(|t| TerminalIo::from_termios(&t))
+    })
+    .await
 }
 
 /// Changes the settings of a terminal (Lwt's `tcsetattr`): the current settings are read,
@@ -392,7 +422,9 @@ pub async fn tcsetattr(fd: &FileDescr, when: SetattrWhen, attr: TerminalIo) -> R
         let mut t = get(&fd, "tcsetattr")?;
         attr.apply(&mut t)?;
         // SAFETY: `fd` is open (the Arc keeps it) and `t` is a valid, initialized termios.
-        check("tcsetattr", || unsafe { libc::tcsetattr(fd.as_raw_fd(), how, &t) })
+        check("tcsetattr", || unsafe {
+            libc::tcsetattr(fd.as_raw_fd(), how, &t)
+        })
     })
     .await
 }
@@ -416,7 +448,9 @@ pub async fn tcsetattr(fd: &FileDescr, when: SetattrWhen, attr: TerminalIo) -> R
 pub async fn tcsendbreak(fd: &FileDescr, duration: i32) -> Result<()> {
     job(fd, move |fd| {
         // SAFETY: `fd` is open (the Arc keeps it).
-        check("tcsendbreak", || unsafe { libc::tcsendbreak(fd.as_raw_fd(), duration) })
+        check("tcsendbreak", || unsafe {
+            libc::tcsendbreak(fd.as_raw_fd(), duration)
+        })
     })
     .await
 }

@@ -93,8 +93,12 @@ fn passwd_lookup(name: &'static str, arg: String, by: Result<PwKey>) -> Result<P
         // SAFETY: every pointer is valid for the call, and `buf` for its length.
         let err = unsafe {
             match &key {
-                PwKey::Name(n) => libc::getpwnam_r(n.as_ptr(), &mut pw, buf.as_mut_ptr(), buf.len(), &mut out),
-                PwKey::Uid(u) => libc::getpwuid_r(*u, &mut pw, buf.as_mut_ptr(), buf.len(), &mut out),
+                PwKey::Name(n) => {
+                    libc::getpwnam_r(n.as_ptr(), &mut pw, buf.as_mut_ptr(), buf.len(), &mut out)
+                }
+                PwKey::Uid(u) => {
+                    libc::getpwuid_r(*u, &mut pw, buf.as_mut_ptr(), buf.len(), &mut out)
+                }
             }
         };
         if err != 0 || out.is_null() {
@@ -115,7 +119,10 @@ fn passwd_lookup(name: &'static str, arg: String, by: Result<PwKey>) -> Result<P
         };
         (0, Some(e))
     })?;
-    found.ok_or(Error::NotFound { call: name, what: arg })
+    found.ok_or(Error::NotFound {
+        call: name,
+        what: arg,
+    })
 }
 
 enum PwKey {
@@ -137,8 +144,12 @@ fn group_lookup(name: &'static str, arg: String, by: Result<GrKey>) -> Result<Gr
         // SAFETY: every pointer is valid for the call, and `buf` for its length.
         let err = unsafe {
             match &key {
-                GrKey::Name(n) => libc::getgrnam_r(n.as_ptr(), &mut gr, buf.as_mut_ptr(), buf.len(), &mut out),
-                GrKey::Gid(g) => libc::getgrgid_r(*g, &mut gr, buf.as_mut_ptr(), buf.len(), &mut out),
+                GrKey::Name(n) => {
+                    libc::getgrnam_r(n.as_ptr(), &mut gr, buf.as_mut_ptr(), buf.len(), &mut out)
+                }
+                GrKey::Gid(g) => {
+                    libc::getgrgid_r(*g, &mut gr, buf.as_mut_ptr(), buf.len(), &mut out)
+                }
             }
         };
         if err != 0 || out.is_null() {
@@ -165,7 +176,10 @@ fn group_lookup(name: &'static str, arg: String, by: Result<GrKey>) -> Result<Gr
         };
         (0, Some(e))
     })?;
-    found.ok_or(Error::NotFound { call: name, what: arg })
+    found.ok_or(Error::NotFound {
+        call: name,
+        what: arg,
+    })
 }
 
 fn c_name(call: &'static str, name: &str) -> Result<CString> {
@@ -254,7 +268,10 @@ pub async fn getpwnam(name: &str) -> Result<PasswdEntry> {
 /// });
 /// ```
 pub async fn getpwuid(uid: u32) -> Result<PasswdEntry> {
-    run_job(None, move || passwd_lookup("getpwuid", uid.to_string(), Ok(PwKey::Uid(uid)))).await?
+    run_job(None, move || {
+        passwd_lookup("getpwuid", uid.to_string(), Ok(PwKey::Uid(uid)))
+    })
+    .await?
 }
 
 /// Looks a group up by name (Lwt's `getgrnam`, with `getgrnam_r`). Runs as a job. See
@@ -294,5 +311,8 @@ pub async fn getgrnam(name: &str) -> Result<GroupEntry> {
 /// });
 /// ```
 pub async fn getgrgid(gid: u32) -> Result<GroupEntry> {
-    run_job(None, move || group_lookup("getgrgid", gid.to_string(), Ok(GrKey::Gid(gid)))).await?
+    run_job(None, move || {
+        group_lookup("getgrgid", gid.to_string(), Ok(GrKey::Gid(gid)))
+    })
+    .await?
 }
