@@ -314,22 +314,34 @@ pub fn on_signal_full(
     mut f: impl FnMut(SignalHandlerId, i32) + Send + 'static,
 ) -> Result<SignalHandlerId> {
     let s = check_signum("on_signal", signum)?;
-    ensure_installed("on_signal", signum)?;
-    let id = {
-        let mut reg = registry();
-        reg.next += 1;
-        SignalHandlerId(reg.next)
-    };
-    let notification = make_notification(false, move || f(id, signum))?;
-    registry().handlers.insert(
-        id.0,
-        HandlerEntry {
-            signum,
-            notification,
-        },
-    );
+    // Counted first: a signal that arrives while the handler is being set up is then queued
+    // for it, never given the default action (which may be termination).
     USERS[s].fetch_add(1, Ordering::SeqCst);
-    Ok(id)
+    let made = ensure_installed("on_signal", signum).and_then(|()| {
+        let id = {
+            let mut reg = registry();
+            reg.next += 1;
+            SignalHandlerId(reg.next)
+        };
+        let notification = make_notification(false, move || f(id, signum))?;
+        Ok((id, notification))
+    });
+    match made {
+        Ok((id, notification)) => {
+            registry().handlers.insert(
+                id.0,
+                HandlerEntry {
+                    signum,
+                    notification,
+                },
+            );
+            Ok(id)
+        }
+        Err(e) => {
+            USERS[s].fetch_sub(1, Ordering::SeqCst);
+            Err(e)
+        }
+    }
 }
 
 /// Calls `f(signum)` in the loop each time the process receives signal `signum` (Lwt's
@@ -432,15 +444,19 @@ pub fn reinstall_signal_handler(signum: i32) -> Result<()> {
 
 /// Makes sure `SIGCHLD` wakes child waits (lazily, at the first wait). Crate-internal.
 pub(crate) fn ensure_sigchld() -> Result<()> {
-    static DONE: AtomicBool = AtomicBool::new(false);
-    if DONE.load(Ordering::SeqCst) {
+    static COUNTED: AtomicBool = AtomicBool::new(false);
+    static INSTALLED: AtomicBool = AtomicBool::new(false);
+    if INSTALLED.load(Ordering::SeqCst) {
         return Ok(());
     }
-    ensure_installed("waitpid", libc::SIGCHLD)?;
-    if !DONE.swap(true, Ordering::SeqCst) {
-        // Child waits use SIGCHLD for the life of the process.
+    if !COUNTED.swap(true, Ordering::SeqCst) {
+        // Child waits use SIGCHLD for the life of the process (counted before the install, so
+        // the first SIGCHLD already wakes the waits).
         USERS[libc::SIGCHLD as usize].fetch_add(1, Ordering::SeqCst);
     }
+    // Idempotent; a failed install is tried again by the next wait.
+    ensure_installed("waitpid", libc::SIGCHLD)?;
+    INSTALLED.store(true, Ordering::SeqCst);
     Ok(())
 }
 
