@@ -104,6 +104,26 @@ async fn child_body(
 
 #[test]
 fn fork_wait_and_child_loop() {
+    // Forked outside any runtime, the child starts a loop of its own with lwt::run.
+    for kind in util::backends() {
+        let pid = fork().unwrap();
+        if pid == 0 {
+            let code = util::runtime(kind).block_on(async {
+                let (r, w) = match pipe() {
+                    Ok(p) => p,
+                    Err(_) => return 2,
+                };
+                match round_trip(&r, &w, b"child loop").await {
+                    Ok(v) if v == b"child loop" => 0,
+                    _ => 1,
+                }
+            });
+            child_exit(code);
+        }
+        let st = util::runtime(kind).block_on(waitpid(WaitFlags::empty(), pid)).unwrap();
+        assert_eq!(st, (pid, ProcessStatus::Exited(0)), "{kind}");
+    }
+
     util::for_each_backend(|kind| async move {
         // waitpid on that pid.
         let pid = spawn_exit_42();
