@@ -120,7 +120,9 @@ fn fork_wait_and_child_loop() {
             });
             child_exit(code);
         }
-        let st = util::runtime(kind).block_on(waitpid(WaitFlags::empty(), pid)).unwrap();
+        let st = util::runtime(kind)
+            .block_on(waitpid(WaitFlags::empty(), pid))
+            .unwrap();
         assert_eq!(st, (pid, ProcessStatus::Exited(0)), "{kind}");
     }
 
@@ -152,6 +154,29 @@ fn fork_wait_and_child_loop() {
         assert_eq!((p, st), (pid, ProcessStatus::Exited(42)));
         assert!(
             ru.ru_utime + ru.ru_stime < Duration::from_secs(30),
+            "{ru:?}"
+        );
+        // wait4 reports the child's CPU time: a child that burns 50 ms of CPU.
+        let pid = fork().unwrap();
+        if pid == 0 {
+            loop {
+                // SAFETY: getrusage writes into a valid, zeroed struct.
+                let used = unsafe {
+                    let mut ru: libc::rusage = std::mem::zeroed();
+                    libc::getrusage(libc::RUSAGE_SELF, &mut ru);
+                    (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1_000_000
+                        + ru.ru_utime.tv_usec
+                        + ru.ru_stime.tv_usec
+                };
+                if used >= 50_000 {
+                    child_exit(0);
+                }
+            }
+        }
+        let (p, st, ru) = wait4(WaitFlags::empty(), pid).await.unwrap();
+        assert_eq!((p, st), (pid, ProcessStatus::Exited(0)));
+        assert!(
+            ru.ru_utime + ru.ru_stime >= Duration::from_millis(40),
             "{ru:?}"
         );
         // No child left: a clear error, no hang.
