@@ -71,10 +71,15 @@ pub struct ResourceUsage {
 ///
 /// In the child, before `fork` returns: the current runtime (if this thread runs one) gets a
 /// new backend instance and wake-up channel and registers its descriptors again
-/// (`lwt_core::runtime_after_fork`), the fork hooks run (the job pool registers one), and the
+/// (`lwt_core::runtime_after_fork`), the hooks of `lwt_core::register_fork_hook` run, and the
 /// signal self-pipe and its dispatcher thread are recreated. Tasks, timers and descriptors
 /// carry over; no other thread does (as with any `fork`), so the child should only use lwt,
 /// or `exec`.
+///
+/// Jobs: the pool's worker threads do not exist in the child. Jobs pending at the fork are
+/// meant to be rejected with `Canceled` after one turn by the job pool's fork hook; until the
+/// pool registers one, they stay pending in the child, and a `detach` job started in the child
+/// may wait forever, so run jobs with `with_async_none` there.
 ///
 /// # Errors
 ///
