@@ -5,7 +5,7 @@
 
 use lwt_core::backend::{Backend, BorrowedSource, Event, Events, Interest};
 use rustix::event::{epoll, eventfd, EventfdFlags, Timespec};
-use rustix::fd::OwnedFd;
+use rustix::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::io;
 use std::mem::MaybeUninit;
 use std::time::Duration;
@@ -58,6 +58,18 @@ impl Epoll {
             epoll::EventFlags::IN | epoll::EventFlags::ET,
         )?;
         Ok(Epoll { epfd, wake })
+    }
+
+    /// Puts `new` in place of `target`: `dup2(new, target's number)`, close-on-exec, then closes
+    /// `new`. `target` keeps its number and now refers to `new`'s object.
+    fn replace_fd(target: &OwnedFd, new: OwnedFd) -> io::Result<()> {
+        // SAFETY: the `OwnedFd` made here aliases `target`'s number only for the `dup2`, and
+        // `ManuallyDrop` keeps it from closing that number: `target` stays its sole owner.
+        let mut alias =
+            std::mem::ManuallyDrop::new(unsafe { OwnedFd::from_raw_fd(target.as_raw_fd()) });
+        rustix::io::dup2(&new, &mut alias)?;
+        rustix::io::fcntl_setfd(&*alias, rustix::io::FdFlags::CLOEXEC)?;
+        Ok(())
     }
 
     fn drain_wake(&self) {
@@ -123,5 +135,19 @@ impl Backend for Epoll {
             Err(rustix::io::Errno::AGAIN) => Ok(()),
             Err(e) => Err(e.into()),
         }
+    }
+
+    fn after_fork(&self) -> io::Result<()> {
+        // The wake-up eventfd first, so the new instance watches the final descriptor.
+        let wake = eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)?;
+        Epoll::replace_fd(&self.wake, wake)?;
+        let epfd = epoll::create(epoll::CreateFlags::CLOEXEC)?;
+        epoll::add(
+            &epfd,
+            &self.wake,
+            epoll::EventData::new_u64(WAKE_KEY),
+            epoll::EventFlags::IN | epoll::EventFlags::ET,
+        )?;
+        Epoll::replace_fd(&self.epfd, epfd)
     }
 }

@@ -6,7 +6,7 @@
 
 use lwt_core::backend::{Backend, BorrowedSource, Event, Events, Interest};
 use rustix::event::{PollFd, PollFlags, Timespec};
-use rustix::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use rustix::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::collections::HashMap;
 use std::io;
 use std::sync::{Mutex, MutexGuard};
@@ -84,6 +84,18 @@ impl Poll {
                 t.index.insert(key, pos);
             }
         }
+    }
+
+    /// Puts `new` in place of `target`: `dup2(new, target's number)`, close-on-exec, then closes
+    /// `new`. `target` keeps its number and now refers to `new`'s object.
+    fn replace_fd(target: &OwnedFd, new: OwnedFd) -> io::Result<()> {
+        // SAFETY: the `OwnedFd` made here aliases `target`'s number only for the `dup2`, and
+        // `ManuallyDrop` keeps it from closing that number: `target` stays its sole owner.
+        let mut alias =
+            std::mem::ManuallyDrop::new(unsafe { OwnedFd::from_raw_fd(target.as_raw_fd()) });
+        rustix::io::dup2(&new, &mut alias)?;
+        rustix::io::fcntl_setfd(&*alias, rustix::io::FdFlags::CLOEXEC)?;
+        Ok(())
     }
 
     fn drain_wake(&self) {
@@ -181,6 +193,27 @@ impl Backend for Poll {
         match res {
             Ok(_) | Err(rustix::io::Errno::AGAIN) => Ok(()),
             Err(e) => Err(e.into()),
+        }
+    }
+
+    fn after_fork(&self) -> io::Result<()> {
+        // The table lives in this process's memory; only the wake-up channel is shared with
+        // the parent and must be replaced.
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        {
+            use rustix::event::{eventfd, EventfdFlags};
+            let wake = eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)?;
+            Poll::replace_fd(&self.wake_read, wake)
+        }
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        {
+            use rustix::pipe::{pipe_with, PipeFlags};
+            let (r, w) = pipe_with(PipeFlags::CLOEXEC | PipeFlags::NONBLOCK)?;
+            Poll::replace_fd(&self.wake_read, r)?;
+            match &self.wake_write {
+                Some(old) => Poll::replace_fd(old, w),
+                None => Ok(()),
+            }
         }
     }
 }

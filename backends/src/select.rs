@@ -253,4 +253,7 @@ impl Backend for AnyBackend {
     fn notify(&self) -> io::Result<()> {
         dispatch!(self, b => b.notify())
     }
+    fn after_fork(&self) -> io::Result<()> {
+        dispatch!(self, b => b.after_fork())
+    }
 }

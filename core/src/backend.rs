@@ -23,6 +23,12 @@
 //! - **Threads.** Methods take `&self`. `wait` is called by one thread at a time (the thread
 //!   that owns the loop); `register`, `modify`, `deregister` and `notify` may be called from any
 //!   thread, concurrently with `wait`.
+//! - **Fork.** After `fork(2)` the child shares the parent's kernel objects (an epoll or kqueue
+//!   instance, the wake-up eventfd or pipe): a change made by the child would change the
+//!   parent's loop. [`Backend::after_fork`], called in the child only, gives the backend fresh
+//!   kernel objects: it creates a new instance and a new wake-up channel and `dup2`s them onto
+//!   the old descriptor numbers, so no field has to change. The child's instance then watches
+//!   nothing; the runtime registers every source again right after.
 
 use std::io;
 use std::time::Duration;
@@ -162,4 +168,18 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Wakes a thread blocked in `wait`, or makes the next `wait` return at once.
     fn notify(&self) -> io::Result<()>;
+
+    /// Recreates the backend's kernel objects in a child process after `fork(2)` (see the
+    /// module documentation, "Fork"): a new instance and a new wake-up channel, put in place of
+    /// the old ones (`dup2` onto the same numbers). Afterwards the backend watches no source;
+    /// the runtime registers them all again. Called in the child only, by one thread.
+    ///
+    /// The default returns `ErrorKind::Unsupported`: every backend that can run in a forked
+    /// child must implement it.
+    fn after_fork(&self) -> io::Result<()> {
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            format!("the {} backend cannot be reset after fork", self.name()),
+        ))
+    }
 }

@@ -30,7 +30,9 @@ pub use notification::{
     call_notification, make_notification, send_notification, set_notification,
     stop_notification, NotificationId,
 };
-pub use runtime::{spawn, spawn_local, Handle, JoinHandle, Runtime};
+pub use runtime::{
+    register_fork_hook, runtime_after_fork, spawn, spawn_local, Handle, JoinHandle, Runtime,
+};
 pub use time::{
     auto_yield, duration_of_secs, sleep, sleep_secs, sleep_until, timeout, with_timeout,
     yield_now, AutoYield, Sleep, YieldNow,

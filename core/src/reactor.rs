@@ -89,6 +89,16 @@ impl IoShared {
         }
     }
 
+    /// Registers the source again with the same key and interest (in a child after fork, when
+    /// the backend has been given a fresh, empty instance).
+    pub(crate) fn reregister(&self, rt: &Inner) -> std::io::Result<()> {
+        let st = lock(&self.state);
+        if st.closed {
+            return Ok(());
+        }
+        rt.backend.register(self.source(), self.key, st.interest)
+    }
+
     pub(crate) fn drain_all(&self, out: &mut Vec<Waker>) {
         let mut st = lock(&self.state);
         for d in 0..2 {
