@@ -35,6 +35,9 @@ pub(crate) struct FdInner {
     blocking: AtomicBool,
     reg: OnceLock<Result<Registration>>,
     close_on_drop: bool,
+    /// Free for the I/O paths' own bookkeeping (the regular-file fast path of `io.rs`
+    /// remembers here whether `RWF_NOWAIT` reads work and when a cold file may be tried again).
+    pub(crate) io_hint: std::sync::atomic::AtomicU64,
 }
 
 /// An lwt file descriptor: the OS descriptor, its [`State`], whether lwt does blocking or
@@ -114,6 +117,7 @@ impl FileDescr {
                 blocking: AtomicBool::new(blocking),
                 reg: OnceLock::new(),
                 close_on_drop,
+                io_hint: std::sync::atomic::AtomicU64::new(0),
             }),
         }
     }
@@ -232,7 +236,13 @@ fn poll_now(fd: &impl AsFd, dir: IoEvent) -> Result<bool> {
     };
     let mut fds = [PollFd::new(fd, want)];
     loop {
-        match rustix::event::poll(&mut fds, Some(&rustix::event::Timespec { tv_sec: 0, tv_nsec: 0 })) {
+        match rustix::event::poll(
+            &mut fds,
+            Some(&rustix::event::Timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            }),
+        ) {
             Ok(_) => return Ok(!fds[0].revents().is_empty()),
             Err(rustix::io::Errno::INTR) => continue,
             Err(e) => return Err(Error::from_errno(e.raw_os_error(), "poll", "")),
@@ -323,7 +333,11 @@ pub fn check_descriptor(fd: &FileDescr) -> Result<()> {
 /// let fd = lwt::unix::of_unix_file_descr(f.into(), None, true).unwrap();
 /// assert!(lwt::unix::blocking(&fd));
 /// ```
-pub fn of_unix_file_descr(fd: OwnedFd, blocking: Option<bool>, set_flags: bool) -> Result<FileDescr> {
+pub fn of_unix_file_descr(
+    fd: OwnedFd,
+    blocking: Option<bool>,
+    set_flags: bool,
+) -> Result<FileDescr> {
     FileDescr::from_owned(fd, blocking, set_flags)
 }
 
