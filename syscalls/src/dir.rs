@@ -15,6 +15,10 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 
+/// The stream trait of the ecosystem ([`futures_core::Stream`]), re-exported so that
+/// [`FilesOfDirectory`] can be polled without naming another crate.
+pub use futures_core::Stream;
+
 /// Entries read ahead by one job of [`readdir`] and of [`FilesOfDirectory`].
 const BATCH: usize = 1024;
 

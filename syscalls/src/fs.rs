@@ -809,11 +809,10 @@ pub async fn fchmod(fd: &FileDescr, perm: u32) -> Result<()> {
 }
 
 fn ids(uid: Option<u32>, gid: Option<u32>) -> (Option<rustix::fs::Uid>, Option<rustix::fs::Gid>) {
-    // SAFETY: any number is a valid user/group id to ask for; the kernel checks it.
-    let u = uid.map(|u| unsafe { rustix::fs::Uid::from_raw(u) });
-    // SAFETY: as above.
-    let g = gid.map(|g| unsafe { rustix::fs::Gid::from_raw(g) });
-    (u, g)
+    (
+        uid.map(rustix::fs::Uid::from_raw),
+        gid.map(rustix::fs::Gid::from_raw),
+    )
 }
 
 /// Changes the owner and group of the file at `path` (Lwt's `chown`); `None` (the seed's
