@@ -9,7 +9,11 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 
 fn tmp_dir(name: &str, kind: lwt::BackendKind, files: usize) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("lwt-fs-dir-{name}-{}-{}", kind.name(), std::process::id()));
+    let d = std::env::temp_dir().join(format!(
+        "lwt-fs-dir-{name}-{}-{}",
+        kind.name(),
+        std::process::id()
+    ));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir(&d).unwrap();
     for i in 0..files {
@@ -81,7 +85,11 @@ fn every_call_after_closedir_fails_with_ebadf_naming_it() {
         readdir(&h).await.unwrap();
         closedir(&h).await.unwrap();
         let check = |e: Error, call: &str| {
-            assert_eq!((e.errno(), e.call()), (Some(libc::EBADF), Some(call)), "{e:?}");
+            assert_eq!(
+                (e.errno(), e.call()),
+                (Some(libc::EBADF), Some(call)),
+                "{e:?}"
+            );
         };
         check(readdir(&h).await.unwrap_err(), "readdir");
         check(readdir_n(&h, 3).await.unwrap_err(), "readdir_n");
@@ -89,9 +97,21 @@ fn every_call_after_closedir_fails_with_ebadf_naming_it() {
         check(closedir(&h).await.unwrap_err(), "closedir");
         // Opening errors name opendir and the path.
         let e = opendir(d.join("f0")).await.unwrap_err();
-        assert_eq!((e.errno(), e.call()), (Some(libc::ENOTDIR), Some("opendir")));
+        assert_eq!(
+            (e.errno(), e.call()),
+            (Some(libc::ENOTDIR), Some("opendir"))
+        );
         let e = opendir("/tmp/\0").await.unwrap_err();
-        assert!(matches!(e, Error::InvalidArgument { call: "opendir", .. }), "{e:?}");
+        assert!(
+            matches!(
+                e,
+                Error::InvalidArgument {
+                    call: "opendir",
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
         std::fs::remove_dir_all(&d).unwrap();
     });
 }
@@ -112,10 +132,8 @@ fn files_of_directory_streams_every_entry() {
         // As a Stream (futures_core's, re-exported), polled by hand.
         let mut s = Box::pin(files_of_directory(&d));
         let mut count = 0;
-        while let Some(r) = std::future::poll_fn(|cx| {
-            lwt::unix::Stream::poll_next(s.as_mut(), cx)
-        })
-        .await
+        while let Some(r) =
+            std::future::poll_fn(|cx| lwt::unix::Stream::poll_next(s.as_mut(), cx)).await
         {
             r.unwrap();
             count += 1;
@@ -125,11 +143,20 @@ fn files_of_directory_streams_every_entry() {
         // Errors come as the first item, then the stream ends.
         let mut s = files_of_directory(d.join("missing"));
         let e = s.next().await.unwrap().unwrap_err();
-        assert_eq!((e.errno(), e.call()), (Some(libc::ENOENT), Some("files_of_directory")));
+        assert_eq!(
+            (e.errno(), e.call()),
+            (Some(libc::ENOENT), Some("files_of_directory"))
+        );
         assert!(s.next().await.is_none());
         let mut s = files_of_directory("a\0b");
         let e = s.next().await.unwrap().unwrap_err();
-        assert!(matches!(e, Error::InvalidArgument { call: "files_of_directory", .. }));
+        assert!(matches!(
+            e,
+            Error::InvalidArgument {
+                call: "files_of_directory",
+                ..
+            }
+        ));
         assert!(s.next().await.is_none());
         // Dropping a stream part-way closes its directory (checked for leaks in fs_bad_input).
         let mut s = files_of_directory(&d);

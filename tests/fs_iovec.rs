@@ -10,13 +10,21 @@ use lwt::Error;
 use std::path::PathBuf;
 
 fn tmp(name: &str, kind: lwt::BackendKind) -> PathBuf {
-    std::env::temp_dir().join(format!("lwt-fs-iov-{name}-{}-{}", kind.name(), std::process::id()))
+    std::env::temp_dir().join(format!(
+        "lwt-fs-iov-{name}-{}-{}",
+        kind.name(),
+        std::process::id()
+    ))
 }
 
 async fn file_with(path: &PathBuf, data: &[u8]) -> FileDescr {
-    let fd = openfile(path, OpenFlags::RDWR | OpenFlags::CREAT | OpenFlags::TRUNC, 0o600)
-        .await
-        .unwrap();
+    let fd = openfile(
+        path,
+        OpenFlags::RDWR | OpenFlags::CREAT | OpenFlags::TRUNC,
+        0o600,
+    )
+    .await
+    .unwrap();
     let mut off = 0;
     while off < data.len() {
         off += write(&fd, &data[off..]).await.unwrap();
@@ -123,14 +131,20 @@ fn bad_slices_are_rejected_before_any_byte_moves() {
             vs.append_bytes(&mut a, 0, 4);
             vs.append_bytes(&mut b, 2, 3); // runs past the end of b
             let e = readv(target, &mut vs).await.unwrap_err();
-            assert!(matches!(e, Error::InvalidArgument { call: "readv", .. }), "{e:?}");
+            assert!(
+                matches!(e, Error::InvalidArgument { call: "readv", .. }),
+                "{e:?}"
+            );
             let mut vs = IoVectors::new();
             vs.append_bytes(&mut a, usize::MAX, 2); // offset + length overflows
             assert!(readv(target, &mut vs).await.is_err());
             let mut vs = IoVectors::new();
             vs.append_slice(b"read-only", 0, 4);
             let e = readv(target, &mut vs).await.unwrap_err();
-            assert!(matches!(e, Error::InvalidArgument { call: "readv", .. }), "{e:?}");
+            assert!(
+                matches!(e, Error::InvalidArgument { call: "readv", .. }),
+                "{e:?}"
+            );
             assert_eq!(a, [0; 4], "nothing was read");
         }
         // Nothing was consumed: the file position and the pipe's data are intact.
@@ -143,9 +157,15 @@ fn bad_slices_are_rejected_before_any_byte_moves() {
         vs.append_slice(b"bad", 1, 5);
         for target in [&fd, &w] {
             let e = writev(target, &vs).await.unwrap_err();
-            assert!(matches!(e, Error::InvalidArgument { call: "writev", .. }), "{e:?}");
+            assert!(
+                matches!(e, Error::InvalidArgument { call: "writev", .. }),
+                "{e:?}"
+            );
         }
-        assert!(!lwt::unix::readable(&r).unwrap(), "nothing was written to the pipe");
+        assert!(
+            !lwt::unix::readable(&r).unwrap(),
+            "nothing was written to the pipe"
+        );
         assert_eq!(std::fs::read(&path).unwrap(), b"0123456789");
         // The runtime is still usable: a good vector goes through.
         let mut vs = IoVectors::new();

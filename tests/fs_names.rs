@@ -10,7 +10,11 @@ use lwt::unix::{
 use std::path::{Path, PathBuf};
 
 fn tmp(name: &str, kind: lwt::BackendKind) -> PathBuf {
-    std::env::temp_dir().join(format!("lwt-fs-names-{name}-{}-{}", kind.name(), std::process::id()))
+    std::env::temp_dir().join(format!(
+        "lwt-fs-names-{name}-{}-{}",
+        kind.name(),
+        std::process::id()
+    ))
 }
 
 #[test]
@@ -33,7 +37,10 @@ fn link_rename_unlink() {
         symlink(&b, &l).await.unwrap();
         assert_eq!(readlink(&l).await.unwrap(), b);
         let e = readlink(&b).await.unwrap_err();
-        assert_eq!((e.errno(), e.call()), (Some(libc::EINVAL), Some("readlink")));
+        assert_eq!(
+            (e.errno(), e.call()),
+            (Some(libc::EINVAL), Some("readlink"))
+        );
         unlink(&l).await.unwrap();
         assert!(b.exists(), "unlinking a symlink leaves its target");
         unlink(&b).await.unwrap();
@@ -57,7 +64,10 @@ fn directories_and_fifos() {
         let e = mkfifo(&f, 0o600).await.unwrap_err();
         assert_eq!((e.errno(), e.call()), (Some(libc::EEXIST), Some("mkfifo")));
         let e = rmdir(&d).await.unwrap_err();
-        assert_eq!((e.errno(), e.call()), (Some(libc::ENOTEMPTY), Some("rmdir")));
+        assert_eq!(
+            (e.errno(), e.call()),
+            (Some(libc::ENOTEMPTY), Some("rmdir"))
+        );
         unlink(&f).await.unwrap();
         rmdir(&d).await.unwrap();
         assert!(!d.exists());
@@ -82,7 +92,10 @@ fn chdir_getcwd_chroot() {
         // chroot needs a privilege; unprivileged it fails with EPERM. Root may chroot, but
         // this test does not change the root of the test process: it uses a missing path.
         let e = chroot(Path::new("/no/such/dir/for/lwt")).await.unwrap_err();
-        assert!(matches!(e.errno(), Some(libc::ENOENT) | Some(libc::EPERM)), "{e:?}");
+        assert!(
+            matches!(e.errno(), Some(libc::ENOENT) | Some(libc::EPERM)),
+            "{e:?}"
+        );
         assert_eq!(e.call(), Some("chroot"));
     });
 }

@@ -11,7 +11,11 @@ use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 
 fn tmp(name: &str, kind: lwt::BackendKind) -> PathBuf {
-    std::env::temp_dir().join(format!("lwt-fs-open-{name}-{}-{}", kind.name(), std::process::id()))
+    std::env::temp_dir().join(format!(
+        "lwt-fs-open-{name}-{}-{}",
+        kind.name(),
+        std::process::id()
+    ))
 }
 
 /// Drops the file's pages from the page cache, so the next read misses it.
@@ -25,9 +29,13 @@ fn evict(fd: &lwt::unix::FileDescr) {
 fn write_then_read_back_by_every_method_cached_and_cold() {
     util::for_each_backend(|kind| async move {
         let path = tmp("rw", kind);
-        let fd = openfile(&path, OpenFlags::RDWR | OpenFlags::CREAT | OpenFlags::TRUNC, 0o600)
-            .await
-            .unwrap();
+        let fd = openfile(
+            &path,
+            OpenFlags::RDWR | OpenFlags::CREAT | OpenFlags::TRUNC,
+            0o600,
+        )
+        .await
+        .unwrap();
         let data: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
         let mut off = 0;
         while off < data.len() {
@@ -55,7 +63,10 @@ fn write_then_read_back_by_every_method_cached_and_cold() {
                     assert_eq!(pread(&fd, &mut b, 251).await.unwrap(), 4);
                     assert_eq!(b, [0, 1, 2, 3]);
                     // pread does not move the position: still at the end.
-                    assert_eq!(lseek(&fd, 0, SeekCommand::Cur).await.unwrap(), data.len() as u64);
+                    assert_eq!(
+                        lseek(&fd, 0, SeekCommand::Cur).await.unwrap(),
+                        data.len() as u64
+                    );
                 };
                 match method {
                     AsyncMethod::None => lwt::unix::with_async_none(body).await,
@@ -68,7 +79,10 @@ fn write_then_read_back_by_every_method_cached_and_cold() {
         let mut b = [0u8; 4];
         assert_eq!(pread(&fd, &mut b, 0).await.unwrap(), 4);
         assert_eq!(b, [0, b'X', b'Y', 3]);
-        assert_eq!(lseek(&fd, -2, SeekCommand::End).await.unwrap(), data.len() as u64 - 2);
+        assert_eq!(
+            lseek(&fd, -2, SeekCommand::End).await.unwrap(),
+            data.len() as u64 - 2
+        );
         assert_eq!(read(&fd, &mut b).await.unwrap(), 2);
         close(&fd).await.unwrap();
         unlink(&path).await.unwrap();
@@ -81,23 +95,39 @@ fn flags_and_open_errors() {
         let path = tmp("flags", kind);
         let _ = std::fs::remove_file(&path);
         let e = openfile(&path, OpenFlags::RDONLY, 0).await.unwrap_err();
-        assert_eq!((e.errno(), e.call()), (Some(libc::ENOENT), Some("openfile")));
+        assert_eq!(
+            (e.errno(), e.call()),
+            (Some(libc::ENOENT), Some("openfile"))
+        );
         assert!(e.to_string().contains("lwt-fs-open-flags"), "{e}");
-        let fd = openfile(&path, OpenFlags::WRONLY | OpenFlags::CREAT | OpenFlags::EXCL, 0o640)
-            .await
-            .unwrap();
+        let fd = openfile(
+            &path,
+            OpenFlags::WRONLY | OpenFlags::CREAT | OpenFlags::EXCL,
+            0o640,
+        )
+        .await
+        .unwrap();
         assert_eq!(lwt::unix::fstat(&fd).await.unwrap().st_perm & 0o700, 0o600);
         write(&fd, b"abc").await.unwrap();
         // A write-only descriptor cannot be read.
         let mut b = [0u8; 3];
-        assert_eq!(read(&fd, &mut b).await.unwrap_err().errno(), Some(libc::EBADF));
+        assert_eq!(
+            read(&fd, &mut b).await.unwrap_err().errno(),
+            Some(libc::EBADF)
+        );
         close(&fd).await.unwrap();
-        let e = openfile(&path, OpenFlags::WRONLY | OpenFlags::CREAT | OpenFlags::EXCL, 0o640)
-            .await
-            .unwrap_err();
+        let e = openfile(
+            &path,
+            OpenFlags::WRONLY | OpenFlags::CREAT | OpenFlags::EXCL,
+            0o640,
+        )
+        .await
+        .unwrap_err();
         assert_eq!(e.errno(), Some(libc::EEXIST));
         // APPEND writes at the end whatever the position.
-        let fd = openfile(&path, OpenFlags::WRONLY | OpenFlags::APPEND, 0).await.unwrap();
+        let fd = openfile(&path, OpenFlags::WRONLY | OpenFlags::APPEND, 0)
+            .await
+            .unwrap();
         lseek(&fd, 0, SeekCommand::Set).await.unwrap();
         write(&fd, b"def").await.unwrap();
         close(&fd).await.unwrap();
@@ -114,10 +144,32 @@ fn flags_and_open_errors() {
         let fd = openfile(&path, all, 0).await.unwrap();
         assert_eq!(read(&fd, &mut b).await.unwrap(), 0);
         close(&fd).await.unwrap();
-        let e = openfile(&path, OpenFlags::CLOEXEC | OpenFlags::KEEPEXEC, 0).await.unwrap_err();
-        assert!(matches!(e, Error::InvalidArgument { call: "openfile", .. }), "{e:?}");
-        let e = openfile("/tmp/a\0b", OpenFlags::RDONLY, 0).await.unwrap_err();
-        assert!(matches!(e, Error::InvalidArgument { call: "openfile", .. }), "{e:?}");
+        let e = openfile(&path, OpenFlags::CLOEXEC | OpenFlags::KEEPEXEC, 0)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::InvalidArgument {
+                    call: "openfile",
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        let e = openfile("/tmp/a\0b", OpenFlags::RDONLY, 0)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::InvalidArgument {
+                    call: "openfile",
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
         // A regular file is used with blocking I/O (jobs), a FIFO opened NONBLOCK without.
         let fd = openfile(&path, OpenFlags::RDONLY, 0).await.unwrap();
         assert!(lwt::unix::blocking(&fd));
@@ -125,7 +177,9 @@ fn flags_and_open_errors() {
         unlink(&path).await.unwrap();
         let fifo = tmp("fifo", kind);
         lwt::unix::mkfifo(&fifo, 0o600).await.unwrap();
-        let r = openfile(&fifo, OpenFlags::RDONLY | OpenFlags::NONBLOCK, 0).await.unwrap();
+        let r = openfile(&fifo, OpenFlags::RDONLY | OpenFlags::NONBLOCK, 0)
+            .await
+            .unwrap();
         assert!(!lwt::unix::blocking(&r));
         let w = openfile(&fifo, OpenFlags::WRONLY, 0).await.unwrap();
         write(&w, b"via fifo").await.unwrap();
@@ -152,7 +206,9 @@ fn close_on_exec_unless_keepexec() {
         let path = tmp("exec", kind);
         let flags = OpenFlags::RDWR | OpenFlags::CREAT;
         let closed = openfile(&path, flags, 0o600).await.unwrap();
-        let kept = openfile(&path, flags | OpenFlags::KEEPEXEC, 0o600).await.unwrap();
+        let kept = openfile(&path, flags | OpenFlags::KEEPEXEC, 0o600)
+            .await
+            .unwrap();
         assert!(!child_sees(unix_file_descr(&closed)));
         assert!(child_sees(unix_file_descr(&kept)));
         // And the flag can be changed afterwards.

@@ -12,7 +12,11 @@ use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 fn tmp(name: &str, kind: lwt::BackendKind) -> PathBuf {
-    std::env::temp_dir().join(format!("lwt-fs-stat-{name}-{}-{}", kind.name(), std::process::id()))
+    std::env::temp_dir().join(format!(
+        "lwt-fs-stat-{name}-{}-{}",
+        kind.name(),
+        std::process::id()
+    ))
 }
 
 #[test]
@@ -39,7 +43,10 @@ fn stat_lstat_fstat_agree_with_std() {
         assert_eq!(fstat(&fd).await.unwrap(), st);
         assert_eq!(large_file::fstat(&fd).await.unwrap(), st);
         assert!(!isatty(&fd).await.unwrap());
-        assert_eq!(stat("/dev/null").await.unwrap().st_kind, FileKind::CharDevice);
+        assert_eq!(
+            stat("/dev/null").await.unwrap().st_kind,
+            FileKind::CharDevice
+        );
         assert_eq!(stat("/").await.unwrap().st_kind, FileKind::Directory);
         let e = stat(tmp("missing", kind)).await.unwrap_err();
         assert_eq!((e.errno(), e.call()), (Some(libc::ENOENT), Some("stat")));
@@ -125,10 +132,14 @@ fn truncate_sync_and_permissions() {
         fchown(&fd, None, Some(st.st_gid)).await.unwrap();
 
         access(&path, AccessPermission::EXISTS).await.unwrap();
-        access(&path, AccessPermission::READ | AccessPermission::WRITE).await.unwrap();
+        access(&path, AccessPermission::READ | AccessPermission::WRITE)
+            .await
+            .unwrap();
         let e = access(&path, AccessPermission::EXECUTE).await.unwrap_err();
         assert_eq!((e.errno(), e.call()), (Some(libc::EACCES), Some("access")));
-        let e = access(path.join("x"), AccessPermission::empty()).await.unwrap_err();
+        let e = access(path.join("x"), AccessPermission::empty())
+            .await
+            .unwrap_err();
         assert_eq!(e.errno(), Some(libc::ENOTDIR));
         close(&fd).await.unwrap();
         close(&ro).await.unwrap();
