@@ -51,10 +51,7 @@ impl SocketType {
 }
 
 pub(crate) fn protocol(proto: i32) -> Option<Protocol> {
-    u32::try_from(proto)
-        .ok()
-        .and_then(std::num::NonZeroU32::new)
-        .map(Protocol::from_raw)
+    u32::try_from(proto).ok().and_then(std::num::NonZeroU32::new).map(Protocol::from_raw)
 }
 
 /// Creates a pair of connected sockets, non-blocking and close-on-exec (Lwt's
@@ -76,11 +73,7 @@ pub(crate) fn protocol(proto: i32) -> Option<Protocol> {
 ///     assert_eq!(&buf, b"hi");
 /// });
 /// ```
-pub fn socketpair(
-    domain: SocketDomain,
-    ty: SocketType,
-    proto: i32,
-) -> Result<(FileDescr, FileDescr)> {
+pub fn socketpair(domain: SocketDomain, ty: SocketType, proto: i32) -> Result<(FileDescr, FileDescr)> {
     let (a, b) = cvt(
         rustix::net::socketpair(
             domain.family(),

@@ -25,11 +25,7 @@ use rustix::pipe::{pipe_with, PipeFlags};
 /// });
 /// ```
 pub fn pipe() -> Result<(FileDescr, FileDescr)> {
-    let (r, w) = cvt(
-        pipe_with(PipeFlags::CLOEXEC | PipeFlags::NONBLOCK),
-        "pipe",
-        "",
-    )?;
+    let (r, w) = cvt(pipe_with(PipeFlags::CLOEXEC | PipeFlags::NONBLOCK), "pipe", "")?;
     Ok((FileDescr::new_nonblocking(r), FileDescr::new_nonblocking(w)))
 }
 
