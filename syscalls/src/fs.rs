@@ -203,9 +203,13 @@ pub enum SeekCommand {
 /// ```
 /// use lwt::unix::{lseek, openfile, OpenFlags, SeekCommand};
 /// lwt::run(async {
-///     let fd = openfile("/dev/zero", OpenFlags::RDONLY, 0).await.unwrap();
-///     assert_eq!(lseek(&fd, 10, SeekCommand::Set).await.unwrap(), 10);
-///     assert_eq!(lseek(&fd, 5, SeekCommand::Cur).await.unwrap(), 15);
+///     let path = std::env::temp_dir().join(format!("lwt-doc-lseek-{}", std::process::id()));
+///     std::fs::write(&path, b"0123456789").unwrap();
+///     let fd = openfile(&path, OpenFlags::RDONLY, 0).await.unwrap();
+///     assert_eq!(lseek(&fd, 4, SeekCommand::Set).await.unwrap(), 4);
+///     assert_eq!(lseek(&fd, 2, SeekCommand::Cur).await.unwrap(), 6);
+///     assert_eq!(lseek(&fd, -1, SeekCommand::End).await.unwrap(), 9);
+///     lwt::unix::unlink(&path).await.unwrap();
 /// });
 /// ```
 pub async fn lseek(fd: &FileDescr, offset: i64, cmd: SeekCommand) -> Result<u64> {
@@ -557,7 +561,7 @@ fn timespec(t: SystemTime) -> rustix::fs::Timespec {
 /// # Examples
 ///
 /// ```
-/// use std::time::{Duration, SystemTime, UNIX_EPOCH};
+/// use std::time::{Duration, UNIX_EPOCH};
 /// lwt::run(async {
 ///     let path = std::env::temp_dir().join(format!("lwt-doc-utimes-{}", std::process::id()));
 ///     std::fs::write(&path, b"").unwrap();
