@@ -21,6 +21,8 @@ fn hold_lock(path: &str) {
     });
 }
 
+// The child is returned and `release` waits for it; a panic here fails the test anyway.
+#[allow(clippy::zombie_processes)]
 fn spawn_holder(path: &std::path::Path) -> Child {
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args(["--exact", TEST, "--nocapture", "--test-threads=1"])

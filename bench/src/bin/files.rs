@@ -95,7 +95,8 @@ fn ms(d: Duration) -> f64 {
 }
 
 fn main() {
-    let root: PathBuf = std::env::temp_dir().join(format!("lwt-bench-files-{}", std::process::id()));
+    let root: PathBuf =
+        std::env::temp_dir().join(format!("lwt-bench-files-{}", std::process::id()));
     std::fs::create_dir_all(&root).unwrap();
     let big = root.join("big");
     let data: Vec<u8> = (0..FILE_SIZE).map(|i| (i % 253) as u8).collect();
@@ -114,7 +115,11 @@ fn main() {
     let gib = |d: Duration| FILE_SIZE as f64 / d.as_secs_f64() / (1u64 << 30) as f64;
     println!("read 256 MiB cached file, 64 KiB reads (best of {ROUNDS}):");
     println!("  std::fs   {:8.1} ms  {:5.2} GiB/s", ms(t_std), gib(t_std));
-    println!("  tokio::fs {:8.1} ms  {:5.2} GiB/s", ms(t_tokio), gib(t_tokio));
+    println!(
+        "  tokio::fs {:8.1} ms  {:5.2} GiB/s",
+        ms(t_tokio),
+        gib(t_tokio)
+    );
     println!("  lwt       {:8.1} ms  {:5.2} GiB/s", ms(t_lwt), gib(t_lwt));
     println!(
         "  lwt/std = {:.2}x (target <= 1.2x)   lwt/tokio = {:.2}x (target <= 0.5x)",
