@@ -54,7 +54,7 @@ fn readdir_lists_dot_entries_and_signals_the_end() {
 #[test]
 fn readdir_n_returns_a_short_batch_at_the_end() {
     util::for_each_backend(|kind| async move {
-        let n = 2500; // more than one internal batch
+        let n = 2100; // more than two internal batches
         let d = tmp_dir("readdir-n", kind, n);
         let h = opendir(&d).await.unwrap();
         let mut got = BTreeSet::new();
@@ -119,7 +119,7 @@ fn every_call_after_closedir_fails_with_ebadf_naming_it() {
 #[test]
 fn files_of_directory_streams_every_entry() {
     util::for_each_backend(|kind| async move {
-        let n = 3000;
+        let n = 2100;
         let d = tmp_dir("stream", kind, n);
         let mut got = BTreeSet::new();
         let mut s = files_of_directory(&d);

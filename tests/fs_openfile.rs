@@ -20,8 +20,12 @@ fn tmp(name: &str, kind: lwt::BackendKind) -> PathBuf {
 
 /// Drops the file's pages from the page cache, so the next read misses it.
 fn evict(fd: &lwt::unix::FileDescr) {
-    // SAFETY: the descriptor is open for the call; fadvise only drops clean cached pages.
-    let r = unsafe { libc::posix_fadvise(fd.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+    // SAFETY: the descriptor is open for the call; fdatasync writes dirty pages back, then
+    // fadvise drops the (now clean) cached pages.
+    let r = unsafe {
+        assert_eq!(libc::fdatasync(fd.as_raw_fd()), 0);
+        libc::posix_fadvise(fd.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED)
+    };
     assert_eq!(r, 0);
 }
 
@@ -218,6 +222,81 @@ fn close_on_exec_unless_keepexec() {
         assert!(!child_sees(unix_file_descr(&kept)));
         close(&closed).await.unwrap();
         close(&kept).await.unwrap();
+        unlink(&path).await.unwrap();
+    });
+}
+
+/// Whether the file lives in memory (tmpfs, ramfs), where no page can be evicted.
+fn memory_backed(fd: &lwt::unix::FileDescr) -> bool {
+    // SAFETY: the descriptor is open while `fd` is, for the whole call.
+    let b = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd.as_raw_fd()) };
+    let t = rustix::fs::fstatfs(b).unwrap().f_type as i64;
+    const RAMFS_MAGIC: i64 = 0x8584_58f6;
+    t == libc::TMPFS_MAGIC || t == RAMFS_MAGIC
+}
+
+/// Polls a future once with a waker that does nothing.
+fn poll_once<F: std::future::Future>(f: std::pin::Pin<&mut F>) -> std::task::Poll<F::Output> {
+    struct Noop;
+    impl std::task::Wake for Noop {
+        fn wake(self: std::sync::Arc<Self>) {}
+    }
+    let waker = std::task::Waker::from(std::sync::Arc::new(Noop));
+    f.poll(&mut std::task::Context::from_waker(&waker))
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn cached_reads_complete_at_once_and_cold_ones_go_to_a_job() {
+    util::for_each_backend(|kind| async move {
+        let path = tmp("fast", kind);
+        std::fs::write(&path, vec![7u8; 1 << 20]).unwrap();
+        lwt::unix::with_async_detach(async {
+            // Cached: the first poll completes it, no job, no thread hop.
+            let fd = openfile(&path, OpenFlags::RDONLY, 0).await.unwrap();
+            let mut buf = vec![0u8; 65536];
+            {
+                let mut r = std::pin::pin!(read(&fd, &mut buf));
+                assert!(matches!(
+                    poll_once(r.as_mut()),
+                    std::task::Poll::Ready(Ok(65536))
+                ));
+            }
+            let mut b = [0u8; 8];
+            let mut p = std::pin::pin!(pread(&fd, &mut b, 1000));
+            assert!(matches!(
+                poll_once(p.as_mut()),
+                std::task::Poll::Ready(Ok(8))
+            ));
+            close(&fd).await.unwrap();
+
+            // Not cached: the read goes to a job (pending at first), and still reads it all.
+            // Eviction can miss pages still in per-CPU lists, so try a few times.
+            for _ in 0..20 {
+                let fd = openfile(&path, OpenFlags::RDONLY, 0).await.unwrap();
+                if memory_backed(&fd) {
+                    eprintln!("unsupported here: {path:?} is in memory (tmpfs), it cannot be cold");
+                    return close(&fd).await.unwrap();
+                }
+                evict(&fd);
+                let went_to_job = {
+                    let mut r = std::pin::pin!(read(&fd, &mut buf));
+                    let pending = poll_once(r.as_mut()).is_pending();
+                    assert_eq!(r.await.unwrap(), 65536);
+                    pending
+                };
+                assert!(buf.iter().all(|&x| x == 7));
+                close(&fd).await.unwrap();
+                if went_to_job {
+                    return;
+                }
+                lwt::sleep(std::time::Duration::from_millis(10))
+                    .await
+                    .unwrap();
+            }
+            panic!("a read of an evicted file never went to a job");
+        })
+        .await;
         unlink(&path).await.unwrap();
     });
 }
