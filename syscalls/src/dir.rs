@@ -19,8 +19,12 @@ use std::task::{Context, Poll};
 /// [`FilesOfDirectory`] can be polled without naming another crate.
 pub use futures_core::Stream;
 
-/// Entries read ahead by one job of [`readdir`] and of [`FilesOfDirectory`].
+/// Entries read ahead by one job of [`readdir`], and by the first job of a
+/// [`FilesOfDirectory`].
 const BATCH: usize = 1024;
+/// The most entries one job of a [`FilesOfDirectory`] reads: batches double from [`BATCH`]
+/// up to this, so a big directory costs few thread hops and a small one little memory.
+const MAX_BATCH: usize = 16 * 1024;
 
 /// Creates the directory `path` with permissions `perm` (Lwt's `mkdir`). Runs in a job. See
 /// [mkdir(2)](https://man7.org/linux/man-pages/man2/mkdir.2.html).
@@ -406,7 +410,8 @@ type Batch = Result<(Option<Dir>, VecDeque<OsString>)>;
 /// `string Lwt_stream.t`). It implements [`futures_core::Stream`] with items
 /// `Result<OsString>`; [`next`](FilesOfDirectory::next) reads one without any stream crate.
 ///
-/// Entries, `.` and `..` included as in Lwt, are read in batches of 1024 by one job each. The
+/// Entries, `.` and `..` included as in Lwt, are read in batches by one job each (1024
+/// entries, doubling up to 16384 for big directories). The
 /// directory is opened on the first read and closed at the end, on the first error, or when
 /// the stream is dropped.
 pub struct FilesOfDirectory {
@@ -415,6 +420,8 @@ pub struct FilesOfDirectory {
     ready: VecDeque<OsString>,
     pending: Option<Pin<Box<dyn Future<Output = Batch> + Send>>>,
     done: bool,
+    failed: Option<Error>,
+    batch: usize,
 }
 
 impl std::fmt::Debug for FilesOfDirectory {
@@ -427,7 +434,7 @@ impl std::fmt::Debug for FilesOfDirectory {
 }
 
 /// The stream of the names in the directory `path` (Lwt's `files_of_directory`), `.` and
-/// `..` included, read in batches (one job per 1024 entries).
+/// `..` included, read in batches (one job per batch of 1024 entries, doubling up to 16384).
 ///
 /// A path with a NUL byte, or a directory that cannot be opened, makes the first item an
 /// error; the stream ends after an error.
@@ -452,6 +459,8 @@ pub fn files_of_directory(path: impl AsRef<Path>) -> FilesOfDirectory {
         ready: VecDeque::new(),
         pending: None,
         done: false,
+        failed: None,
+        batch: BATCH,
     };
     match cpath(path, "files_of_directory") {
         Ok(c) => s.path = Some((c, parg(path))),
@@ -480,6 +489,8 @@ impl FilesOfDirectory {
     fn start_batch(&mut self) {
         let dir = self.dir.take();
         let path = self.path.take();
+        let want = self.batch;
+        self.batch = (want * 2).min(MAX_BATCH);
         self.pending = Some(Box::pin(async move {
             job(move || {
                 let mut dir = match (dir, path) {
@@ -487,8 +498,8 @@ impl FilesOfDirectory {
                     (None, Some((c, arg))) => open_dir(&c, &arg, "files_of_directory")?,
                     (None, None) => return Err(ebadf("files_of_directory")),
                 };
-                let mut out = VecDeque::with_capacity(BATCH);
-                let end = read_batch(&mut dir, BATCH, &mut out, "files_of_directory")?;
+                let mut out = VecDeque::with_capacity(want);
+                let end = read_batch(&mut dir, want, &mut out, "files_of_directory")?;
                 Ok((if end { None } else { Some(dir) }, out))
             })
             .await
@@ -497,32 +508,39 @@ impl FilesOfDirectory {
 
     fn poll_item(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<OsString>>> {
         loop {
+            // Read ahead: the next batch is on its way while the last ones are consumed.
+            if self.pending.is_none()
+                && !self.done
+                && self.failed.is_none()
+                && self.ready.len() < BATCH
+            {
+                self.start_batch();
+            }
+            if let Some(fut) = self.pending.as_mut() {
+                if let Poll::Ready(r) = fut.as_mut().poll(cx) {
+                    self.pending = None;
+                    match r {
+                        Err(e) => self.failed = Some(e),
+                        Ok((dir, names)) => {
+                            self.done = dir.is_none();
+                            self.dir = dir;
+                            self.ready.extend(names);
+                        }
+                    }
+                    continue;
+                }
+            }
             if let Some(name) = self.ready.pop_front() {
                 return Poll::Ready(Some(Ok(name)));
+            }
+            if let Some(e) = self.failed.take() {
+                self.done = true;
+                return Poll::Ready(Some(Err(e)));
             }
             if self.done {
                 return Poll::Ready(None);
             }
-            if self.pending.is_none() {
-                self.start_batch();
-            }
-            let fut = self.pending.as_mut().expect("a batch is pending");
-            let r = match fut.as_mut().poll(cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(r) => r,
-            };
-            self.pending = None;
-            match r {
-                Err(e) => {
-                    self.done = true;
-                    return Poll::Ready(Some(Err(e)));
-                }
-                Ok((dir, names)) => {
-                    self.done = dir.is_none();
-                    self.dir = dir;
-                    self.ready = names;
-                }
-            }
+            return Poll::Pending;
         }
     }
 }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 const FILE_SIZE: usize = 256 << 20;
 const CHUNK: usize = 64 << 10;
 const ENTRIES: usize = 100_000;
-const ROUNDS: usize = 7;
+const ROUNDS: usize = 11;
 
 /// One timed run, checking the result.
 fn best1(f: impl FnOnce() -> usize, expect: usize) -> Duration {
