@@ -96,7 +96,7 @@ pub async fn write(fd: &FileDescr, buf: &[u8]) -> Result<usize> {
     .await
 }
 
-/// [`write`] for a string slice (Lwt's `write_string`).
+/// [`write`](fn@write) for a string slice (Lwt's `write_string`).
 ///
 /// # Examples
 ///
