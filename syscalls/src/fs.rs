@@ -76,7 +76,8 @@ bitflags::bitflags! {
         /// `O_SYNC`: writes return once data and metadata are on disk.
         const SYNC = 1 << 10;
         /// `O_RSYNC`: reads wait for pending writes of the same data (Linux treats it as
-        /// `O_SYNC` for reads).
+        /// `O_SYNC` for reads). Ignored where the system has no `O_RSYNC` (FreeBSD, macOS),
+        /// as OCaml does.
         const RSYNC = 1 << 11;
         /// `O_SHARE_DELETE`: Windows only (allow renaming/deleting the open file); ignored
         /// on Unix, where that is always allowed.
@@ -112,6 +113,7 @@ impl OpenFlags {
             (OpenFlags::NOCTTY, OFlags::NOCTTY),
             (OpenFlags::DSYNC, OFlags::DSYNC),
             (OpenFlags::SYNC, OFlags::SYNC),
+            #[cfg(any(target_os = "linux", target_os = "android"))]
             (OpenFlags::RSYNC, OFlags::RSYNC),
         ];
         for (ours, os) in map {
@@ -332,7 +334,12 @@ pub async fn fsync(fd: &FileDescr) -> Result<()> {
 /// ```
 pub async fn fdatasync(fd: &FileDescr) -> Result<()> {
     let os = fd.checked()?;
-    job(move || crate::retry_eintr(|| cvt(rustix::fs::fdatasync(&*os), "fdatasync", ""))).await
+    // Apple systems have no fdatasync: fsync does at least as much there.
+    #[cfg(not(target_vendor = "apple"))]
+    use rustix::fs::fdatasync as sync_data;
+    #[cfg(target_vendor = "apple")]
+    use rustix::fs::fsync as sync_data;
+    job(move || crate::retry_eintr(|| cvt(sync_data(&*os), "fdatasync", ""))).await
 }
 
 /// The kind of a file (OCaml's `file_kind`).
@@ -980,11 +987,10 @@ pub fn dup2(src: &FileDescr, dst: &FileDescr, cloexec: bool) -> Result<()> {
             clear_close_on_exec(dst)
         };
     }
-    let flags = if cloexec { libc::O_CLOEXEC } else { 0 };
     loop {
         // SAFETY: both numbers are open descriptors kept alive by `s` and `d` for the call;
-        // dup3 replaces `d`'s open file in place, so `d`'s owner still owns an open number.
-        let r = unsafe { libc::dup3(s.as_raw_fd(), d.as_raw_fd(), flags) };
+        // dup2/dup3 replace `d`'s open file in place, so `d`'s owner still owns an open number.
+        let r = unsafe { dup_onto(s.as_raw_fd(), d.as_raw_fd(), cloexec) };
         if r != -1 {
             break;
         }
@@ -993,7 +999,36 @@ pub fn dup2(src: &FileDescr, dst: &FileDescr, cloexec: bool) -> Result<()> {
             return Err(e);
         }
     }
+    #[cfg(target_vendor = "apple")]
+    if cloexec {
+        // No dup3 there: the flag is set right after (dup2 leaves it clear).
+        set_close_on_exec(dst)?;
+    }
     crate::fd::set_blocking(dst, src.is_blocking(), false)
+}
+
+/// `dup3(src, dst, O_CLOEXEC or 0)`; `dup2` where there is no `dup3` (the caller then sets
+/// the flag).
+///
+/// # Safety
+///
+/// `src` and `dst` must be open descriptors whose owners allow `dst` to be replaced.
+#[cfg(not(target_vendor = "apple"))]
+unsafe fn dup_onto(src: i32, dst: i32, cloexec: bool) -> i32 {
+    let flags = if cloexec { libc::O_CLOEXEC } else { 0 };
+    // SAFETY: the caller's contract.
+    unsafe { libc::dup3(src, dst, flags) }
+}
+
+/// See the other `dup_onto`.
+///
+/// # Safety
+///
+/// `src` and `dst` must be open descriptors whose owners allow `dst` to be replaced.
+#[cfg(target_vendor = "apple")]
+unsafe fn dup_onto(src: i32, dst: i32, _cloexec: bool) -> i32 {
+    // SAFETY: the caller's contract.
+    unsafe { libc::dup2(src, dst) }
 }
 
 fn set_cloexec(fd: &FileDescr, on: bool, call: &'static str) -> Result<()> {
@@ -1052,7 +1087,7 @@ pub fn clear_close_on_exec(fd: &FileDescr) -> Result<()> {
 ///
 /// # Errors
 ///
-/// `InvalidArgument` for a NUL in the path; the errors of `mknod(2)`, named `"mkfifo"`
+/// `InvalidArgument` for a NUL in the path; the errors of `mkfifo(3)`, named `"mkfifo"`
 /// (`EEXIST`...).
 ///
 /// # Examples
@@ -1067,14 +1102,17 @@ pub fn clear_close_on_exec(fd: &FileDescr) -> Result<()> {
 /// });
 /// ```
 pub async fn mkfifo(path: impl AsRef<Path>, perm: u32) -> Result<()> {
-    path_job(path.as_ref(), "mkfifo", move |p| {
-        rustix::fs::mknodat(
-            rustix::fs::CWD,
-            p,
-            rustix::fs::FileType::Fifo,
-            Mode::from_raw_mode(perm as _),
-            0,
-        )
+    let path = path.as_ref();
+    let c = cpath(path, "mkfifo")?;
+    let arg = parg(path);
+    job(move || {
+        crate::retry_eintr(|| {
+            // SAFETY: `c` is a valid NUL-terminated string that outlives the call.
+            match unsafe { libc::mkfifo(c.as_ptr(), perm as libc::mode_t) } {
+                0 => Ok(()),
+                _ => Err(Error::last_os_error("mkfifo", arg.clone())),
+            }
+        })
     })
     .await
 }
