@@ -179,6 +179,18 @@ fn flags_and_open_errors() {
         assert!(lwt::unix::blocking(&fd));
         close(&fd).await.unwrap();
         unlink(&path).await.unwrap();
+        // A device opened NONBLOCK is used with non-blocking I/O, else with jobs.
+        let null = openfile("/dev/null", OpenFlags::RDWR | OpenFlags::NONBLOCK, 0)
+            .await
+            .unwrap();
+        assert!(!lwt::unix::blocking(&null));
+        assert_eq!(write(&null, b"x").await.unwrap(), 1);
+        assert_eq!(read(&null, &mut b).await.unwrap(), 0);
+        close(&null).await.unwrap();
+        let null = openfile("/dev/null", OpenFlags::RDWR, 0).await.unwrap();
+        assert!(lwt::unix::blocking(&null));
+        assert_eq!(read(&null, &mut b).await.unwrap(), 0);
+        close(&null).await.unwrap();
         let fifo = tmp("fifo", kind);
         lwt::unix::mkfifo(&fifo, 0o600).await.unwrap();
         let r = openfile(&fifo, OpenFlags::RDONLY | OpenFlags::NONBLOCK, 0)
@@ -281,9 +293,16 @@ fn cached_reads_complete_at_once_and_cold_ones_go_to_a_job() {
                 evict(&fd);
                 let went_to_job = {
                     let mut r = std::pin::pin!(read(&fd, &mut buf));
-                    let pending = poll_once(r.as_mut()).is_pending();
-                    assert_eq!(r.await.unwrap(), 65536);
-                    pending
+                    match poll_once(r.as_mut()) {
+                        std::task::Poll::Ready(n) => {
+                            assert_eq!(n.unwrap(), 65536);
+                            false
+                        }
+                        std::task::Poll::Pending => {
+                            assert_eq!(r.await.unwrap(), 65536);
+                            true
+                        }
+                    }
                 };
                 assert!(buf.iter().all(|&x| x == 7));
                 close(&fd).await.unwrap();

@@ -545,6 +545,12 @@ impl FilesOfDirectory {
     }
 }
 
+impl futures_core::stream::FusedStream for FilesOfDirectory {
+    fn is_terminated(&self) -> bool {
+        self.done && self.ready.is_empty() && self.failed.is_none()
+    }
+}
+
 impl futures_core::Stream for FilesOfDirectory {
     type Item = Result<OsString>;
 

@@ -58,8 +58,9 @@ bitflags::bitflags! {
         const WRONLY = 1 << 1;
         /// `O_RDWR`: open for reading and writing.
         const RDWR = 1 << 2;
-        /// `O_NONBLOCK`: open in non-blocking mode (lwt then does non-blocking I/O on it if
-        /// it is a FIFO or socket; regular files still use jobs and the page-cache fast path).
+        /// `O_NONBLOCK`: open in non-blocking mode. lwt then does non-blocking I/O (by
+        /// readiness) on a device; FIFOs and sockets get that anyway, and regular files
+        /// always use jobs and the page-cache fast path.
         const NONBLOCK = 1 << 3;
         /// `O_APPEND`: every write goes to the end of the file.
         const APPEND = 1 << 4;
@@ -133,8 +134,9 @@ impl OpenFlags {
 /// `openfile`). Runs in a job.
 ///
 /// The new descriptor is close-on-exec unless `flags` has [`OpenFlags::KEEPEXEC`]. As in Lwt,
-/// lwt uses non-blocking I/O on it if it is a FIFO or a socket (and sets `O_NONBLOCK`), and
-/// blocking I/O (jobs, with the page-cache fast path for reads) otherwise. See
+/// lwt uses non-blocking I/O on it if it is a FIFO or a socket (and sets `O_NONBLOCK`), or a
+/// device opened with [`OpenFlags::NONBLOCK`]; otherwise blocking I/O (jobs, with the
+/// page-cache fast path for reads), leaving the descriptor's flags as opened. See
 /// [open(2)](https://man7.org/linux/man-pages/man2/open.2.html).
 ///
 /// # Errors
@@ -163,6 +165,7 @@ pub async fn openfile(path: impl AsRef<Path>, flags: OpenFlags, perm: u32) -> Re
     let c = cpath(path, "openfile")?;
     let arg = parg(path);
     let oflags = flags.to_oflags()?;
+    let nonblock = flags.contains(OpenFlags::NONBLOCK);
     job(move || {
         let fd = crate::retry_eintr(|| {
             cvt(
@@ -171,8 +174,20 @@ pub async fn openfile(path: impl AsRef<Path>, flags: OpenFlags, perm: u32) -> Re
                 &arg,
             )
         })?;
-        // fstat in the job, like Lwt's open_job: FIFOs and sockets go non-blocking.
-        FileDescr::from_owned(fd, None, true)
+        // fstat in the job, like Lwt's open_job: FIFOs and sockets go non-blocking, and so
+        // do devices opened NONBLOCK; everything else keeps the flags it was opened with.
+        let kind = cvt(rustix::fs::fstat(&fd), "openfile", &arg)
+            .map(|st| FileKind::from_mode(st.st_mode as u32))?;
+        let nonblocking = match kind {
+            FileKind::Fifo | FileKind::Socket => true,
+            FileKind::CharDevice | FileKind::BlockDevice => nonblock,
+            _ => false,
+        };
+        if nonblocking {
+            FileDescr::from_owned(fd, Some(false), true)
+        } else {
+            FileDescr::from_owned(fd, Some(true), false)
+        }
     })
     .await
 }
