@@ -35,6 +35,9 @@ pub(crate) struct FdInner {
     blocking: AtomicBool,
     reg: OnceLock<Result<Registration>>,
     close_on_drop: bool,
+    /// Free for the I/O paths' own bookkeeping (the regular-file fast path of `io.rs`
+    /// remembers here whether `RWF_NOWAIT` reads work and when a cold file may be tried again).
+    pub(crate) io_hint: std::sync::atomic::AtomicU64,
 }
 
 /// An lwt file descriptor: the OS descriptor, its [`State`], whether lwt does blocking or
@@ -114,6 +117,7 @@ impl FileDescr {
                 blocking: AtomicBool::new(blocking),
                 reg: OnceLock::new(),
                 close_on_drop,
+                io_hint: std::sync::atomic::AtomicU64::new(0),
             }),
         }
     }

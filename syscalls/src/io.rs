@@ -1,18 +1,23 @@
 //! Reading and writing: `read`, `write`, `write_string`, on non-blocking descriptors through
-//! the loop and on blocking ones through jobs.
+//! the loop and on blocking ones through jobs, with a page-cache fast path for regular files;
+//! `pread`, `pwrite`, `readv` and `writev`.
 
 use crate::cvt;
 use crate::fd::{FileDescr, IoEvent};
+use crate::iovec::IoVectors;
 use lwt_core::Result;
 use rustix::fd::AsFd;
+use std::io::IoSliceMut;
 
 /// Reads up to `buf.len()` bytes from `fd` (Lwt's `read fd buf ofs len`, with the slice
 /// `&mut buf[ofs..ofs + len]`). Returns the number of bytes read, 0 at end of file.
 ///
 /// Cooperates by readiness on a non-blocking descriptor: the task waits, the loop goes on.
-/// On a blocking one (a regular file, a terminal) it waits for readiness, then reads in a
-/// job, by the async method in force, into a temporary buffer that is then copied into
-/// `buf`. A read canceled (dropped) while waiting consumes no byte. See
+/// On a blocking one (a regular file, a terminal) it first tries the page cache without
+/// waiting (Linux: `preadv2` with `RWF_NOWAIT`, straight into `buf`, no thread hop); if the
+/// data is not cached it waits for readiness, then reads in a job, by the async method in
+/// force, into a temporary buffer that is then copied into `buf`. A file found cold is sent
+/// straight to jobs for the next few milliseconds (a miss costs readahead work). A read canceled (dropped) while waiting consumes no byte. See
 /// [read(2)](https://man7.org/linux/man-pages/man2/read.2.html).
 ///
 /// # Errors
@@ -33,6 +38,9 @@ use rustix::fd::AsFd;
 /// ```
 pub async fn read(fd: &FileDescr, buf: &mut [u8]) -> Result<usize> {
     if fd.is_blocking() {
+        if let Some(r) = fast_read(fd, &mut [IoSliceMut::new(buf)], CURRENT, "read") {
+            return r;
+        }
         fd.wait_ready(IoEvent::Read).await?;
         let os = fd.checked()?;
         let len = buf.len();
@@ -46,8 +54,10 @@ pub async fn read(fd: &FileDescr, buf: &mut [u8]) -> Result<usize> {
         buf[..data.len()].copy_from_slice(&data);
         return Ok(data.len());
     }
-    fd.io(IoEvent::Read, |os| cvt(rustix::io::read(os, &mut *buf), "read", ""))
-        .await
+    fd.io(IoEvent::Read, |os| {
+        cvt(rustix::io::read(os, &mut *buf), "read", "")
+    })
+    .await
 }
 
 /// Writes up to `buf.len()` bytes to `fd` and returns how many were written, which may be
@@ -80,11 +90,13 @@ pub async fn write(fd: &FileDescr, buf: &[u8]) -> Result<usize> {
         })
         .await?;
     }
-    fd.io(IoEvent::Write, |os| cvt(rustix::io::write(os, buf), "write", ""))
-        .await
+    fd.io(IoEvent::Write, |os| {
+        cvt(rustix::io::write(os, buf), "write", "")
+    })
+    .await
 }
 
-/// [`write`] for a string slice (Lwt's `write_string`).
+/// [`write`](fn@write) for a string slice (Lwt's `write_string`).
 ///
 /// # Examples
 ///
@@ -96,4 +108,303 @@ pub async fn write(fd: &FileDescr, buf: &[u8]) -> Result<usize> {
 /// ```
 pub async fn write_string(fd: &FileDescr, s: &str) -> Result<usize> {
     write(fd, s.as_bytes()).await
+}
+
+/// Reads up to `buf.len()` bytes from `fd` at file offset `offset`, without moving the file
+/// position (`pread`, which Lwt has as `pread fd buf ~file_offset ofs len`).
+///
+/// Cooperates like [`read`]: a cached regular-file read completes at once with no thread
+/// hop; otherwise it runs in a job. On a non-blocking descriptor it waits for readiness
+/// (most such descriptors cannot seek: `ESPIPE`). See
+/// [pread(2)](https://man7.org/linux/man-pages/man2/pread.2.html).
+///
+/// # Errors
+///
+/// `Closed`/`Aborted`; the errors of `pread(2)`, named `"pread"` (`ESPIPE` on a pipe,
+/// `EINVAL` for an offset past `i64::MAX`).
+///
+/// # Examples
+///
+/// ```
+/// use lwt::unix::{openfile, pread, pwrite, OpenFlags};
+/// lwt::run(async {
+///     let path = std::env::temp_dir().join(format!("lwt-doc-pread-{}", std::process::id()));
+///     let fd = openfile(&path, OpenFlags::RDWR | OpenFlags::CREAT, 0o600).await.unwrap();
+///     pwrite(&fd, b"hello world", 0).await.unwrap();
+///     let mut buf = [0u8; 5];
+///     assert_eq!(pread(&fd, &mut buf, 6).await.unwrap(), 5);
+///     assert_eq!(&buf, b"world");
+///     lwt::unix::unlink(&path).await.unwrap();
+/// });
+/// ```
+pub async fn pread(fd: &FileDescr, buf: &mut [u8], offset: u64) -> Result<usize> {
+    if offset > i64::MAX as u64 {
+        return Err(lwt_core::Error::from_errno(
+            libc::EINVAL,
+            "pread",
+            offset.to_string(),
+        ));
+    }
+    if !fd.is_blocking() {
+        return fd
+            .io(IoEvent::Read, |os| {
+                cvt(rustix::io::pread(os, &mut *buf, offset), "pread", "")
+            })
+            .await;
+    }
+    if let Some(r) = fast_read(fd, &mut [IoSliceMut::new(buf)], offset, "pread") {
+        return r;
+    }
+    let os = fd.checked()?;
+    let len = buf.len();
+    let data = lwt_jobs::run_job(None, move || -> Result<Vec<u8>> {
+        let mut tmp = vec![0u8; len];
+        let n = crate::retry_eintr(|| {
+            cvt(rustix::io::pread(os.as_fd(), &mut tmp, offset), "pread", "")
+        })?;
+        tmp.truncate(n);
+        Ok(tmp)
+    })
+    .await??;
+    buf[..data.len()].copy_from_slice(&data);
+    Ok(data.len())
+}
+
+/// Writes up to `buf.len()` bytes to `fd` at file offset `offset`, without moving the file
+/// position (`pwrite`; Lwt's `pwrite fd buf ~file_offset ofs len`). Returns how many bytes
+/// were written. On a blocking descriptor the bytes are copied and written in a job. See
+/// [pwrite(2)](https://man7.org/linux/man-pages/man2/pwrite.2.html).
+///
+/// # Errors
+///
+/// `Closed`/`Aborted`; the errors of `pwrite(2)`, named `"pwrite"`.
+///
+/// # Examples
+///
+/// ```
+/// use lwt::unix::{openfile, pwrite, OpenFlags};
+/// lwt::run(async {
+///     let path = std::env::temp_dir().join(format!("lwt-doc-pwrite-{}", std::process::id()));
+///     let fd = openfile(&path, OpenFlags::WRONLY | OpenFlags::CREAT, 0o600).await.unwrap();
+///     assert_eq!(pwrite(&fd, b"abc", 10).await.unwrap(), 3);
+///     assert_eq!(std::fs::metadata(&path).unwrap().len(), 13);
+///     lwt::unix::unlink(&path).await.unwrap();
+/// });
+/// ```
+pub async fn pwrite(fd: &FileDescr, buf: &[u8], offset: u64) -> Result<usize> {
+    crate::ignore_sigpipe();
+    if offset > i64::MAX as u64 {
+        return Err(lwt_core::Error::from_errno(
+            libc::EINVAL,
+            "pwrite",
+            offset.to_string(),
+        ));
+    }
+    if !fd.is_blocking() {
+        return fd
+            .io(IoEvent::Write, |os| {
+                cvt(rustix::io::pwrite(os, buf, offset), "pwrite", "")
+            })
+            .await;
+    }
+    let os = fd.checked()?;
+    let data = buf.to_vec();
+    lwt_jobs::run_job(None, move || {
+        crate::retry_eintr(|| cvt(rustix::io::pwrite(os.as_fd(), &data, offset), "pwrite", ""))
+    })
+    .await?
+}
+
+/// Reads from `fd` into the slices of `vs`, in order, and returns the number of bytes read
+/// (Lwt's `readv`). Only the first [`IoVectors::system_limit`] slices are used. `vs` is not
+/// consumed: call [`IoVectors::drop`] to advance it.
+///
+/// Every slice is checked first: one that runs past its buffer, or a read-only one
+/// ([`IoVectors::append_slice`]), makes the call fail with `InvalidArgument` before any byte
+/// is read. On a non-blocking descriptor the data goes straight into the slices, by
+/// readiness; on a blocking one a cached regular file is read straight into them too (no
+/// thread hop), else a job reads into a temporary buffer that is then copied (Lwt copies
+/// bytes slices the same way). See [readv(2)](https://man7.org/linux/man-pages/man2/readv.2.html).
+///
+/// # Errors
+///
+/// `InvalidArgument` (named `"readv"`) for a bad slice; `Closed`/`Aborted`; the errors of
+/// `readv(2)`.
+///
+/// # Examples
+///
+/// ```
+/// use lwt::unix::IoVectors;
+/// lwt::run(async {
+///     let (r, w) = lwt::unix::pipe().unwrap();
+///     lwt::unix::write(&w, b"abcdef").await.unwrap();
+///     let (mut x, mut y) = ([0u8; 2], [0u8; 4]);
+///     let mut vs = IoVectors::new();
+///     vs.append_bytes(&mut x, 0, 2);
+///     vs.append_bytes(&mut y, 0, 4);
+///     assert_eq!(lwt::unix::readv(&r, &mut vs).await.unwrap(), 6);
+///     drop(vs);
+///     assert_eq!((&x, &y), (b"ab", b"cdef"));
+/// });
+/// ```
+pub async fn readv(fd: &FileDescr, vs: &mut IoVectors<'_>) -> Result<usize> {
+    let n = vs.check("readv", true)?;
+    if !fd.is_blocking() {
+        return fd
+            .io(IoEvent::Read, |os| {
+                cvt(rustix::io::readv(os, &mut vs.io_slices_mut(n)), "readv", "")
+            })
+            .await;
+    }
+    if let Some(r) = fast_read(fd, &mut vs.io_slices_mut(n), CURRENT, "readv") {
+        return r;
+    }
+    fd.wait_ready(IoEvent::Read).await?;
+    let os = fd.checked()?;
+    let len = vs.count_first(n);
+    let data = lwt_jobs::run_job(None, move || -> Result<Vec<u8>> {
+        let mut tmp = vec![0u8; len];
+        let got = crate::retry_eintr(|| cvt(rustix::io::read(os.as_fd(), &mut tmp), "readv", ""))?;
+        tmp.truncate(got);
+        Ok(tmp)
+    })
+    .await??;
+    vs.scatter(n, &data);
+    Ok(data.len())
+}
+
+/// Writes the bytes of the slices of `vs` to `fd`, in order, and returns how many were
+/// written (Lwt's `writev`). Only the first [`IoVectors::system_limit`] slices are used; `vs`
+/// is not consumed. Vectors whose slices are all empty write 0 bytes (on Linux; BSDs fail
+/// with `EINVAL` for zero slices).
+///
+/// A slice that runs past its buffer makes the call fail with `InvalidArgument` before any
+/// byte is written. On a non-blocking descriptor the bytes are written from the slices
+/// themselves, by readiness; on a blocking one they are copied and written in a job. See
+/// [writev(2)](https://man7.org/linux/man-pages/man2/writev.2.html).
+///
+/// # Errors
+///
+/// `InvalidArgument` (named `"writev"`) for a bad slice; `Closed`/`Aborted`; the errors of
+/// `writev(2)`.
+///
+/// # Examples
+///
+/// ```
+/// use lwt::unix::IoVectors;
+/// lwt::run(async {
+///     let (r, w) = lwt::unix::pipe().unwrap();
+///     let mut vs = IoVectors::new();
+///     vs.append_slice(b"head:", 0, 5);
+///     vs.append_slice(b"xxbodyxx", 2, 4);
+///     assert_eq!(lwt::unix::writev(&w, &vs).await.unwrap(), 9);
+///     let mut buf = [0u8; 16];
+///     let n = lwt::unix::read(&r, &mut buf).await.unwrap();
+///     assert_eq!(&buf[..n], b"head:body");
+/// });
+/// ```
+pub async fn writev(fd: &FileDescr, vs: &IoVectors<'_>) -> Result<usize> {
+    crate::ignore_sigpipe();
+    let n = vs.check("writev", false)?;
+    if !fd.is_blocking() {
+        return fd
+            .io(IoEvent::Write, |os| {
+                cvt(rustix::io::writev(os, &vs.io_slices(n)), "writev", "")
+            })
+            .await;
+    }
+    fd.wait_ready(IoEvent::Write).await?;
+    let os = fd.checked()?;
+    let data = vs.gather(n);
+    lwt_jobs::run_job(None, move || {
+        crate::retry_eintr(|| cvt(rustix::io::write(os.as_fd(), &data), "writev", ""))
+    })
+    .await?
+}
+
+/// The offset that makes `preadv2` use and move the file position.
+const CURRENT: u64 = u64::MAX;
+
+/// `io_hint` value: `RWF_NOWAIT` reads do not work on this descriptor (a terminal, an old
+/// kernel); always use jobs.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+const NOWAIT_UNSUPPORTED: u64 = u64::MAX;
+
+/// How long a file that missed the page cache goes straight to jobs: a miss costs a system
+/// call that starts readahead and then a job anyway, and the next reads of a cold file
+/// usually miss too.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+const COLD_FOR: std::time::Duration = std::time::Duration::from_millis(5);
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn now_ns() -> u64 {
+    static EPOCH: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    // +1 so that 0 keeps meaning "never cold".
+    EPOCH
+        .get_or_init(std::time::Instant::now)
+        .elapsed()
+        .as_nanos() as u64
+        + 1
+}
+
+/// The regular-file fast path: reads what the page cache holds now, without blocking and
+/// without a thread hop (`preadv2(..., RWF_NOWAIT)`). `None` means "not cached or not
+/// possible here: take the slow path"; `Some` is the outcome of the read.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn fast_read(
+    fd: &FileDescr,
+    bufs: &mut [IoSliceMut<'_>],
+    offset: u64,
+    call: &'static str,
+) -> Option<Result<usize>> {
+    use std::sync::atomic::Ordering;
+    let hint = &fd.inner.io_hint;
+    let h = hint.load(Ordering::Relaxed);
+    if h == NOWAIT_UNSUPPORTED || (h != 0 && now_ns() < h) {
+        return None;
+    }
+    let os = match fd.checked() {
+        Ok(os) => os,
+        Err(e) => return Some(Err(e)),
+    };
+    if bufs.iter().all(|b| b.is_empty()) {
+        // RWF_NOWAIT with nothing to read says nothing about the cache; let the slow path
+        // make the plain call.
+        return None;
+    }
+    loop {
+        match rustix::io::preadv2(os.as_fd(), bufs, offset, rustix::io::ReadWriteFlags::NOWAIT) {
+            Ok(n) => {
+                if h != 0 {
+                    hint.store(0, Ordering::Relaxed);
+                }
+                return Some(Ok(n));
+            }
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(rustix::io::Errno::AGAIN) => {
+                hint.store(now_ns() + COLD_FOR.as_nanos() as u64, Ordering::Relaxed);
+                return None;
+            }
+            Err(
+                rustix::io::Errno::OPNOTSUPP | rustix::io::Errno::NOSYS | rustix::io::Errno::INVAL,
+            ) => {
+                // EINVAL: a kernel without RWF_NOWAIT, or a descriptor that cannot take it
+                // (the slow path reports a real EINVAL again).
+                hint.store(NOWAIT_UNSUPPORTED, Ordering::Relaxed);
+                return None;
+            }
+            Err(e) => return Some(cvt(Err(e), call, "")),
+        }
+    }
+}
+
+/// No `RWF_NOWAIT` here: regular files always go through jobs.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn fast_read(
+    _fd: &FileDescr,
+    _bufs: &mut [IoSliceMut<'_>],
+    _offset: u64,
+    _call: &'static str,
+) -> Option<Result<usize>> {
+    None
 }
