@@ -122,6 +122,7 @@ fn watch() {
 }
 
 fn start_stand_in(rt: Arc<Inner>) {
+    let keep = rt.clone();
     let spawned = thread::Builder::new()
         .name("lwt-switch".into())
         .spawn(move || {
@@ -133,9 +134,14 @@ fn start_stand_in(rt: Arc<Inner>) {
             }
         });
     if let Err(e) = spawned {
-        // No thread: nobody drives the loop during this call, as under `none`. Undo the steal
-        // so the home thread's CAS succeeds.
+        // No thread: nobody drives the loop during this call, as under `none`. Give the loop
+        // back: with `RUNNING` stored, the home thread's `Leave` finds nothing to reclaim (its
+        // CASes fail and its wait ends at once), and the watchdog does not steal again.
         tracing::warn!("lwt: cannot start a switch stand-in thread: {e}");
+        keep.state.store(RUNNING, Ordering::SeqCst);
+        if let Some(home) = home_thread(&keep) {
+            home.unpark();
+        }
     }
 }
 
