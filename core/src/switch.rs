@@ -155,12 +155,13 @@ fn start_stand_in(rt: Arc<Inner>) {
 /// lwt::run(async { assert!(lwt::core::switch::available()) });
 /// ```
 pub fn available() -> bool {
-    runtime::with_current(|rt| {
-        runtime::is_owner_of(rt)
-            && rt.state.load(Ordering::SeqCst) == RUNNING
-            && runtime::home_thread_id(rt) == Some(thread::current().id())
-    })
-    .unwrap_or(false)
+    runtime::with_current(|rt| can_switch(rt)).unwrap_or(false)
+}
+
+/// Owning the loop in state `RUNNING` means being its home thread: a stand-in owns it only in
+/// `STOLEN` / `RECLAIM`, and gives up its marker before it stores `RUNNING`.
+fn can_switch(rt: &Inner) -> bool {
+    runtime::is_owner_of(rt) && rt.state.load(Ordering::SeqCst) == RUNNING
 }
 
 /// Runs the blocking call `f` inline on the loop's thread; if it has not returned after about
@@ -177,13 +178,15 @@ pub fn available() -> bool {
 /// });
 /// ```
 pub fn switch_call<R>(f: impl FnOnce() -> R) -> R {
-    let rt = match runtime::with_current(|rt| rt.clone()) {
-        Some(rt) if available() => rt,
+    let rt = match runtime::with_current(|rt| can_switch(rt).then(|| rt.clone())) {
+        Some(Some(rt)) => rt,
         _ => return f(),
     };
-    rt.call_seq.fetch_add(1, Ordering::SeqCst);
+    // Only the home thread writes `call_seq`; the `SeqCst` store of `IN_CALL` publishes it.
+    rt.call_seq
+        .store(rt.call_seq.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
     rt.state.store(IN_CALL, Ordering::SeqCst);
-    if !rt.watched.swap(true, Ordering::SeqCst) {
+    if !rt.watched.load(Ordering::Relaxed) && !rt.watched.swap(true, Ordering::SeqCst) {
         lock(&watchdog().runtimes).push(Arc::downgrade(&rt));
     }
     let w = watchdog();

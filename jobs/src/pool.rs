@@ -333,7 +333,10 @@ fn idle(p: &Pool) -> Idle {
                 return Idle::Job(w);
             }
             n += 1;
-            if n % 64 == 0 && start.elapsed() >= WORKER_SPIN {
+            if n % 64 == 0
+                && (start.elapsed() >= WORKER_SPIN
+                    || p.threads.load(Ordering::Relaxed) > p.size.load(Ordering::Relaxed))
+            {
                 break;
             }
             std::hint::spin_loop();
@@ -428,6 +431,11 @@ fn run_inline(p: &Pool) {
 /// one, else a new thread, else (pool full) the calling thread, now.
 fn submit(work: Work) {
     let p = pool();
+    if p.size.load(Ordering::SeqCst) == 0 {
+        p.inline.fetch_add(1, Ordering::SeqCst);
+        work();
+        return;
+    }
     let _ = p.queue.push(work); // unbounded and never closed
     fence(Ordering::SeqCst);
     if p.spinning.load(Ordering::SeqCst) > 0 || wake_one(p) {
@@ -455,7 +463,10 @@ enum Outcome<T> {
     Pending,
     Done(std::thread::Result<T>),
     Rejected(Error),
+    /// The result was taken, or nobody waits for it any more.
     Taken,
+    /// The awaiting future was dropped before the call returned: the worker drops the result.
+    Abandoned,
 }
 
 struct SlotState<T> {
@@ -497,8 +508,45 @@ impl<T: Send> Pending for Slot<T> {
     }
 }
 
+/// The jobs whose real call may still run. Only the submitting side touches it: an entry is
+/// removed by the future that took the job's result, or by a sweep of finished entries (the
+/// future was dropped, or the job rejected), so the workers never take this lock.
+struct Jobs {
+    slab: Slab<Arc<dyn Pending>>,
+    sweep_at: usize,
+}
+
+impl Jobs {
+    fn insert(&mut self, job: Arc<dyn Pending>) -> usize {
+        if self.slab.len() >= self.sweep_at {
+            self.slab.retain(|_, j| !j.finished());
+            self.sweep_at = (self.slab.len() * 2).max(64);
+        }
+        self.slab.insert(job)
+    }
+
+    /// Removes entry `key` if it is still `job` (keys are reused after a sweep).
+    fn remove<T: Send + 'static>(&mut self, key: usize, job: &Arc<Slot<T>>) {
+        let same = self
+            .slab
+            .get(key)
+            .is_some_and(|j| std::ptr::addr_eq(Arc::as_ptr(j), Arc::as_ptr(job)));
+        if same {
+            self.slab.remove(key);
+        }
+    }
+
+    fn pending(&self) -> Vec<Arc<dyn Pending>> {
+        self.slab
+            .iter()
+            .filter(|(_, j)| !j.finished())
+            .map(|(_, j)| j.clone())
+            .collect()
+    }
+}
+
 struct Registry {
-    jobs: Mutex<Slab<Arc<dyn Pending>>>,
+    jobs: Mutex<Jobs>,
     /// Notified whenever a job finishes or is rejected (for `wait_for_jobs`).
     done: Event,
     /// Switch jobs in progress (they are not in `jobs`: see `run_job`).
@@ -511,7 +559,10 @@ struct Registry {
 fn registry() -> &'static Registry {
     static R: OnceLock<Registry> = OnceLock::new();
     R.get_or_init(|| Registry {
-        jobs: Mutex::new(Slab::new()),
+        jobs: Mutex::new(Jobs {
+            slab: Slab::new(),
+            sweep_at: 64,
+        }),
         done: Event::new(),
         switch_active: AtomicUsize::new(0),
         abort_epoch: AtomicU64::new(0),
@@ -532,8 +583,8 @@ fn registry() -> &'static Registry {
 ///         std::thread::sleep(Duration::from_millis(50))
 ///     }));
 ///     lwt::sleep(Duration::from_millis(5)).await.unwrap();
-///     lwt::unix::abort_jobs(lwt::Error::Aborted);
-///     assert!(matches!(job.await.unwrap(), Err(lwt::Error::Aborted)));
+///     lwt::unix::abort_jobs(lwt::Error::Timeout);
+///     assert!(matches!(job.await.unwrap(), Err(lwt::Error::Timeout)));
 ///     lwt::unix::wait_for_jobs().await;
 /// });
 /// ```
@@ -541,7 +592,7 @@ pub fn abort_jobs(err: Error) {
     let r = registry();
     *lock(&r.abort_error) = Some(err.clone());
     r.abort_epoch.fetch_add(1, Ordering::SeqCst);
-    let pending: Vec<Arc<dyn Pending>> = lock(&r.jobs).iter().map(|(_, j)| j.clone()).collect();
+    let pending = lock(&r.jobs).pending();
     for j in pending {
         j.reject(&err);
     }
@@ -583,7 +634,7 @@ pub fn cancel_jobs() {
 /// ```
 pub async fn wait_for_jobs() {
     let r = registry();
-    let snapshot: Vec<Arc<dyn Pending>> = lock(&r.jobs).iter().map(|(_, j)| j.clone()).collect();
+    let snapshot = lock(&r.jobs).pending();
     let switch_busy = r.switch_active.load(Ordering::SeqCst) > 0;
     loop {
         let listener = r.done.listen();
@@ -597,12 +648,13 @@ pub async fn wait_for_jobs() {
 }
 
 /// The future of a detached job.
-struct JobFuture<T> {
+struct JobFuture<T: Send + 'static> {
     slot: Arc<Slot<T>>,
+    key: usize,
     spin_until: Option<Instant>,
 }
 
-impl<T> Future for JobFuture<T> {
+impl<T: Send + 'static> Future for JobFuture<T> {
     type Output = Result<T, Error>;
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         if !self.slot.settled.load(Ordering::SeqCst) {
@@ -617,13 +669,17 @@ impl<T> Future for JobFuture<T> {
         }
         let mut st = lock(&self.slot.st);
         match std::mem::replace(&mut st.outcome, Outcome::Taken) {
-            Outcome::Done(Ok(v)) => Poll::Ready(Ok(v)),
-            Outcome::Done(Err(panic)) => {
+            Outcome::Done(r) => {
                 drop(st);
-                resume_unwind(panic)
+                // The call has returned: the job leaves the registry.
+                lock(&registry().jobs).remove(self.key, &self.slot);
+                match r {
+                    Ok(v) => Poll::Ready(Ok(v)),
+                    Err(panic) => resume_unwind(panic),
+                }
             }
             Outcome::Rejected(e) => Poll::Ready(Err(e)),
-            Outcome::Taken => Poll::Ready(Err(Error::Canceled)),
+            Outcome::Taken | Outcome::Abandoned => Poll::Ready(Err(Error::Canceled)),
             Outcome::Pending => {
                 st.outcome = Outcome::Pending;
                 if !st.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
@@ -631,6 +687,23 @@ impl<T> Future for JobFuture<T> {
                 }
                 Poll::Pending
             }
+        }
+    }
+}
+
+impl<T: Send + 'static> Drop for JobFuture<T> {
+    fn drop(&mut self) {
+        let mut st = lock(&self.slot.st);
+        let old = std::mem::replace(&mut st.outcome, Outcome::Taken);
+        match old {
+            Outcome::Pending => st.outcome = Outcome::Abandoned,
+            Outcome::Done(r) => {
+                // Finished but never taken: drop the result here, outside the lock.
+                drop(st);
+                lock(&registry().jobs).remove(self.key, &self.slot);
+                drop(r);
+            }
+            other => st.outcome = other,
         }
     }
 }
@@ -667,12 +740,11 @@ fn run_detached<J: Job>(job: J) -> JobFuture<J::Output> {
                 s2.settled.store(true, Ordering::SeqCst);
                 (st.waker.take(), None)
             } else {
-                // Rejected by abort_jobs: nobody wants the result.
+                // Rejected by abort_jobs, or its future was dropped: nobody wants the result.
                 (None, Some(res))
             }
         };
         s2.finished.store(true, Ordering::SeqCst);
-        let _ = lock(&registry().jobs).try_remove(key);
         registry().done.notify(usize::MAX);
         if let Some(w) = waker {
             w.wake();
@@ -682,6 +754,7 @@ fn run_detached<J: Job>(job: J) -> JobFuture<J::Output> {
     submit(work);
     JobFuture {
         slot,
+        key,
         spin_until: pool().multi_cpu.then(|| Instant::now() + AWAIT_SPIN),
     }
 }
