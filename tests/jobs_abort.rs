@@ -38,7 +38,10 @@ fn abort_jobs_rejects_pending_jobs_with_the_error() {
         for j in jobs {
             assert!(matches!(j.await.unwrap(), Err(Error::Timeout)));
         }
-        assert!(start.elapsed() < Duration::from_millis(80), "rejection waited for the call");
+        assert!(
+            start.elapsed() < Duration::from_millis(80),
+            "rejection waited for the call"
+        );
         assert_eq!(done.load(Ordering::SeqCst), 0);
         // The real calls still run to their end.
         wait_for_jobs().await;

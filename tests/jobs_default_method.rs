@@ -31,7 +31,9 @@ fn the_default_applies_where_nothing_else_is_set() {
             .await;
         // Binding the key to nothing falls back to the default.
         async_method_key()
-            .with_value(None, async { assert_eq!(async_method(), AsyncMethod::None) })
+            .with_value(None, async {
+                assert_eq!(async_method(), AsyncMethod::None)
+            })
             .await;
         set_default_async_method(AsyncMethod::Detach);
         assert_ne!(run_job(None, on).await.unwrap(), me);

@@ -10,8 +10,15 @@ use std::process::Command;
 /// (success, stdout + stderr).
 fn child(name: &str, vars: &[(&str, &str)]) -> (bool, String) {
     let mut cmd = Command::new(std::env::current_exe().unwrap());
-    cmd.args(["--ignored", "--exact", "--nocapture", "--test-threads=1", name]);
-    cmd.env_remove("LWT_ASYNC_METHOD").env_remove("LWT_POOL_SIZE");
+    cmd.args([
+        "--ignored",
+        "--exact",
+        "--nocapture",
+        "--test-threads=1",
+        name,
+    ]);
+    cmd.env_remove("LWT_ASYNC_METHOD")
+        .env_remove("LWT_POOL_SIZE");
     cmd.env(CHILD, "1");
     for (k, v) in vars {
         cmd.env(k, v);
@@ -22,7 +29,10 @@ fn child(name: &str, vars: &[(&str, &str)]) -> (bool, String) {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(text.contains("1 passed") || !out.status.success(), "child {name} did not run: {text}");
+    assert!(
+        text.contains("1 passed") || !out.status.success(),
+        "child {name} did not run: {text}"
+    );
     (out.status.success(), text)
 }
 
@@ -35,7 +45,9 @@ fn in_child() -> bool {
 }
 
 fn expect_method() -> Option<AsyncMethod> {
-    std::env::var("EXPECT_METHOD").ok().map(|v| v.parse().unwrap())
+    std::env::var("EXPECT_METHOD")
+        .ok()
+        .map(|v| v.parse().unwrap())
 }
 
 #[test]
@@ -59,7 +71,13 @@ fn child_method_from_env() {
 
 #[test]
 fn lwt_async_method_is_honoured() {
-    for (value, want) in [("none", "none"), ("detach", "detach"), ("switch", "switch"), ("SWITCH", "switch"), ("", "detach")] {
+    for (value, want) in [
+        ("none", "none"),
+        ("detach", "detach"),
+        ("switch", "switch"),
+        ("SWITCH", "switch"),
+        ("", "detach"),
+    ] {
         let (ok, text) = child(
             "child_method_from_env",
             &[("LWT_ASYNC_METHOD", value), ("EXPECT_METHOD", want)],
@@ -80,9 +98,15 @@ fn child_bad_method() {
     assert_eq!(default_async_method(), AsyncMethod::Detach);
     assert_eq!(default_async_method(), AsyncMethod::Detach);
     // ...while building a runtime from the environment refuses to start.
-    let err = lwt::Builder::from_env().build().err().expect("a bad LWT_ASYNC_METHOD is refused");
+    let err = lwt::Builder::from_env()
+        .build()
+        .err()
+        .expect("a bad LWT_ASYNC_METHOD is refused");
     let msg = err.to_string();
-    assert!(msg.contains("fast") && msg.contains("none, detach, switch"), "{msg}");
+    assert!(
+        msg.contains("fast") && msg.contains("none, detach, switch"),
+        "{msg}"
+    );
     // A runtime built in code still works, with detach.
     util::for_each_backend(|_kind| async {
         let on = run_job(None, || std::thread::current().id()).await.unwrap();
@@ -129,8 +153,10 @@ fn child_pool_size_from_env() {
 #[test]
 fn lwt_pool_size_is_honoured() {
     for n in ["0", "1", "3"] {
-        let (ok, text) =
-            child("child_pool_size_from_env", &[("LWT_POOL_SIZE", n), ("EXPECT_POOL", n)]);
+        let (ok, text) = child(
+            "child_pool_size_from_env",
+            &[("LWT_POOL_SIZE", n), ("EXPECT_POOL", n)],
+        );
         assert!(ok, "LWT_POOL_SIZE={n}: {text}");
     }
 }
@@ -143,7 +169,10 @@ fn child_bad_pool_size() {
     }
     let n = pool_size();
     assert!((8..=128).contains(&n), "default pool size {n}");
-    let err = lwt::Builder::from_env().build().err().expect("a bad LWT_POOL_SIZE is refused");
+    let err = lwt::Builder::from_env()
+        .build()
+        .err()
+        .expect("a bad LWT_POOL_SIZE is refused");
     assert!(err.to_string().contains("lots"), "{err}");
 }
 

@@ -1,7 +1,9 @@
 //! Idle workers exit after the keep-alive; the pool starts threads again when needed.
 mod util;
 
-use lwt::unix::{keep_alive, run_job, set_keep_alive, thread_count, thread_waiting_count, AsyncMethod};
+use lwt::unix::{
+    keep_alive, run_job, set_keep_alive, thread_count, thread_waiting_count, AsyncMethod,
+};
 use std::time::{Duration, Instant};
 
 #[test]
@@ -35,7 +37,10 @@ fn idle_workers_exit_after_the_keep_alive() {
             );
             lwt::sleep(Duration::from_millis(10)).await.unwrap();
         }
-        assert!(start.elapsed() >= Duration::from_millis(20), "workers left too early");
+        assert!(
+            start.elapsed() >= Duration::from_millis(20),
+            "workers left too early"
+        );
         assert_eq!(thread_waiting_count(), 0);
         // A new job starts a worker again.
         let on = run_job(Some(AsyncMethod::Detach), || std::thread::current().id())

@@ -25,7 +25,11 @@ async fn ticks_during_blocking_job(method: AsyncMethod) -> (usize, std::thread::
     let (before, after, on) = run_job(Some(method), move || {
         let before = ticks.load(Ordering::SeqCst);
         std::thread::sleep(Duration::from_millis(300));
-        (before, ticks.load(Ordering::SeqCst), std::thread::current().id())
+        (
+            before,
+            ticks.load(Ordering::SeqCst),
+            std::thread::current().id(),
+        )
     })
     .await
     .unwrap();
@@ -37,8 +41,15 @@ async fn ticks_during_blocking_job(method: AsyncMethod) -> (usize, std::thread::
 fn detach_keeps_the_loop_running_during_a_blocking_job() {
     util::for_each_backend(|_kind| async {
         let (ticks, on) = ticks_during_blocking_job(AsyncMethod::Detach).await;
-        assert_ne!(on, std::thread::current().id(), "a detached job runs on a worker");
-        assert!(ticks >= 30, "only {ticks} ticks during a 300 ms detached job");
+        assert_ne!(
+            on,
+            std::thread::current().id(),
+            "a detached job runs on a worker"
+        );
+        assert!(
+            ticks >= 30,
+            "only {ticks} ticks during a 300 ms detached job"
+        );
     });
 }
 
@@ -46,7 +57,11 @@ fn detach_keeps_the_loop_running_during_a_blocking_job() {
 fn switch_keeps_the_loop_running_during_a_blocking_job() {
     util::for_each_backend(|_kind| async {
         let (ticks, on) = ticks_during_blocking_job(AsyncMethod::Switch).await;
-        assert_eq!(on, std::thread::current().id(), "a switch job runs on the loop thread");
+        assert_eq!(
+            on,
+            std::thread::current().id(),
+            "a switch job runs on the loop thread"
+        );
         assert!(ticks >= 30, "only {ticks} ticks during a 300 ms switch job");
     });
 }

@@ -3,8 +3,7 @@
 mod util;
 
 use lwt::unix::{
-    jobs_run_inline, pool_size, run_job, set_pool_size, thread_count, wait_for_jobs,
-    AsyncMethod,
+    jobs_run_inline, pool_size, run_job, set_pool_size, thread_count, wait_for_jobs, AsyncMethod,
 };
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -39,7 +38,10 @@ fn pool_size_zero_still_completes_jobs_synchronously() {
             .await
             .unwrap();
             assert_eq!(v, i + 1);
-            assert_eq!(on, me, "with no pool, a detached job runs on the caller's thread");
+            assert_eq!(
+                on, me,
+                "with no pool, a detached job runs on the caller's thread"
+            );
         }
         assert!(jobs_run_inline() >= before + 20);
         set_pool_size(4);
@@ -112,9 +114,18 @@ fn workers_are_named_and_block_signals() {
         if let Some(mask) = sigblk {
             // Every signal the kernel lets a thread block is blocked (SIGKILL/SIGSTOP cannot be).
             let bits = u64::from_str_radix(&mask, 16).unwrap();
-            assert!(bits & (1 << (libc::SIGINT - 1)) != 0, "SIGINT not blocked: {mask}");
-            assert!(bits & (1 << (libc::SIGTERM - 1)) != 0, "SIGTERM not blocked: {mask}");
-            assert!(bits & (1 << (libc::SIGCHLD - 1)) != 0, "SIGCHLD not blocked: {mask}");
+            assert!(
+                bits & (1 << (libc::SIGINT - 1)) != 0,
+                "SIGINT not blocked: {mask}"
+            );
+            assert!(
+                bits & (1 << (libc::SIGTERM - 1)) != 0,
+                "SIGTERM not blocked: {mask}"
+            );
+            assert!(
+                bits & (1 << (libc::SIGCHLD - 1)) != 0,
+                "SIGCHLD not blocked: {mask}"
+            );
         }
     });
 }
@@ -183,7 +194,10 @@ fn a_job_whose_task_was_canceled_is_dropped_safely() {
         assert!(t.cancel().await.is_none());
         assert!(!finished.load(Ordering::SeqCst));
         wait_for_jobs().await;
-        assert!(finished.load(Ordering::SeqCst), "the real call ran to its end");
+        assert!(
+            finished.load(Ordering::SeqCst),
+            "the real call ran to its end"
+        );
         // The result is dropped once the worker lets go of it.
         for _ in 0..100 {
             if dropped.load(Ordering::SeqCst) {
@@ -191,7 +205,10 @@ fn a_job_whose_task_was_canceled_is_dropped_safely() {
             }
             lwt::sleep(Duration::from_millis(1)).await.unwrap();
         }
-        assert!(dropped.load(Ordering::SeqCst), "the unwanted result was dropped");
+        assert!(
+            dropped.load(Ordering::SeqCst),
+            "the unwanted result was dropped"
+        );
         assert_eq!(run_job(Some(AsyncMethod::Detach), || 1).await.unwrap(), 1);
     });
 }

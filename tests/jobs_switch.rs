@@ -39,13 +39,20 @@ fn blocking_switch_job_does_not_stop_a_ticker() {
             move || {
                 let before = ticks.load(Ordering::SeqCst);
                 std::thread::sleep(Duration::from_millis(300));
-                (before, ticks.load(Ordering::SeqCst), std::thread::current().id())
+                (
+                    before,
+                    ticks.load(Ordering::SeqCst),
+                    std::thread::current().id(),
+                )
             }
         })
         .await
         .unwrap();
         assert!(start.elapsed() >= Duration::from_millis(300));
-        assert_eq!(ran_on, me, "a switch job starts, and stays, on the loop's thread");
+        assert_eq!(
+            ran_on, me,
+            "a switch job starts, and stays, on the loop's thread"
+        );
         assert!(
             after - before >= 30,
             "the ticker ticked {} times during a 300 ms switch job",

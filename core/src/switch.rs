@@ -31,8 +31,8 @@
 //! the pool instead (detach).
 
 use crate::runtime::{
-    self, home_thread, lock, put_ownership_marker, take_ownership_marker, Inner, IN_CALL,
-    RECLAIM, RUNNING, STOLEN,
+    self, home_thread, lock, put_ownership_marker, take_ownership_marker, Inner, IN_CALL, RECLAIM,
+    RUNNING, STOLEN,
 };
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
@@ -183,8 +183,10 @@ pub fn switch_call<R>(f: impl FnOnce() -> R) -> R {
         _ => return f(),
     };
     // Only the home thread writes `call_seq`; the `SeqCst` store of `IN_CALL` publishes it.
-    rt.call_seq
-        .store(rt.call_seq.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
+    rt.call_seq.store(
+        rt.call_seq.load(Ordering::Relaxed).wrapping_add(1),
+        Ordering::Relaxed,
+    );
     rt.state.store(IN_CALL, Ordering::SeqCst);
     if !rt.watched.load(Ordering::Relaxed) && !rt.watched.swap(true, Ordering::SeqCst) {
         lock(&watchdog().runtimes).push(Arc::downgrade(&rt));
@@ -206,9 +208,9 @@ pub fn switch_call<R>(f: impl FnOnce() -> R) -> R {
                 .is_err()
             {
                 // Stolen: ask for the loop back and wait for the stand-in to let go.
-                let _ = rt
-                    .state
-                    .compare_exchange(STOLEN, RECLAIM, Ordering::SeqCst, Ordering::SeqCst);
+                let _ =
+                    rt.state
+                        .compare_exchange(STOLEN, RECLAIM, Ordering::SeqCst, Ordering::SeqCst);
                 rt.wake_loop();
                 let mut spins = 0u32;
                 while rt.state.load(Ordering::SeqCst) != RUNNING {

@@ -8,7 +8,7 @@
 
 use lwt::unix::{run_job, AsyncMethod};
 use std::hint::black_box;
-use std::path::PathBuf;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 fn rounds() -> usize {
@@ -19,7 +19,9 @@ fn rounds() -> usize {
 }
 
 fn best(mut f: impl FnMut() -> Duration, n: usize) -> f64 {
-    let mut all: Vec<f64> = (0..rounds()).map(|_| f().as_nanos() as f64 / n as f64).collect();
+    let mut all: Vec<f64> = (0..rounds())
+        .map(|_| f().as_nanos() as f64 / n as f64)
+        .collect();
     all.sort_by(f64::total_cmp);
     if std::env::var_os("JOBS_BENCH_VERBOSE").is_some() {
         eprintln!("    rounds (ns/call): {all:.0?}");
@@ -61,7 +63,11 @@ fn tokio_trivial(n: usize) -> f64 {
             rt.block_on(async {
                 let t = Instant::now();
                 for i in 0..n {
-                    black_box(tokio::task::spawn_blocking(move || black_box(i)).await.unwrap());
+                    black_box(
+                        tokio::task::spawn_blocking(move || black_box(i))
+                            .await
+                            .unwrap(),
+                    );
                 }
                 t.elapsed()
             })
@@ -85,11 +91,11 @@ fn smol_trivial(n: usize) -> f64 {
     )
 }
 
-fn stat(p: &PathBuf) -> u64 {
+fn stat(p: &Path) -> u64 {
     std::fs::metadata(p).map(|m| m.len()).unwrap_or(0)
 }
 
-fn inline_stat(p: &PathBuf, n: usize) -> f64 {
+fn inline_stat(p: &Path, n: usize) -> f64 {
     best(
         || {
             let t = Instant::now();
@@ -102,14 +108,14 @@ fn inline_stat(p: &PathBuf, n: usize) -> f64 {
     )
 }
 
-fn lwt_stat(m: AsyncMethod, p: &PathBuf, n: usize) -> f64 {
+fn lwt_stat(m: AsyncMethod, p: &Path, n: usize) -> f64 {
     let rt = lwt_rt();
     best(
         || {
             rt.block_on(async {
                 let t = Instant::now();
                 for _ in 0..n {
-                    let p = p.clone();
+                    let p = p.to_path_buf();
                     black_box(run_job(Some(m), move || stat(&p)).await.unwrap());
                 }
                 t.elapsed()
@@ -119,14 +125,14 @@ fn lwt_stat(m: AsyncMethod, p: &PathBuf, n: usize) -> f64 {
     )
 }
 
-fn tokio_stat(p: &PathBuf, n: usize) -> f64 {
+fn tokio_stat(p: &Path, n: usize) -> f64 {
     let rt = tokio_rt();
     best(
         || {
             rt.block_on(async {
                 let t = Instant::now();
                 for _ in 0..n {
-                    let p = p.clone();
+                    let p = p.to_path_buf();
                     black_box(tokio::task::spawn_blocking(move || stat(&p)).await.unwrap());
                 }
                 t.elapsed()
@@ -136,13 +142,13 @@ fn tokio_stat(p: &PathBuf, n: usize) -> f64 {
     )
 }
 
-fn smol_stat(p: &PathBuf, n: usize) -> f64 {
+fn smol_stat(p: &Path, n: usize) -> f64 {
     best(
         || {
             smol::block_on(async {
                 let t = Instant::now();
                 for _ in 0..n {
-                    let p = p.clone();
+                    let p = p.to_path_buf();
                     black_box(blocking::unblock(move || stat(&p)).await);
                 }
                 t.elapsed()
