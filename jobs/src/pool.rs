@@ -33,17 +33,58 @@ use std::time::{Duration, Instant};
 
 /// How long an idle worker waits for a job before it exits, unless [`set_keep_alive`] says
 /// otherwise.
+///
+/// # Examples
+///
+/// ```
+/// assert_eq!(lwt::unix::DEFAULT_KEEP_ALIVE.as_secs(), 10);
+/// ```
 pub const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(10);
 /// How long a worker keeps looking for a new job after one before it parks (multi-CPU only).
+///
+/// # Examples
+///
+/// ```
+/// assert!(lwt::unix::WORKER_SPIN < std::time::Duration::from_millis(1));
+/// ```
 pub const WORKER_SPIN: Duration = Duration::from_micros(50);
 /// How long the task awaiting a detached job keeps re-polling itself (through the run queue,
 /// so other tasks still run) before it lets the loop sleep (multi-CPU only).
+///
+/// # Examples
+///
+/// ```
+/// assert!(lwt::unix::AWAIT_SPIN < std::time::Duration::from_millis(1));
+/// ```
 pub const AWAIT_SPIN: Duration = Duration::from_micros(20);
-/// The environment variable that sets the pool size.
+/// The environment variable that sets the pool size (a whole number; 0 runs every job
+/// synchronously).
+///
+/// # Examples
+///
+/// ```
+/// assert_eq!(lwt::unix::POOL_SIZE_ENV, "LWT_POOL_SIZE");
+/// ```
 pub const POOL_SIZE_ENV: &str = "LWT_POOL_SIZE";
 
 /// A blocking computation that `run_job` can run on any thread (Lwt's `'a job`). Every
-/// `FnOnce() -> T + Send` closure is a job.
+/// `FnOnce() -> T + Send` closure is a job; a type of your own can be one too.
+///
+/// # Examples
+///
+/// ```
+/// struct Stat(std::path::PathBuf);
+/// impl lwt::unix::Job for Stat {
+///     type Output = std::io::Result<u64>;
+///     fn run(self) -> Self::Output {
+///         std::fs::metadata(&self.0).map(|m| m.len())
+///     }
+/// }
+/// lwt::run(async {
+///     let r = lwt::unix::run_job(None, Stat("/".into())).await.unwrap();
+///     assert!(r.is_ok());
+/// });
+/// ```
 pub trait Job: Send + 'static {
     /// What the job produces.
     type Output: Send + 'static;
