@@ -121,27 +121,40 @@ fn watch() {
     }
 }
 
+/// Gives the loop back to its home thread when dropped: stores `RUNNING` and unparks the home
+/// thread. Dropped when a stand-in lets go of the loop, even by a panic (so the home thread is
+/// never left waiting), or at once if no stand-in thread could be started.
+struct HandBack(Arc<Inner>);
+
+impl Drop for HandBack {
+    fn drop(&mut self) {
+        self.0.state.store(RUNNING, Ordering::SeqCst);
+        if let Some(home) = home_thread(&self.0) {
+            home.unpark();
+        }
+    }
+}
+
 fn start_stand_in(rt: Arc<Inner>) {
-    let keep = rt.clone();
+    let hand_back = HandBack(rt);
+    let slot = Arc::new(Mutex::new(Some(hand_back)));
+    let in_thread = slot.clone();
     let spawned = thread::Builder::new()
         .name("lwt-switch".into())
         .spawn(move || {
-            runtime::run_stand_in(&rt);
-            // Hand the loop back: our owner marker is gone (run_stand_in restored it).
-            rt.state.store(RUNNING, Ordering::SeqCst);
-            if let Some(home) = home_thread(&rt) {
-                home.unpark();
+            if let Some(hand_back) = lock(&in_thread).take() {
+                // Drives the loop until the home thread reclaims it; our owner marker is gone
+                // when it returns, then `hand_back` stores `RUNNING`.
+                runtime::run_stand_in(&hand_back.0);
             }
         });
     if let Err(e) = spawned {
         // No thread: nobody drives the loop during this call, as under `none`. Give the loop
-        // back: with `RUNNING` stored, the home thread's `Leave` finds nothing to reclaim (its
-        // CASes fail and its wait ends at once), and the watchdog does not steal again.
+        // back at once: with `RUNNING` stored, the home thread's `Leave` finds nothing to
+        // reclaim (its CASes fail and its wait ends at once), and the watchdog does not steal
+        // this call again.
         tracing::warn!("lwt: cannot start a switch stand-in thread: {e}");
-        keep.state.store(RUNNING, Ordering::SeqCst);
-        if let Some(home) = home_thread(&keep) {
-            home.unpark();
-        }
+        drop(lock(&slot).take());
     }
 }
 
