@@ -267,7 +267,8 @@ pub fn jobs_run_inline() -> u64 {
 }
 
 /// Blocks every signal in the calling thread, so that signals go to the loop's threads.
-#[allow(unsafe_code)]
+#[cfg(unix)]
+#[allow(unsafe_code)] // two libc calls on a local signal set; see the SAFETY comments
 fn block_signals() {
     let mut set = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
     // SAFETY: `sigfillset` initialises the set it is given; the pointer is to our own local.
@@ -282,6 +283,10 @@ fn block_signals() {
         tracing::warn!("lwt: a job worker could not block signals (error {r})");
     }
 }
+
+/// No signals to block here.
+#[cfg(not(unix))]
+fn block_signals() {}
 
 /// Takes the warmest parked worker off the stack and wakes it.
 fn wake_one(p: &Pool) -> bool {
@@ -869,4 +874,12 @@ pub async fn run_job<J: Job>(method: Option<AsyncMethod>, job: J) -> Result<J::O
 #[deprecated(note = "use run_job")]
 pub async fn execute_job<J: Job>(method: Option<AsyncMethod>, job: J) -> Result<J::Output, Error> {
     run_job(method, job).await
+}
+
+/// `run_job`'s future is `Send` whenever the job is, so it can be `spawn`ed.
+#[allow(dead_code)]
+fn assert_run_job_is_send() {
+    fn is_send<T: Send>(_: &T) {}
+    let f = run_job(None, || 1u8);
+    is_send(&f);
 }
