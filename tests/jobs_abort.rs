@@ -129,3 +129,29 @@ fn wait_for_jobs_waits_for_all_pending_jobs() {
         }
     });
 }
+
+#[test]
+fn wait_for_jobs_waits_for_a_handed_off_switch_job() {
+    let _g = serial();
+    util::for_each_backend(|_kind| async {
+        let finished = Arc::new(AtomicBool::new(false));
+        let f = finished.clone();
+        // Runs in the stand-in while the switch job blocks the home thread.
+        let waiter = lwt::spawn(async move {
+            lwt::sleep(Duration::from_millis(20)).await.unwrap();
+            let handed_off = lwt::core::switch::calls_handed_off();
+            wait_for_jobs().await;
+            (handed_off, f.load(Ordering::SeqCst))
+        });
+        run_job(Some(AsyncMethod::Switch), move || {
+            std::thread::sleep(Duration::from_millis(100));
+            finished.store(true, Ordering::SeqCst);
+        })
+        .await
+        .unwrap();
+        let (handed_off, seen_finished) = waiter.await.unwrap();
+        assert_eq!(handed_off, 1, "the blocked switch job was not handed off");
+        assert!(seen_finished, "wait_for_jobs returned before the switch job finished");
+        assert_eq!(lwt::core::switch::calls_handed_off(), 0);
+    });
+}

@@ -34,7 +34,7 @@ use crate::runtime::{
     self, home_thread, lock, put_ownership_marker, take_ownership_marker, Inner, IN_CALL, RECLAIM,
     RUNNING, STOLEN,
 };
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::thread::{self, Thread};
 use std::time::Duration;
@@ -44,6 +44,37 @@ use std::time::Duration;
 pub const WATCHDOG_TICK: Duration = Duration::from_micros(100);
 /// How long the watchdog keeps sampling after the last call before it parks.
 const WATCHDOG_LINGER: Duration = Duration::from_millis(20);
+
+static STEALS: AtomicU64 = AtomicU64::new(0);
+static HANDED_OFF: AtomicUsize = AtomicUsize::new(0);
+
+/// How many [`switch_call`]s, in all runtimes, are handed off right now: their loop runs in
+/// a stand-in while the call blocks its home thread (so `wait_for_jobs` can wait for them).
+///
+/// # Examples
+///
+/// ```
+/// assert_eq!(lwt::core::switch::calls_handed_off(), 0);
+/// ```
+pub fn calls_handed_off() -> usize {
+    HANDED_OFF.load(Ordering::SeqCst)
+}
+
+/// How many times, since the process started, a call made by [`switch_call`] blocked long
+/// enough for the loop to be handed to a stand-in thread (a metric for tuning and tests).
+///
+/// # Examples
+///
+/// ```
+/// lwt::run(async {
+///     let before = lwt::core::switch::steals();
+///     lwt::core::switch::switch_call(|| std::thread::sleep(std::time::Duration::from_millis(20)));
+///     assert!(lwt::core::switch::steals() > before);
+/// });
+/// ```
+pub fn steals() -> u64 {
+    STEALS.load(Ordering::Relaxed)
+}
 
 struct Watchdog {
     runtimes: Mutex<Vec<Weak<Inner>>>,
@@ -94,6 +125,8 @@ fn watch() {
                     .compare_exchange(IN_CALL, STOLEN, Ordering::SeqCst, Ordering::SeqCst)
                     .is_ok()
             {
+                STEALS.fetch_add(1, Ordering::Relaxed);
+                HANDED_OFF.fetch_add(1, Ordering::SeqCst);
                 start_stand_in(rt.clone());
             } else {
                 next_seen.push((Arc::downgrade(rt), seq));
@@ -191,9 +224,31 @@ fn can_switch(rt: &Inner) -> bool {
 /// });
 /// ```
 pub fn switch_call<R>(f: impl FnOnce() -> R) -> R {
+    match try_switch_call(f) {
+        Ok(r) => r,
+        Err(f) => f(),
+    }
+}
+
+/// [`switch_call`], or `Err(f)` (not run) where [`available`] is false, so the caller can run
+/// it some other way (the jobs layer detaches it).
+///
+/// # Errors
+///
+/// Gives `f` back, not run, when this thread cannot switch.
+///
+/// # Examples
+///
+/// ```
+/// assert!(lwt::core::switch::try_switch_call(|| 1).is_err()); // not in a runtime
+/// lwt::run(async {
+///     assert_eq!(lwt::core::switch::try_switch_call(|| 1).ok(), Some(1));
+/// });
+/// ```
+pub fn try_switch_call<R, F: FnOnce() -> R>(f: F) -> Result<R, F> {
     let rt = match runtime::with_current(|rt| can_switch(rt).then(|| rt.clone())) {
         Some(Some(rt)) => rt,
-        _ => return f(),
+        _ => return Err(f),
     };
     // Only the home thread writes `call_seq`; the `SeqCst` store of `IN_CALL` publishes it.
     rt.call_seq.store(
@@ -234,6 +289,7 @@ pub fn switch_call<R>(f: impl FnOnce() -> R) -> R {
                         thread::park_timeout(Duration::from_millis(1));
                     }
                 }
+                HANDED_OFF.fetch_sub(1, Ordering::SeqCst);
             }
             put_ownership_marker(self.marker);
         }
@@ -242,5 +298,5 @@ pub fn switch_call<R>(f: impl FnOnce() -> R) -> R {
         marker: take_ownership_marker(),
         rt,
     };
-    f()
+    Ok(f())
 }

@@ -595,8 +595,6 @@ struct Registry {
     jobs: Mutex<Jobs>,
     /// Notified whenever a job finishes or is rejected (for `wait_for_jobs`).
     done: Event,
-    /// Switch jobs in progress (they are not in `jobs`: see `run_job`).
-    switch_active: AtomicUsize,
     /// Bumped by every `abort_jobs`, so a switch job can tell it was aborted meanwhile.
     abort_epoch: AtomicU64,
     abort_error: Mutex<Option<Error>>,
@@ -610,7 +608,6 @@ fn registry() -> &'static Registry {
             sweep_at: 64,
         }),
         done: Event::new(),
-        switch_active: AtomicUsize::new(0),
         abort_epoch: AtomicU64::new(0),
         abort_error: Mutex::new(None),
     })
@@ -662,7 +659,8 @@ pub fn cancel_jobs() {
 
 /// Waits until every job pending now has finished running (Lwt's `wait_for_jobs`), rejected
 /// ones included: it waits for their real calls to return. Jobs started later are not waited
-/// for, except `switch` jobs, which are waited for until none is in progress.
+/// for, except `switch` jobs whose loop is handed off, which are waited for until none is
+/// (polled every millisecond).
 ///
 /// # Examples
 ///
@@ -681,12 +679,17 @@ pub fn cancel_jobs() {
 pub async fn wait_for_jobs() {
     let r = registry();
     let snapshot = lock(&r.jobs).pending();
-    let switch_busy = r.switch_active.load(Ordering::SeqCst) > 0;
+    // Switch jobs are not in the registry (their fast path stays a few atomic operations):
+    // one can only be pending from here while its loop is handed off, which is rare, so
+    // poll for that.
+    while lwt_core::switch::calls_handed_off() > 0 {
+        if lwt_core::sleep(Duration::from_millis(1)).await.is_err() {
+            break;
+        }
+    }
     loop {
         let listener = r.done.listen();
-        if snapshot.iter().all(|j| j.finished())
-            && (!switch_busy || r.switch_active.load(Ordering::SeqCst) == 0)
-        {
+        if snapshot.iter().all(|j| j.finished()) {
             return;
         }
         listener.await;
@@ -751,17 +754,6 @@ impl<T: Send + 'static> Drop for JobFuture<T> {
             }
             other => st.outcome = other,
         }
-    }
-}
-
-/// Keeps the switch-job count right even if the job panics.
-struct SwitchActive;
-
-impl Drop for SwitchActive {
-    fn drop(&mut self) {
-        let r = registry();
-        r.switch_active.fetch_sub(1, Ordering::SeqCst);
-        r.done.notify(usize::MAX);
     }
 }
 
@@ -840,20 +832,17 @@ pub async fn run_job<J: Job>(method: Option<AsyncMethod>, job: J) -> Result<J::O
     let method = method.unwrap_or_else(async_method);
     match method {
         AsyncMethod::None => Ok(job.run()),
-        AsyncMethod::Switch if lwt_core::switch::available() => {
+        AsyncMethod::Switch => {
             let r = registry();
             let epoch = r.abort_epoch.load(Ordering::SeqCst);
-            r.switch_active.fetch_add(1, Ordering::SeqCst);
-            let active = SwitchActive;
-            let v = lwt_core::switch::switch_call(|| job.run());
-            drop(active);
-            if r.abort_epoch.load(Ordering::SeqCst) != epoch {
-                let e = lock(&r.abort_error).clone().unwrap_or(Error::Canceled);
-                return Err(e);
+            match lwt_core::switch::try_switch_call(|| job.run()) {
+                Ok(v) if r.abort_epoch.load(Ordering::SeqCst) == epoch => Ok(v),
+                Ok(_) => Err(lock(&r.abort_error).clone().unwrap_or(Error::Canceled)),
+                // Not on a loop's home thread: detach instead.
+                Err(call) => run_detached(call).await,
             }
-            Ok(v)
         }
-        _ => run_detached(job).await,
+        AsyncMethod::Detach => run_detached(job).await,
     }
 }
 

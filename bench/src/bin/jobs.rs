@@ -40,8 +40,22 @@ fn tokio_rt() -> tokio::runtime::Runtime {
         .expect("tokio runtime")
 }
 
+/// Prints how many switch calls were handed off while a figure was measured.
+struct Steals(u64, AsyncMethod);
+impl Drop for Steals {
+    fn drop(&mut self) {
+        if self.1 == AsyncMethod::Switch {
+            println!(
+                "    (switch: {} calls handed off to a stand-in meanwhile)",
+                lwt::core::switch::steals() - self.0
+            );
+        }
+    }
+}
+
 fn lwt_trivial(m: AsyncMethod, n: usize) -> f64 {
     let rt = lwt_rt();
+    let _report = Steals(lwt::core::switch::steals(), m);
     best(
         || {
             rt.block_on(async {
@@ -110,6 +124,8 @@ fn inline_stat(p: &Path, n: usize) -> f64 {
 
 fn lwt_stat(m: AsyncMethod, p: &Path, n: usize) -> f64 {
     let rt = lwt_rt();
+    let steals = lwt::core::switch::steals();
+    let _report = Steals(steals, m);
     best(
         || {
             rt.block_on(async {
