@@ -3,30 +3,20 @@
 //! (current-thread runtime) and smol's `blocking::unblock`.
 //!
 //! Run: `cargo run --release --manifest-path bench/Cargo.toml --bin jobs`
-//! (`JOBS_BENCH_N=20000` for a shorter run). Each figure is the best of `JOBS_BENCH_ROUNDS` (5) rounds;
-//! `JOBS_BENCH_VERBOSE=1` prints every round.
+//! (`JOBS_BENCH_N=20000` for a shorter run). The contenders take turns, one round each, for
+//! `JOBS_BENCH_ROUNDS` (5) rounds, so a busy spell of the machine hits them alike; each figure
+//! is a contender's best round. `JOBS_BENCH_VERBOSE=1` prints every round.
 
 use lwt::unix::{run_job, AsyncMethod};
 use std::hint::black_box;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-fn rounds() -> usize {
-    std::env::var("JOBS_BENCH_ROUNDS")
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(5)
-}
-
-fn best(mut f: impl FnMut() -> Duration, n: usize) -> f64 {
-    let mut all: Vec<f64> = (0..rounds())
-        .map(|_| f().as_nanos() as f64 / n as f64)
-        .collect();
-    all.sort_by(f64::total_cmp);
-    if std::env::var_os("JOBS_BENCH_VERBOSE").is_some() {
-        eprintln!("    rounds (ns/call): {all:.0?}");
-    }
-    all[0]
+        .unwrap_or(default)
 }
 
 fn lwt_rt() -> lwt::Runtime {
@@ -40,138 +30,129 @@ fn tokio_rt() -> tokio::runtime::Runtime {
         .expect("tokio runtime")
 }
 
-/// Prints how many switch calls were handed off while a figure was measured.
-struct Steals(u64, AsyncMethod);
-impl Drop for Steals {
-    fn drop(&mut self) {
-        if self.1 == AsyncMethod::Switch {
-            println!(
-                "    (switch: {} calls handed off to a stand-in meanwhile)",
-                lwt::core::switch::steals() - self.0
-            );
-        }
-    }
-}
-
-fn lwt_trivial(m: AsyncMethod, n: usize) -> f64 {
-    let rt = lwt_rt();
-    let _report = Steals(lwt::core::switch::steals(), m);
-    best(
-        || {
-            rt.block_on(async {
-                let t = Instant::now();
-                for i in 0..n {
-                    black_box(run_job(Some(m), move || black_box(i)).await.unwrap());
-                }
-                t.elapsed()
-            })
-        },
-        n,
-    )
-}
-
-fn tokio_trivial(n: usize) -> f64 {
-    let rt = tokio_rt();
-    best(
-        || {
-            rt.block_on(async {
-                let t = Instant::now();
-                for i in 0..n {
-                    black_box(
-                        tokio::task::spawn_blocking(move || black_box(i))
-                            .await
-                            .unwrap(),
-                    );
-                }
-                t.elapsed()
-            })
-        },
-        n,
-    )
-}
-
-fn smol_trivial(n: usize) -> f64 {
-    best(
-        || {
-            smol::block_on(async {
-                let t = Instant::now();
-                for i in 0..n {
-                    black_box(blocking::unblock(move || black_box(i)).await);
-                }
-                t.elapsed()
-            })
-        },
-        n,
-    )
-}
-
 fn stat(p: &Path) -> u64 {
     std::fs::metadata(p).map(|m| m.len()).unwrap_or(0)
 }
 
-fn inline_stat(p: &Path, n: usize) -> f64 {
-    best(
-        || {
+/// One contender: runs `n` calls and says how long they took.
+type Round = Box<dyn FnMut(usize) -> Duration>;
+
+fn lwt_round(m: AsyncMethod, path: Option<PathBuf>) -> Round {
+    let rt = lwt_rt();
+    Box::new(move |n| {
+        rt.block_on(async {
             let t = Instant::now();
-            for _ in 0..n {
-                black_box(stat(p));
+            match &path {
+                None => {
+                    for i in 0..n {
+                        black_box(run_job(Some(m), move || black_box(i)).await.unwrap());
+                    }
+                }
+                Some(p) => {
+                    for _ in 0..n {
+                        let p = p.clone();
+                        black_box(run_job(Some(m), move || stat(&p)).await.unwrap());
+                    }
+                }
             }
             t.elapsed()
-        },
-        n,
-    )
+        })
+    })
 }
 
-fn lwt_stat(m: AsyncMethod, p: &Path, n: usize) -> f64 {
-    let rt = lwt_rt();
-    let steals = lwt::core::switch::steals();
-    let _report = Steals(steals, m);
-    best(
-        || {
-            rt.block_on(async {
-                let t = Instant::now();
-                for _ in 0..n {
-                    let p = p.to_path_buf();
-                    black_box(run_job(Some(m), move || stat(&p)).await.unwrap());
-                }
-                t.elapsed()
-            })
-        },
-        n,
-    )
-}
-
-fn tokio_stat(p: &Path, n: usize) -> f64 {
+fn tokio_round(path: Option<PathBuf>) -> Round {
     let rt = tokio_rt();
-    best(
-        || {
-            rt.block_on(async {
-                let t = Instant::now();
-                for _ in 0..n {
-                    let p = p.to_path_buf();
-                    black_box(tokio::task::spawn_blocking(move || stat(&p)).await.unwrap());
+    Box::new(move |n| {
+        rt.block_on(async {
+            let t = Instant::now();
+            match &path {
+                None => {
+                    for i in 0..n {
+                        let r = tokio::task::spawn_blocking(move || black_box(i)).await;
+                        black_box(r.unwrap());
+                    }
                 }
-                t.elapsed()
-            })
-        },
-        n,
-    )
+                Some(p) => {
+                    for _ in 0..n {
+                        let p = p.clone();
+                        let r = tokio::task::spawn_blocking(move || stat(&p)).await;
+                        black_box(r.unwrap());
+                    }
+                }
+            }
+            t.elapsed()
+        })
+    })
 }
 
-fn smol_stat(p: &Path, n: usize) -> f64 {
-    best(
-        || {
-            smol::block_on(async {
-                let t = Instant::now();
-                for _ in 0..n {
-                    let p = p.to_path_buf();
-                    black_box(blocking::unblock(move || stat(&p)).await);
+fn smol_round(path: Option<PathBuf>) -> Round {
+    Box::new(move |n| {
+        smol::block_on(async {
+            let t = Instant::now();
+            match &path {
+                None => {
+                    for i in 0..n {
+                        black_box(blocking::unblock(move || black_box(i)).await);
+                    }
                 }
-                t.elapsed()
-            })
-        },
-        n,
-    )
+                Some(p) => {
+                    for _ in 0..n {
+                        let p = p.clone();
+                        black_box(blocking::unblock(move || stat(&p)).await);
+                    }
+                }
+            }
+            t.elapsed()
+        })
+    })
+}
+
+fn plain_round(path: PathBuf) -> Round {
+    Box::new(move |n| {
+        let t = Instant::now();
+        for _ in 0..n {
+            black_box(stat(&path));
+        }
+        t.elapsed()
+    })
+}
+
+/// Runs the contenders in turn, `rounds` times; returns each one's best ns per call.
+fn measure(
+    title: &str,
+    contenders: Vec<(&'static str, Round)>,
+    n: usize,
+) -> Vec<(&'static str, f64)> {
+    let rounds = env_usize("JOBS_BENCH_ROUNDS", 5);
+    let verbose = std::env::var_os("JOBS_BENCH_VERBOSE").is_some();
+    let mut contenders: Vec<_> = contenders
+        .into_iter()
+        .map(|(name, f)| (name, f, Vec::with_capacity(rounds)))
+        .collect();
+    // One short warm-up each: threads started, caches and pools warm.
+    for (_, f, _) in contenders.iter_mut() {
+        f(n / 20 + 1);
+    }
+    let steals = lwt::core::switch::steals();
+    for _ in 0..rounds {
+        for (_, f, all) in contenders.iter_mut() {
+            all.push(f(n).as_nanos() as f64 / n as f64);
+        }
+    }
+    println!("\n{title}");
+    if verbose {
+        for (name, _, all) in &contenders {
+            println!("    {name}: every round (ns/call) {all:.0?}");
+        }
+    }
+    println!(
+        "    (switch calls handed off to a stand-in meanwhile: {})",
+        lwt::core::switch::steals() - steals
+    );
+    contenders
+        .into_iter()
+        .map(|(name, _, all)| (name, all.into_iter().fold(f64::MAX, f64::min)))
+        .collect()
 }
 
 fn fmt(ns: f64) -> String {
@@ -182,8 +163,18 @@ fn fmt(ns: f64) -> String {
     }
 }
 
-fn table(title: &str, rows: &[(&str, f64)], tokio: f64, smol: f64, none: f64) {
-    println!("\n{title}");
+fn get(rows: &[(&str, f64)], name: &str) -> f64 {
+    rows.iter()
+        .find(|(n, _)| *n == name)
+        .map_or(f64::NAN, |r| r.1)
+}
+
+fn table(rows: &[(&str, f64)]) {
+    let (tokio, smol, none) = (
+        get(rows, "tokio spawn_blocking"),
+        get(rows, "smol blocking::unblock"),
+        get(rows, "lwt none"),
+    );
     println!(
         "  {:<26} {:>11}   {:>9} {:>9} {:>9}",
         "", "per call", "/tokio", "/smol", "/none"
@@ -201,58 +192,41 @@ fn table(title: &str, rows: &[(&str, f64)], tokio: f64, smol: f64, none: f64) {
 }
 
 fn main() {
-    let n: usize = std::env::var("JOBS_BENCH_N")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(100_000);
+    let n = env_usize("JOBS_BENCH_N", 100_000);
     let cpus = std::thread::available_parallelism().map_or(1, |c| c.get());
     println!(
-        "jobs benchmark: {n} calls per figure, best of {} rounds, {cpus} CPUs",
-        rounds()
+        "jobs benchmark: {n} calls per round, best of {} interleaved rounds, {cpus} CPUs",
+        env_usize("JOBS_BENCH_ROUNDS", 5)
     );
 
-    // A trivial job's round trip.
-    let none = lwt_trivial(AsyncMethod::None, n);
-    let detach = lwt_trivial(AsyncMethod::Detach, n);
-    let switch = lwt_trivial(AsyncMethod::Switch, n);
-    let tokio = tokio_trivial(n);
-    let smol = smol_trivial(n);
-    table(
+    let trivial = measure(
         "trivial job round trip",
-        &[
-            ("lwt none", none),
-            ("lwt detach", detach),
-            ("lwt switch", switch),
-            ("tokio spawn_blocking", tokio),
-            ("smol blocking::unblock", smol),
+        vec![
+            ("lwt none", lwt_round(AsyncMethod::None, None)),
+            ("lwt detach", lwt_round(AsyncMethod::Detach, None)),
+            ("lwt switch", lwt_round(AsyncMethod::Switch, None)),
+            ("tokio spawn_blocking", tokio_round(None)),
+            ("smol blocking::unblock", smol_round(None)),
         ],
-        tokio,
-        smol,
-        none,
+        n,
     );
+    table(&trivial);
 
-    // stat of a cached file.
     let path = std::env::current_exe().expect("own path");
-    let inline = inline_stat(&path, n);
-    let s_none = lwt_stat(AsyncMethod::None, &path, n);
-    let s_detach = lwt_stat(AsyncMethod::Detach, &path, n);
-    let s_switch = lwt_stat(AsyncMethod::Switch, &path, n);
-    let s_tokio = tokio_stat(&path, n);
-    let s_smol = smol_stat(&path, n);
-    table(
-        &format!("{n} x stat of a cached file ({})", path.display()),
-        &[
-            ("plain std::fs::metadata", inline),
-            ("lwt none", s_none),
-            ("lwt detach", s_detach),
-            ("lwt switch", s_switch),
-            ("tokio spawn_blocking", s_tokio),
-            ("smol blocking::unblock", s_smol),
+    let p = || Some(path.clone());
+    let stats = measure(
+        &format!("stat of a cached file ({})", path.display()),
+        vec![
+            ("plain std::fs::metadata", plain_round(path.clone())),
+            ("lwt none", lwt_round(AsyncMethod::None, p())),
+            ("lwt detach", lwt_round(AsyncMethod::Detach, p())),
+            ("lwt switch", lwt_round(AsyncMethod::Switch, p())),
+            ("tokio spawn_blocking", tokio_round(p())),
+            ("smol blocking::unblock", smol_round(p())),
         ],
-        s_tokio,
-        s_smol,
-        s_none,
+        n,
     );
+    table(&stats);
 
     println!("\ntargets:");
     let check = |what: &str, v: f64, limit: f64| {
@@ -261,8 +235,25 @@ fn main() {
             if v <= limit { "met" } else { "NOT met" }
         )
     };
-    check("detach / tokio, trivial job", detach / tokio, 0.3);
-    check("switch / none, trivial job", switch / none, 2.0);
-    check("switch / none, stat", s_switch / s_none, 2.0);
-    check("detach / tokio, stat", s_detach / s_tokio, 0.3);
+    let ratio = |rows: &[(&str, f64)], a: &str, b: &str| get(rows, a) / get(rows, b);
+    check(
+        "detach / tokio, trivial job",
+        ratio(&trivial, "lwt detach", "tokio spawn_blocking"),
+        0.3,
+    );
+    check(
+        "detach / tokio, stat",
+        ratio(&stats, "lwt detach", "tokio spawn_blocking"),
+        0.3,
+    );
+    check(
+        "switch / none, trivial job",
+        ratio(&trivial, "lwt switch", "lwt none"),
+        2.0,
+    );
+    check(
+        "switch / none, stat",
+        ratio(&stats, "lwt switch", "lwt none"),
+        2.0,
+    );
 }
