@@ -5,7 +5,7 @@
 //! Run: `cargo run --release --manifest-path bench/Cargo.toml --bin jobs`
 //! (`JOBS_BENCH_N=20000` for a shorter run). The contenders take turns, one round each, for
 //! `JOBS_BENCH_ROUNDS` (5) rounds, so a busy spell of the machine hits them alike; each figure
-//! is a contender's best round. `JOBS_BENCH_VERBOSE=1` prints every round.
+//! is a contender's best and median round. `JOBS_BENCH_VERBOSE=1` prints every round.
 
 use lwt::unix::{run_job, AsyncMethod};
 use std::hint::black_box;
@@ -117,12 +117,19 @@ fn plain_round(path: PathBuf) -> Round {
     })
 }
 
-/// Runs the contenders in turn, `rounds` times; returns each one's best ns per call.
+/// A contender's ns per call: its best round and its median round.
+#[derive(Clone, Copy)]
+struct Figure {
+    best: f64,
+    median: f64,
+}
+
+/// Runs the contenders in turn, `rounds` times; returns each one's figure.
 fn measure(
     title: &str,
     contenders: Vec<(&'static str, Round)>,
     n: usize,
-) -> Vec<(&'static str, f64)> {
+) -> Vec<(&'static str, Figure)> {
     let rounds = env_usize("JOBS_BENCH_ROUNDS", 5);
     let verbose = std::env::var_os("JOBS_BENCH_VERBOSE").is_some();
     let mut contenders: Vec<_> = contenders
@@ -151,7 +158,14 @@ fn measure(
     );
     contenders
         .into_iter()
-        .map(|(name, _, all)| (name, all.into_iter().fold(f64::MAX, f64::min)))
+        .map(|(name, _, mut all)| {
+            all.sort_by(f64::total_cmp);
+            let fig = Figure {
+                best: all[0],
+                median: all[all.len() / 2],
+            };
+            (name, fig)
+        })
         .collect()
 }
 
@@ -163,30 +177,38 @@ fn fmt(ns: f64) -> String {
     }
 }
 
-fn get(rows: &[(&str, f64)], name: &str) -> f64 {
+fn get(rows: &[(&str, Figure)], name: &str) -> Figure {
+    let missing = Figure {
+        best: f64::NAN,
+        median: f64::NAN,
+    };
     rows.iter()
         .find(|(n, _)| *n == name)
-        .map_or(f64::NAN, |r| r.1)
+        .map_or(missing, |r| r.1)
 }
 
-fn table(rows: &[(&str, f64)]) {
+fn table(rows: &[(&str, Figure)]) {
     let (tokio, smol, none) = (
         get(rows, "tokio spawn_blocking"),
         get(rows, "smol blocking::unblock"),
         get(rows, "lwt none"),
     );
     println!(
-        "  {:<26} {:>11}   {:>9} {:>9} {:>9}",
-        "", "per call", "/tokio", "/smol", "/none"
+        "  {:<24} {:>11} {:>11}   {:>15} {:>15} {:>15}",
+        "", "best", "median", "/tokio b|m", "/smol b|m", "/none b|m"
     );
-    for (name, ns) in rows {
+    for (name, f) in rows {
         println!(
-            "  {:<26} {}   {:>8.3}x {:>8.3}x {:>8.2}x",
+            "  {:<24} {} {}   {:>6.3}x|{:>6.3}x {:>6.3}x|{:>6.3}x {:>6.2}x|{:>6.2}x",
             name,
-            fmt(*ns),
-            ns / tokio,
-            ns / smol,
-            ns / none
+            fmt(f.best),
+            fmt(f.median),
+            f.best / tokio.best,
+            f.median / tokio.median,
+            f.best / smol.best,
+            f.median / smol.median,
+            f.best / none.best,
+            f.median / none.median,
         );
     }
 }
@@ -229,13 +251,18 @@ fn main() {
     table(&stats);
 
     println!("\ntargets:");
-    let check = |what: &str, v: f64, limit: f64| {
+    let check = |what: &str, (b, m): (f64, f64), limit: f64| {
+        let verdict = |v: f64| if v <= limit { "met" } else { "NOT met" };
         println!(
-            "  {what}: {v:.3}x (target <= {limit}x) {}",
-            if v <= limit { "met" } else { "NOT met" }
+            "  {what}: best {b:.3}x ({}), median {m:.3}x ({}) (target <= {limit}x)",
+            verdict(b),
+            verdict(m)
         )
     };
-    let ratio = |rows: &[(&str, f64)], a: &str, b: &str| get(rows, a) / get(rows, b);
+    let ratio = |rows: &[(&str, Figure)], a: &str, b: &str| {
+        let (a, b) = (get(rows, a), get(rows, b));
+        (a.best / b.best, a.median / b.median)
+    };
     check(
         "detach / tokio, trivial job",
         ratio(&trivial, "lwt detach", "tokio spawn_blocking"),
