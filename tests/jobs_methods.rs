@@ -142,3 +142,44 @@ fn many_concurrent_detached_jobs_all_complete() {
         assert_eq!(sum, (0..200u64).map(|i| i * 2).sum::<u64>());
     });
 }
+
+#[test]
+fn no_job_is_lost_under_a_mixed_load() {
+    util::for_each_backend(|_kind| async {
+        // Short and longer jobs from several tasks at once, so that workers spin, park, wake
+        // and start in every order; every job must complete.
+        let work = async {
+            let tasks: Vec<_> = (0..8u64)
+                .map(|t| {
+                    lwt::spawn(async move {
+                        let mut sum = 0;
+                        for i in 0..100u64 {
+                            let us = (i * 7 + t * 13) % 5 * 50; // 0..200 us
+                            sum += run_job(Some(AsyncMethod::Detach), move || {
+                                if us > 0 {
+                                    std::thread::sleep(Duration::from_micros(us));
+                                }
+                                i
+                            })
+                            .await
+                            .unwrap();
+                            if i % 10 == 0 {
+                                lwt::sleep(Duration::from_micros(100)).await.unwrap();
+                            }
+                        }
+                        sum
+                    })
+                })
+                .collect();
+            let mut total = 0;
+            for t in tasks {
+                total += t.await.unwrap();
+            }
+            Ok(total)
+        };
+        let total = lwt::with_timeout(Duration::from_secs(30), work)
+            .await
+            .expect("jobs were lost: the load did not finish");
+        assert_eq!(total, 8 * (0..100u64).sum::<u64>());
+    });
+}

@@ -382,9 +382,6 @@ fn idle(p: &Pool) -> Idle {
         loop {
             if let Some(w) = pop(p) {
                 p.spinning.fetch_sub(1, Ordering::SeqCst);
-                if !p.queue.is_empty() && p.spinning.load(Ordering::SeqCst) == 0 {
-                    wake_one(p);
-                }
                 return Idle::Job(w);
             }
             if start.elapsed() >= WORKER_SPIN
@@ -469,7 +466,14 @@ fn worker() {
         let next = idle(p);
         p.waiting.fetch_sub(1, Ordering::SeqCst);
         match next {
-            Idle::Job(w) => w(),
+            Idle::Job(w) => {
+                // Submitters may have counted on this worker for more jobs than the one it
+                // took: if more wait and nobody spins, pass them on (Go's rule).
+                if !p.queue.is_empty() && p.spinning.load(Ordering::SeqCst) == 0 && !wake_one(p) {
+                    start_worker(p);
+                }
+                w()
+            }
             Idle::Again => {}
             Idle::Exit => return,
         }
@@ -517,20 +521,29 @@ fn submit(work: Work) -> bool {
     if wake_one(p) {
         return false;
     }
-    if !reserve_thread(p) {
+    if !start_worker(p) {
         run_inline(p);
+    }
+    false
+}
+
+/// Starts a worker thread if the pool has room; false if it has none or the OS refused.
+fn start_worker(p: &Pool) -> bool {
+    if !reserve_thread(p) {
         return false;
     }
     let id = p.next_name.fetch_add(1, Ordering::Relaxed);
     let spawned = thread::Builder::new()
         .name(format!("lwt-job-{id}"))
         .spawn(worker);
-    if let Err(e) = spawned {
-        tracing::warn!("lwt: cannot start a job worker thread: {e}; running the job inline");
-        p.threads.fetch_sub(1, Ordering::SeqCst);
-        run_inline(p);
+    match spawned {
+        Ok(_) => true,
+        Err(e) => {
+            tracing::warn!("lwt: cannot start a job worker thread: {e}; running the job inline");
+            p.threads.fetch_sub(1, Ordering::SeqCst);
+            false
+        }
     }
-    false
 }
 
 // ---------------------------------------------------------------------------------------
