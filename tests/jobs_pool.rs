@@ -237,7 +237,39 @@ fn detached_jobs_run_in_parallel() {
             })
             .collect();
         for j in jobs {
-            assert!(j.await.unwrap().unwrap(), "the jobs did not run side by side");
+            assert!(
+                j.await.unwrap().unwrap(),
+                "the jobs did not run side by side"
+            );
+        }
+    });
+}
+
+#[test]
+fn a_result_whose_drop_panics_on_a_worker_does_not_break_the_pool() {
+    let _g = serial();
+    util::for_each_backend(|_kind| async {
+        struct Bomb;
+        impl Drop for Bomb {
+            fn drop(&mut self) {
+                panic!("drop boom");
+            }
+        }
+        for _ in 0..3 {
+            let t = lwt::spawn(run_job(Some(AsyncMethod::Detach), || {
+                std::thread::sleep(Duration::from_millis(20));
+                Bomb // nobody takes it: the worker drops it, and it panics there
+            }));
+            lwt::sleep(Duration::from_millis(2)).await.unwrap();
+            assert!(t.cancel().await.is_none());
+        }
+        wait_for_jobs().await;
+        // Every later job still runs, in parallel as before.
+        let tasks: Vec<_> = (0..16u32)
+            .map(|i| lwt::spawn(run_job(Some(AsyncMethod::Detach), move || i)))
+            .collect();
+        for (i, t) in tasks.into_iter().enumerate() {
+            assert_eq!(t.await.unwrap().unwrap() as usize, i);
         }
     });
 }

@@ -397,7 +397,9 @@ fn idle(p: &Pool) -> Idle {
     } else if let Some(w) = pop(p) {
         return Idle::Job(w);
     }
-    if shed_excess(p) {
+    // Over the pool's size (it shrank): leave, unless work is queued. A submitter that counted
+    // on us as a spinner pushed its job before we stopped spinning, so it is seen here.
+    if p.queue.is_empty() && shed_excess(p) {
         return Idle::Exit;
     }
     // A fresh record per park, so a late notification of an earlier park cannot be mistaken
@@ -472,7 +474,15 @@ fn worker() {
                 if !p.queue.is_empty() && p.spinning.load(Ordering::SeqCst) == 0 && !wake_one(p) {
                     start_worker(p);
                 }
-                w()
+                // The job's own panic is caught inside `w`; this catches one from dropping an
+                // unwanted result, so the worker (and its spinning claim) survives it.
+                if catch_unwind(AssertUnwindSafe(w)).is_err() {
+                    SPIN_CLAIMED.with(|c| {
+                        if c.replace(false) {
+                            p.spinning.fetch_sub(1, Ordering::SeqCst);
+                        }
+                    });
+                }
             }
             Idle::Again => {}
             Idle::Exit => return,
