@@ -151,7 +151,10 @@ fn wait_for_jobs_waits_for_a_handed_off_switch_job() {
         .unwrap();
         let (handed_off, seen_finished) = waiter.await.unwrap();
         assert_eq!(handed_off, 1, "the blocked switch job was not handed off");
-        assert!(seen_finished, "wait_for_jobs returned before the switch job finished");
+        assert!(
+            seen_finished,
+            "wait_for_jobs returned before the switch job finished"
+        );
         assert_eq!(lwt::core::switch::calls_handed_off(), 0);
     });
 }
