@@ -8,7 +8,7 @@
 //! });
 //! ```
 #![doc(test(attr(deny(warnings))))]
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 mod method;
 mod pool;
@@ -17,4 +17,10 @@ pub use method::{
     async_method, async_method_key, default_async_method, set_default_async_method,
     with_async_detach, with_async_none, with_async_switch, AsyncMethod, ASYNC_METHOD_ENV,
 };
-pub use pool::{pool_size, run_job, set_pool_size, thread_count, thread_waiting_count, Job};
+#[allow(deprecated)]
+pub use pool::execute_job;
+pub use pool::{
+    abort_jobs, cancel_jobs, jobs_run_inline, keep_alive, pool_size, run_job, set_keep_alive,
+    set_pool_size, thread_count, thread_waiting_count, wait_for_jobs, Job, AWAIT_SPIN,
+    DEFAULT_KEEP_ALIVE, POOL_SIZE_ENV, WORKER_SPIN,
+};

@@ -1,14 +1,37 @@
 //! The async methods and how one is chosen: explicit argument, then the task-local
-//! [`async_method_key`], then the process default (`LWT_ASYNC_METHOD`, else detach).
+//! [`async_method_key`], then the process default ([`set_default_async_method`], else
+//! `LWT_ASYNC_METHOD`, else detach).
+//!
+//! A bad `LWT_ASYNC_METHOD` (anything but `none`, `detach`, `switch`, in any case) is handled
+//! in two ways on purpose: [`default_async_method`] prints one warning naming the value and
+//! the valid ones and keeps detach (a library must not abort a program for it), while
+//! `lwt::Builder::from_env` (and so `lwt::run`) refuses to start with an `InvalidArgument`
+//! error saying the same, so a program started through lwt's front door sees the mistake.
 
 use lwt_core::{Error, Key, WithValue};
 use std::future::Future;
 use std::sync::atomic::{AtomicU8, Ordering};
 
-/// The environment variable that sets the default async method.
+/// The environment variable that sets the default async method (`none`, `detach` or
+/// `switch`).
+///
+/// # Examples
+///
+/// ```
+/// assert_eq!(lwt::unix::ASYNC_METHOD_ENV, "LWT_ASYNC_METHOD");
+/// ```
 pub const ASYNC_METHOD_ENV: &str = "LWT_ASYNC_METHOD";
 
-/// How a blocking call (a job) is run.
+/// How a blocking call (a job) is run (Lwt's `async_method`); parse one from its name with
+/// `str::parse`.
+///
+/// # Examples
+///
+/// ```
+/// use lwt::unix::AsyncMethod;
+/// assert_eq!("switch".parse::<AsyncMethod>().unwrap(), AsyncMethod::Switch);
+/// assert!("fast".parse::<AsyncMethod>().is_err());
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum AsyncMethod {
     /// Run now on the loop's thread; the whole loop waits (Lwt's `Async_none`).
@@ -22,7 +45,13 @@ pub enum AsyncMethod {
 }
 
 impl AsyncMethod {
-    /// The name `LWT_ASYNC_METHOD` uses.
+    /// The name `LWT_ASYNC_METHOD` uses for this method.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(lwt::unix::AsyncMethod::Detach.name(), "detach");
+    /// ```
     pub fn name(self) -> &'static str {
         match self {
             AsyncMethod::None => "none",
@@ -109,7 +138,8 @@ pub fn default_async_method() -> AsyncMethod {
     decode(DEFAULT.load(Ordering::Relaxed)).unwrap_or(m)
 }
 
-/// Sets the default async method for the whole process.
+/// Sets the default async method for the whole process (Lwt's `set_default_async_method`);
+/// it wins over `LWT_ASYNC_METHOD`.
 ///
 /// # Examples
 ///
@@ -128,12 +158,27 @@ static KEY: Key<AsyncMethod> = Key::new();
 
 /// The task-local key holding the async method of the running future (Lwt's
 /// `async_method_key`); bind it with [`with_async_none`] and friends, or with
-/// `async_method_key().with_value(..)`.
+/// `async_method_key().with_value(..)`. Spawned tasks do not inherit it.
+///
+/// # Examples
+///
+/// ```
+/// use lwt::unix::{async_method, async_method_key, AsyncMethod};
+/// lwt::run(async {
+///     assert_eq!(async_method_key().get(), None);
+///     async_method_key()
+///         .with_value(Some(AsyncMethod::None), async {
+///             assert_eq!(async_method(), AsyncMethod::None);
+///         })
+///         .await;
+/// });
+/// ```
 pub fn async_method_key() -> &'static Key<AsyncMethod> {
     &KEY
 }
 
-/// The async method in force here: the task-local key if bound, else the default.
+/// The async method in force here (Lwt's `async_method`): the task-local key if bound, else
+/// the default. Immediate; no job.
 ///
 /// # Examples
 ///
@@ -147,17 +192,43 @@ pub fn async_method() -> AsyncMethod {
     KEY.get().unwrap_or_else(default_async_method)
 }
 
-/// Runs `fut` with the async method `None` (only inside it).
+/// Runs `fut` with the async method `None` (only inside it; Lwt's `with_async_none`): jobs
+/// started in it without an explicit method block the loop.
+///
+/// # Examples
+///
+/// ```
+/// use lwt::unix::{run_job, with_async_none};
+/// lwt::run(async {
+///     let me = std::thread::current().id();
+///     let on = with_async_none(run_job(None, || std::thread::current().id())).await;
+///     assert_eq!(on.unwrap(), me);
+/// });
+/// ```
 pub fn with_async_none<F: Future>(fut: F) -> WithValue<AsyncMethod, F> {
     KEY.with_value(Some(AsyncMethod::None), fut)
 }
 
-/// Runs `fut` with the async method `Detach` (only inside it).
+/// Runs `fut` with the async method `Detach` (only inside it; Lwt's `with_async_detach`):
+/// jobs started in it without an explicit method run on the pool.
+///
+/// # Examples
+///
+/// ```
+/// use lwt::unix::{run_job, with_async_detach};
+/// lwt::run(async {
+///     let me = std::thread::current().id();
+///     let on = with_async_detach(run_job(None, || std::thread::current().id())).await;
+///     assert_ne!(on.unwrap(), me);
+/// });
+/// ```
 pub fn with_async_detach<F: Future>(fut: F) -> WithValue<AsyncMethod, F> {
     KEY.with_value(Some(AsyncMethod::Detach), fut)
 }
 
-/// Runs `fut` with the async method `Switch` (only inside it).
+/// Runs `fut` with the async method `Switch` (only inside it; Lwt's `with_async_switch`):
+/// jobs started in it without an explicit method run on the loop's thread, and the loop moves
+/// to another thread if one blocks.
 ///
 /// # Examples
 ///

@@ -1,0 +1,184 @@
+//! `LWT_ASYNC_METHOD` and `LWT_POOL_SIZE`, checked in child processes (the settings are read
+//! once per process): each parent test re-runs this test binary on one `#[ignore]`d child
+//! test with the variable set.
+mod util;
+
+use lwt::unix::{default_async_method, pool_size, run_job, AsyncMethod};
+use std::process::Command;
+
+/// Runs the ignored test `name` of this binary in a child process with `vars` set; returns
+/// (success, stdout + stderr).
+fn child(name: &str, vars: &[(&str, &str)]) -> (bool, String) {
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args([
+        "--ignored",
+        "--exact",
+        "--nocapture",
+        "--test-threads=1",
+        name,
+    ]);
+    cmd.env_remove("LWT_ASYNC_METHOD")
+        .env_remove("LWT_POOL_SIZE");
+    cmd.env(CHILD, "1");
+    for (k, v) in vars {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("re-run the test binary");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("1 passed") || !out.status.success(),
+        "child {name} did not run: {text}"
+    );
+    (out.status.success(), text)
+}
+
+/// Set in the child processes only; a child test run by hand (`--include-ignored`) without
+/// it has nothing to check and returns.
+const CHILD: &str = "LWT_JOBS_TEST_CHILD";
+
+fn in_child() -> bool {
+    std::env::var_os(CHILD).is_some()
+}
+
+fn expect_method() -> Option<AsyncMethod> {
+    std::env::var("EXPECT_METHOD")
+        .ok()
+        .map(|v| v.parse().unwrap())
+}
+
+#[test]
+#[ignore = "run by the parent tests in a child process"]
+fn child_method_from_env() {
+    if !in_child() {
+        return;
+    }
+    let want = expect_method().expect("EXPECT_METHOD");
+    assert_eq!(default_async_method(), want);
+    util::for_each_backend(|_kind| async move {
+        assert_eq!(lwt::unix::async_method(), want);
+        let me = std::thread::current().id();
+        let on = run_job(None, || std::thread::current().id()).await.unwrap();
+        match want {
+            AsyncMethod::Detach => assert_ne!(on, me),
+            AsyncMethod::None | AsyncMethod::Switch => assert_eq!(on, me),
+        }
+    });
+}
+
+#[test]
+fn lwt_async_method_is_honoured() {
+    for (value, want) in [
+        ("none", "none"),
+        ("detach", "detach"),
+        ("switch", "switch"),
+        ("SWITCH", "switch"),
+        ("", "detach"),
+    ] {
+        let (ok, text) = child(
+            "child_method_from_env",
+            &[("LWT_ASYNC_METHOD", value), ("EXPECT_METHOD", want)],
+        );
+        assert!(ok, "LWT_ASYNC_METHOD={value:?}: {text}");
+    }
+    let (ok, text) = child("child_method_from_env", &[("EXPECT_METHOD", "detach")]);
+    assert!(ok, "unset: {text}");
+}
+
+#[test]
+#[ignore = "run by the parent tests in a child process"]
+fn child_bad_method() {
+    if !in_child() {
+        return;
+    }
+    // The jobs layer warns once and keeps detach...
+    assert_eq!(default_async_method(), AsyncMethod::Detach);
+    assert_eq!(default_async_method(), AsyncMethod::Detach);
+    // ...while building a runtime from the environment refuses to start.
+    let err = lwt::Builder::from_env()
+        .build()
+        .err()
+        .expect("a bad LWT_ASYNC_METHOD is refused");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("fast") && msg.contains("none, detach, switch"),
+        "{msg}"
+    );
+    // A runtime built in code still works, with detach.
+    util::for_each_backend(|_kind| async {
+        let on = run_job(None, || std::thread::current().id()).await.unwrap();
+        assert_ne!(on, std::thread::current().id());
+    });
+}
+
+#[test]
+fn a_bad_lwt_async_method_is_reported() {
+    let (ok, text) = child("child_bad_method", &[("LWT_ASYNC_METHOD", "fast")]);
+    assert!(ok, "{text}");
+    assert_eq!(
+        text.matches("unknown async method \"fast\"").count(),
+        1,
+        "warned once, naming the value: {text}"
+    );
+    assert!(text.contains("using detach"), "{text}");
+}
+
+#[test]
+#[ignore = "run by the parent tests in a child process"]
+fn child_pool_size_from_env() {
+    if !in_child() {
+        return;
+    }
+    let want: usize = std::env::var("EXPECT_POOL").unwrap().parse().unwrap();
+    assert_eq!(pool_size(), want);
+    util::for_each_backend(|_kind| async move {
+        let tasks: Vec<_> = (0..8)
+            .map(|_| {
+                lwt::spawn(run_job(Some(AsyncMethod::Detach), || {
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                    lwt::unix::thread_count()
+                }))
+            })
+            .collect();
+        for t in tasks {
+            assert!(t.await.unwrap().unwrap() <= want);
+        }
+        assert!(lwt::unix::thread_count() <= want);
+    });
+}
+
+#[test]
+fn lwt_pool_size_is_honoured() {
+    for n in ["0", "1", "3"] {
+        let (ok, text) = child(
+            "child_pool_size_from_env",
+            &[("LWT_POOL_SIZE", n), ("EXPECT_POOL", n)],
+        );
+        assert!(ok, "LWT_POOL_SIZE={n}: {text}");
+    }
+}
+
+#[test]
+#[ignore = "run by the parent tests in a child process"]
+fn child_bad_pool_size() {
+    if !in_child() {
+        return;
+    }
+    let n = pool_size();
+    assert!((8..=128).contains(&n), "default pool size {n}");
+    let err = lwt::Builder::from_env()
+        .build()
+        .err()
+        .expect("a bad LWT_POOL_SIZE is refused");
+    assert!(err.to_string().contains("lots"), "{err}");
+}
+
+#[test]
+fn a_bad_lwt_pool_size_is_reported() {
+    let (ok, text) = child("child_bad_pool_size", &[("LWT_POOL_SIZE", "lots")]);
+    assert!(ok, "{text}");
+    assert!(text.contains("LWT_POOL_SIZE=\"lots\""), "{text}");
+}

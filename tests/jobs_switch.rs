@@ -1,0 +1,189 @@
+//! Under `switch`, a fast job runs on the loop's own thread and a blocking one hands the loop
+//! to another thread, so spawned tasks keep running.
+mod util;
+
+use lwt::unix::{run_job, AsyncMethod};
+use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[test]
+fn fast_switch_job_runs_on_the_loop_thread() {
+    util::for_each_backend(|_kind| async {
+        let me = std::thread::current().id();
+        for _ in 0..100 {
+            let ran_on = run_job(Some(AsyncMethod::Switch), || std::thread::current().id())
+                .await
+                .unwrap();
+            assert_eq!(ran_on, me);
+        }
+    });
+}
+
+#[test]
+fn blocking_switch_job_does_not_stop_a_ticker() {
+    util::for_each_backend(|_kind| async {
+        let ticks = Arc::new(AtomicUsize::new(0));
+        let t = ticks.clone();
+        let ticker = lwt::spawn(async move {
+            loop {
+                lwt::sleep(Duration::from_millis(1)).await.unwrap();
+                t.fetch_add(1, Ordering::SeqCst);
+            }
+        });
+        lwt::sleep(Duration::from_millis(5)).await.unwrap();
+        let me = std::thread::current().id();
+        let start = Instant::now();
+        let (before, after, ran_on) = run_job(Some(AsyncMethod::Switch), {
+            let ticks = ticks.clone();
+            move || {
+                let before = ticks.load(Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(300));
+                (
+                    before,
+                    ticks.load(Ordering::SeqCst),
+                    std::thread::current().id(),
+                )
+            }
+        })
+        .await
+        .unwrap();
+        assert!(start.elapsed() >= Duration::from_millis(300));
+        assert_eq!(
+            ran_on, me,
+            "a switch job starts, and stays, on the loop's thread"
+        );
+        assert!(
+            after - before >= 30,
+            "the ticker ticked {} times during a 300 ms switch job",
+            after - before
+        );
+        // The loop is back home and works as before.
+        let n = ticks.load(Ordering::SeqCst);
+        lwt::sleep(Duration::from_millis(20)).await.unwrap();
+        assert!(ticks.load(Ordering::SeqCst) > n);
+        assert!(ticker.cancel().await.is_none());
+    });
+}
+
+#[test]
+fn io_keeps_working_during_a_steal_and_steals_repeat() {
+    util::for_each_backend(|_kind| async {
+        let (r, w) = lwt::unix::pipe().unwrap();
+        let echoes = Arc::new(AtomicUsize::new(0));
+        let e = echoes.clone();
+        // Two spawned tasks talk through a pipe, waiting for readiness on the loop.
+        let reader = lwt::spawn(async move {
+            let mut buf = [0u8; 1];
+            loop {
+                if lwt::unix::read(&r, &mut buf).await.unwrap() == 0 {
+                    break;
+                }
+                e.fetch_add(1, Ordering::SeqCst);
+            }
+        });
+        let writer = lwt::spawn(async move {
+            for _ in 0..1000 {
+                lwt::unix::write(&w, b"x").await.unwrap();
+                lwt::sleep(Duration::from_micros(500)).await.unwrap();
+            }
+        });
+        for round in 0..3 {
+            let e = echoes.clone();
+            let during = run_job(Some(AsyncMethod::Switch), move || {
+                let before = e.load(Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(60));
+                e.load(Ordering::SeqCst) - before
+            })
+            .await
+            .unwrap();
+            assert!(
+                during >= 10,
+                "round {round}: {during} bytes echoed during the job"
+            );
+            // Between the blocking jobs, fast ones stay on this thread.
+            let me = std::thread::current().id();
+            let on = run_job(Some(AsyncMethod::Switch), || std::thread::current().id())
+                .await
+                .unwrap();
+            assert_eq!(on, me);
+        }
+        assert!(writer.cancel().await.is_none());
+        assert!(reader.cancel().await.is_none());
+    });
+}
+
+#[test]
+fn home_bound_tasks_wait_during_a_steal() {
+    // The documented limit of switch: `spawn_local` tasks (and the main future) only run on
+    // the home thread, so they wait while it is blocked; `spawn`ed tasks keep running.
+    util::for_each_backend(|_kind| async {
+        let local_ticks = Arc::new(AtomicUsize::new(0));
+        let send_ticks = Arc::new(AtomicUsize::new(0));
+        let (l, s) = (local_ticks.clone(), send_ticks.clone());
+        let local = lwt::spawn_local(async move {
+            loop {
+                lwt::sleep(Duration::from_millis(1)).await.unwrap();
+                l.fetch_add(1, Ordering::SeqCst);
+            }
+        });
+        let sent = lwt::spawn(async move {
+            loop {
+                lwt::sleep(Duration::from_millis(1)).await.unwrap();
+                s.fetch_add(1, Ordering::SeqCst);
+            }
+        });
+        lwt::sleep(Duration::from_millis(5)).await.unwrap();
+        let (l, s) = (local_ticks.clone(), send_ticks.clone());
+        let (dl, ds) = run_job(Some(AsyncMethod::Switch), move || {
+            let (l0, s0) = (l.load(Ordering::SeqCst), s.load(Ordering::SeqCst));
+            std::thread::sleep(Duration::from_millis(100));
+            (l.load(Ordering::SeqCst) - l0, s.load(Ordering::SeqCst) - s0)
+        })
+        .await
+        .unwrap();
+        assert_eq!(
+            dl, 0,
+            "a spawn_local task ran while its home thread was blocked"
+        );
+        assert!(ds >= 10, "the Send task ticked only {ds} times");
+        // Afterwards the local task runs again.
+        let n = local_ticks.load(Ordering::SeqCst);
+        lwt::sleep(Duration::from_millis(10)).await.unwrap();
+        assert!(local_ticks.load(Ordering::SeqCst) > n);
+        assert!(local.cancel().await.is_none());
+        assert!(sent.cancel().await.is_none());
+    });
+}
+
+#[test]
+fn a_panicking_blocking_switch_job_gives_the_loop_back() {
+    util::for_each_backend(|_kind| async {
+        let t = lwt::spawn(run_job(Some(AsyncMethod::Switch), || {
+            std::thread::sleep(Duration::from_millis(20));
+            panic!("blocked, then boom")
+        }));
+        // The task may run on the home thread (switch) or not (detach); either way the
+        // panic reaches its handle and the loop goes on.
+        let r = std::panic::AssertUnwindSafe(t);
+        let caught = std::future::poll_fn({
+            let mut t = Box::pin(r.0);
+            move |cx| match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                t.as_mut().poll(cx)
+            })) {
+                Ok(std::task::Poll::Ready(v)) => std::task::Poll::Ready(v.is_ok()),
+                Ok(std::task::Poll::Pending) => std::task::Poll::Pending,
+                Err(_) => std::task::Poll::Ready(false),
+            }
+        })
+        .await;
+        assert!(!caught, "the panic was lost");
+        let me = std::thread::current().id();
+        let on = run_job(Some(AsyncMethod::Switch), || std::thread::current().id())
+            .await
+            .unwrap();
+        assert_eq!(on, me);
+        lwt::sleep(Duration::from_millis(2)).await.unwrap();
+    });
+}
