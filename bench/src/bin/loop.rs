@@ -21,7 +21,7 @@ const TIMER: Duration = Duration::from_secs(1);
 /// Bytes per echo message.
 const MSG: usize = 64;
 /// Timed repetitions per measurement (after one warm-up repetition); the median is reported.
-const REPS: usize = 5;
+const REPS: usize = 7;
 
 fn scale() -> f64 {
     std::env::var("BENCH_SCALE")
@@ -33,6 +33,23 @@ fn scale() -> f64 {
 
 fn scaled(n: usize) -> usize {
     ((n as f64 * scale()) as usize).max(1)
+}
+
+/// Whether `BENCH_ONLY` (a comma-separated list of substrings of benchmark names, e.g.
+/// `echo` or `yield,timer`) lets benchmark `name` run; unset runs everything.
+fn selected(name: &str) -> bool {
+    match std::env::var("BENCH_ONLY") {
+        Ok(v) if !v.is_empty() => v.split(',').any(|w| name.contains(w.trim())),
+        _ => true,
+    }
+}
+
+/// Whether `BENCH_PEERS` (e.g. `lwt,epoll`) lets `peer` run; unset runs every peer.
+fn peer_selected(peer: &str) -> bool {
+    match std::env::var("BENCH_PEERS") {
+        Ok(v) if !v.is_empty() => v.split(',').any(|w| w.trim() == peer),
+        _ => true,
+    }
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -71,24 +88,26 @@ async fn poll_once_then_drop<F: Future>(fut: F) {
     .await;
 }
 
-/// Runs `iters` operations `REPS + 1` times; returns the ns/op of the timed repetitions.
+/// Runs a tenth of `iters` operations as a warm-up, then `iters` timed ones; returns the
+/// process CPU time per operation (ns). CPU time, not wall time: the machine is shared, and
+/// time spent preempted by other processes is not the runtime's cost.
 macro_rules! micro_loop {
     ($kind:expr, $iters:expr, $spawn_join:expr, $yield_:expr, $timer:expr) => {{
-        let mut out = Vec::with_capacity(REPS);
-        for rep in 0..=REPS {
-            let t = Instant::now();
-            for _ in 0..$iters {
+        let mut t0 = 0;
+        for batch in 0..2 {
+            let iters = if batch == 0 { $iters / 10 } else { $iters };
+            if batch == 1 {
+                t0 = clock_ns(libc::CLOCK_PROCESS_CPUTIME_ID);
+            }
+            for _ in 0..iters {
                 match $kind {
                     Micro::SpawnJoin => $spawn_join,
                     Micro::Yield => $yield_,
                     Micro::Timer => poll_once_then_drop($timer).await,
                 }
             }
-            if rep > 0 {
-                out.push(t.elapsed().as_nanos() as f64 / $iters as f64);
-            }
         }
-        out
+        (clock_ns(libc::CLOCK_PROCESS_CPUTIME_ID) - t0) as f64 / $iters as f64
     }};
 }
 
@@ -98,7 +117,7 @@ fn lwt_runtime() -> lwt::Runtime {
         .expect("lwt runtime (check LWT_BACKEND)")
 }
 
-fn micro_lwt(kind: Micro) -> Vec<f64> {
+fn micro_lwt(kind: Micro) -> f64 {
     let iters = kind.iters();
     let rt = lwt_runtime();
     rt.block_on(async move {
@@ -124,7 +143,7 @@ fn tokio_runtime() -> tokio::runtime::Runtime {
         .expect("tokio runtime")
 }
 
-fn micro_tokio(kind: Micro) -> Vec<f64> {
+fn micro_tokio(kind: Micro) -> f64 {
     let iters = kind.iters();
     let rt = tokio_runtime();
     rt.block_on(async move {
@@ -142,7 +161,7 @@ fn micro_tokio(kind: Micro) -> Vec<f64> {
     })
 }
 
-fn micro_smol(kind: Micro) -> Vec<f64> {
+fn micro_smol(kind: Micro) -> f64 {
     let iters = kind.iters();
     // The outer task spawns on the executor, so it holds a reference-counted handle to it.
     let ex = std::rc::Rc::new(smol::LocalExecutor::new());
@@ -239,14 +258,29 @@ fn serve_lwt(listener: TcpListener, n: usize) {
             let conn = FileDescr::from_owned(conn, Some(false), false).unwrap();
             tasks.push(lwt::spawn(async move {
                 let mut buf = [0u8; 4096];
+                let sock = std::env::var("LWT_BENCH_RECV").is_ok();
                 loop {
-                    let k = lwt::unix::read(&conn, &mut buf).await.unwrap();
+                    let k = if sock {
+                        lwt::unix::wrap_syscall(IoEvent::Read, &conn, |fd| {
+                            rustix::net::recv(fd, &mut buf, rustix::net::RecvFlags::empty()).map(|(a, _)| a)
+                                .map_err(|e| lwt::Error::from_errno(e.raw_os_error(), "recv", ""))
+                        }).await.unwrap()
+                    } else {
+                    lwt::unix::read(&conn, &mut buf).await.unwrap()
+                    };
                     if k == 0 {
                         break;
                     }
                     let mut done = 0;
                     while done < k {
-                        done += lwt::unix::write(&conn, &buf[done..k]).await.unwrap();
+                        done += if sock {
+                        lwt::unix::wrap_syscall(IoEvent::Write, &conn, |fd| {
+                            rustix::net::send(fd, &buf[done..k], rustix::net::SendFlags::NOSIGNAL)
+                                .map_err(|e| lwt::Error::from_errno(e.raw_os_error(), "send", ""))
+                        }).await.unwrap()
+                        } else {
+                        lwt::unix::write(&conn, &buf[done..k]).await.unwrap()
+                        };
                     }
                 }
             }));
@@ -422,26 +456,40 @@ struct EchoSample {
     rt_per_s: f64,
 }
 
-/// Runs the echo benchmark against `peer` with `n` connections from one blocking client
-/// thread: each round writes one message on every connection, then reads every reply.
-fn echo(peer: Peer, n: usize, rounds: usize) -> Vec<EchoSample> {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr: SocketAddr = listener.local_addr().unwrap();
-    let (clock_tx, clock_rx) = mpsc::channel();
-    let server = std::thread::Builder::new()
-        .name(format!("{}-server", peer.name()))
-        .spawn(move || serve(peer, listener, n, clock_tx))
-        .unwrap();
-    let server_clock = clock_rx.recv().unwrap();
+/// Runs the echo benchmark against every peer of `peers` at once: one server thread per peer,
+/// `n` connections to each from one blocking client thread. A round writes one message on
+/// every connection of a peer, then reads every reply. The timed segments go round-robin over
+/// the peers (the idle servers sleep in their loop meanwhile, costing no CPU), so a burst of
+/// load from elsewhere on the machine hits every peer alike.
+fn echo(peers: &[Peer], n: usize, rounds: usize) -> Vec<Vec<EchoSample>> {
+    let mut servers = Vec::new();
+    let mut targets = Vec::new();
+    for &peer in peers {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr: SocketAddr = listener.local_addr().unwrap();
+        let (clock_tx, clock_rx) = mpsc::channel();
+        servers.push(
+            std::thread::Builder::new()
+                .name(format!("{}-server", peer.name()))
+                .spawn(move || serve(peer, listener, n, clock_tx))
+                .unwrap(),
+        );
+        targets.push((addr, clock_rx.recv().unwrap()));
+    }
     let client = std::thread::Builder::new()
         .name("echo-client".into())
         .spawn(move || {
             let client_clock = this_thread_cpu_clock();
-            let mut conns: Vec<TcpStream> = (0..n)
-                .map(|_| {
-                    let s = TcpStream::connect(addr).unwrap();
-                    s.set_nodelay(true).unwrap();
-                    s
+            let mut conns: Vec<Vec<TcpStream>> = targets
+                .iter()
+                .map(|(addr, _)| {
+                    (0..n)
+                        .map(|_| {
+                            let s = TcpStream::connect(addr).unwrap();
+                            s.set_nodelay(true).unwrap();
+                            s
+                        })
+                        .collect()
                 })
                 .collect();
             let msg = [0x5au8; MSG];
@@ -455,39 +503,45 @@ fn echo(peer: Peer, n: usize, rounds: usize) -> Vec<EchoSample> {
                 }
             };
             // Warm-up: connections accepted, buffers and caches warm.
-            for _ in 0..rounds / 2 {
-                round(&mut conns);
-            }
-            let mut samples = Vec::with_capacity(REPS);
-            for _ in 0..REPS {
-                let (s0, p0, c0) = (
-                    clock_ns(server_clock),
-                    clock_ns(libc::CLOCK_PROCESS_CPUTIME_ID),
-                    clock_ns(client_clock),
-                );
-                let t = Instant::now();
-                for _ in 0..rounds {
-                    round(&mut conns);
+            for c in conns.iter_mut() {
+                for _ in 0..rounds / 2 {
+                    round(c);
                 }
-                let wall = t.elapsed();
-                let (s1, p1, c1) = (
-                    clock_ns(server_clock),
-                    clock_ns(libc::CLOCK_PROCESS_CPUTIME_ID),
-                    clock_ns(client_clock),
-                );
-                let rts = (rounds * n) as f64;
-                samples.push(EchoSample {
-                    cpu_ns: (s1 - s0) as f64 / rts,
-                    all_cpu_ns: ((p1 - p0) as f64 - (c1 - c0) as f64) / rts,
-                    rt_per_s: rts / wall.as_secs_f64(),
-                });
             }
-            drop(conns); // end of file on every connection: the server returns
+            let mut samples: Vec<Vec<EchoSample>> = targets.iter().map(|_| Vec::new()).collect();
+            for _ in 0..REPS {
+                for (i, (_, server_clock)) in targets.iter().enumerate() {
+                    let (s0, p0, c0) = (
+                        clock_ns(*server_clock),
+                        clock_ns(libc::CLOCK_PROCESS_CPUTIME_ID),
+                        clock_ns(client_clock),
+                    );
+                    let t = Instant::now();
+                    for _ in 0..rounds {
+                        round(&mut conns[i]);
+                    }
+                    let wall = t.elapsed();
+                    let (s1, p1, c1) = (
+                        clock_ns(*server_clock),
+                        clock_ns(libc::CLOCK_PROCESS_CPUTIME_ID),
+                        clock_ns(client_clock),
+                    );
+                    let rts = (rounds * n) as f64;
+                    samples[i].push(EchoSample {
+                        cpu_ns: (s1 - s0) as f64 / rts,
+                        all_cpu_ns: ((p1 - p0) as f64 - (c1 - c0) as f64) / rts,
+                        rt_per_s: rts / wall.as_secs_f64(),
+                    });
+                }
+            }
+            drop(conns); // end of file on every connection: the servers return
             samples
         })
         .unwrap();
     let samples = client.join().unwrap();
-    server.join().unwrap();
+    for s in servers {
+        s.join().unwrap();
+    }
     samples
 }
 
@@ -571,7 +625,9 @@ fn print_table(rows: &[Row], targets: &[Target]) {
     println!("targets (issue 2):");
     let mut met = 0;
     for t in targets {
-        let row = rows.iter().find(|r| r.name == t.row).unwrap();
+        let Some(row) = rows.iter().find(|r| r.name == t.row) else {
+            continue;
+        };
         assert!(!row.higher_is_better, "targets are on cost rows");
         match row.ratio(t.peer) {
             Some(x) => {
@@ -610,34 +666,58 @@ fn main() {
         (Micro::Yield, "yield"),
         (Micro::Timer, "timer armed+cancelled"),
     ] {
-        eprint!("{name}: ");
-        let lwt = median(micro_lwt(kind));
-        eprint!("lwt {lwt:.0} ns ");
-        let tokio = median(micro_tokio(kind));
-        eprint!("tokio {tokio:.0} ns ");
-        let smol = median(micro_smol(kind));
-        eprintln!("smol {smol:.0} ns");
+        if !selected(name) {
+            continue;
+        }
+        eprint!("{name} ...");
+        let runners: [(&str, fn(Micro) -> f64); 3] = [
+            ("lwt", micro_lwt),
+            ("tokio", micro_tokio),
+            ("smol", micro_smol),
+        ];
+        let mut samples = vec![Vec::new(); 3];
+        // Round-robin over the peers, so a burst of load elsewhere hits every peer alike.
+        for _ in 0..REPS {
+            for (i, (peer, run)) in runners.iter().enumerate() {
+                if peer_selected(peer) {
+                    samples[i].push(run(kind));
+                }
+            }
+        }
+        eprintln!();
+        let mut figures = [None; 4];
+        for (i, v) in samples.into_iter().enumerate() {
+            if !v.is_empty() {
+                figures[i] = Some(median(v));
+            }
+        }
         rows.push(Row {
             name: name.into(),
             unit: "ns/op",
             higher_is_better: false,
-            figures: [Some(lwt), Some(tokio), Some(smol), None],
+            figures,
         });
     }
 
     for (n, rounds) in [(1usize, scaled(20_000)), (50, scaled(1_000))] {
+        if !selected(&format!("echo-{n}conn")) {
+            continue;
+        }
         let mut cpu = [None; 4];
         let mut all = [None; 4];
         let mut rate = [None; 4];
-        eprint!("echo, {n} connection(s): ");
-        for (i, p) in PEERS.iter().enumerate() {
-            let s = echo(*p, n, rounds);
+        eprintln!("echo, {n} connection(s) ...");
+        let peers: Vec<Peer> = PEERS
+            .iter()
+            .copied()
+            .filter(|p| peer_selected(p.name()))
+            .collect();
+        for (p, s) in peers.iter().zip(echo(&peers, n, rounds)) {
+            let i = PEERS.iter().position(|q| q == p).unwrap();
             cpu[i] = Some(median(s.iter().map(|s| s.cpu_ns / 1000.0).collect()));
             all[i] = Some(median(s.iter().map(|s| s.all_cpu_ns / 1000.0).collect()));
             rate[i] = Some(median(s.iter().map(|s| s.rt_per_s).collect()));
-            eprint!("{} ", p.name());
         }
-        eprintln!();
         rows.push(Row {
             name: format!("echo {n} conn: server CPU/rt"),
             unit: "µs",
