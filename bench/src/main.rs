@@ -5,7 +5,10 @@
 fn main() {
     println!("lwt benchmarks (see bench/README.md):");
     for (name, what) in [
-        ("loop", "the event loop: TCP echo, spawn+join, yield, timer armed then cancelled"),
+        (
+            "loop",
+            "the event loop: TCP echo, spawn+join, yield, timer armed then cancelled",
+        ),
         ("jobs", "the job pool (blocking calls run off the loop)"),
         ("files", "file system calls"),
     ] {

@@ -70,9 +70,9 @@ enum Micro {
 impl Micro {
     fn iters(self) -> usize {
         scaled(match self {
-            Micro::SpawnJoin => 200_000,
-            Micro::Yield => 300_000,
-            Micro::Timer => 300_000,
+            Micro::SpawnJoin => 400_000,
+            Micro::Yield => 600_000,
+            Micro::Timer => 600_000,
         })
     }
 }
@@ -110,6 +110,9 @@ macro_rules! micro_loop {
         (clock_ns(libc::CLOCK_PROCESS_CPUTIME_ID) - t0) as f64 / $iters as f64
     }};
 }
+
+/// A peer's name and its micro benchmark runner.
+type MicroRunner = (&'static str, fn(Micro) -> f64);
 
 fn lwt_runtime() -> lwt::Runtime {
     lwt::Builder::from_env()
@@ -168,16 +171,17 @@ fn micro_smol(kind: Micro) -> f64 {
     let inner = ex.clone();
     smol::block_on(ex.run(async move {
         let ex = inner.clone();
-        inner.spawn(async move {
-            micro_loop!(
-                kind,
-                iters,
-                ex.spawn(async {}).await,
-                futures_lite::future::yield_now().await,
-                async_io::Timer::after(TIMER)
-            )
-        })
-        .await
+        inner
+            .spawn(async move {
+                micro_loop!(
+                    kind,
+                    iters,
+                    ex.spawn(async {}).await,
+                    futures_lite::future::yield_now().await,
+                    async_io::Timer::after(TIMER)
+                )
+            })
+            .await
     }))
 }
 
@@ -258,15 +262,20 @@ fn serve_lwt(listener: TcpListener, n: usize) {
             let conn = FileDescr::from_owned(conn, Some(false), false).unwrap();
             tasks.push(lwt::spawn(async move {
                 let mut buf = [0u8; 4096];
-                let sock = std::env::var("LWT_BENCH_RECV").is_ok();
+                // LWT_BENCH_RECV=1: recv/send through wrap_syscall instead of lwt::unix::read
+                // and write (read(2)/write(2)), to show what the socket calls save.
+                let sock = std::env::var_os("LWT_BENCH_RECV").is_some();
                 loop {
                     let k = if sock {
                         lwt::unix::wrap_syscall(IoEvent::Read, &conn, |fd| {
-                            rustix::net::recv(fd, &mut buf, rustix::net::RecvFlags::empty()).map(|(a, _)| a)
+                            rustix::net::recv(fd, &mut buf, rustix::net::RecvFlags::empty())
+                                .map(|(a, _)| a)
                                 .map_err(|e| lwt::Error::from_errno(e.raw_os_error(), "recv", ""))
-                        }).await.unwrap()
+                        })
+                        .await
+                        .unwrap()
                     } else {
-                    lwt::unix::read(&conn, &mut buf).await.unwrap()
+                        lwt::unix::read(&conn, &mut buf).await.unwrap()
                     };
                     if k == 0 {
                         break;
@@ -274,12 +283,18 @@ fn serve_lwt(listener: TcpListener, n: usize) {
                     let mut done = 0;
                     while done < k {
                         done += if sock {
-                        lwt::unix::wrap_syscall(IoEvent::Write, &conn, |fd| {
-                            rustix::net::send(fd, &buf[done..k], rustix::net::SendFlags::NOSIGNAL)
+                            lwt::unix::wrap_syscall(IoEvent::Write, &conn, |fd| {
+                                rustix::net::send(
+                                    fd,
+                                    &buf[done..k],
+                                    rustix::net::SendFlags::NOSIGNAL,
+                                )
                                 .map_err(|e| lwt::Error::from_errno(e.raw_os_error(), "send", ""))
-                        }).await.unwrap()
+                            })
+                            .await
+                            .unwrap()
                         } else {
-                        lwt::unix::write(&conn, &buf[done..k]).await.unwrap()
+                            lwt::unix::write(&conn, &buf[done..k]).await.unwrap()
                         };
                     }
                 }
@@ -372,8 +387,13 @@ fn serve_epoll(listener: TcpListener, n: usize) {
     listener.set_nonblocking(true).unwrap();
     let ep = epoll::create(epoll::CreateFlags::CLOEXEC).unwrap();
     let et = epoll::EventFlags::ET;
-    epoll::add(&ep, &listener, epoll::EventData::new_u64(LISTENER), epoll::EventFlags::IN | et)
-        .unwrap();
+    epoll::add(
+        &ep,
+        &listener,
+        epoll::EventData::new_u64(LISTENER),
+        epoll::EventFlags::IN | et,
+    )
+    .unwrap();
     let mut conns: Vec<Option<Conn>> = Vec::with_capacity(n);
     let mut closed = 0;
     let mut events = [MaybeUninit::<epoll::Event>::uninit(); 256];
@@ -634,7 +654,7 @@ fn print_table(rows: &[Row], targets: &[Target]) {
                 let ok = x <= t.max;
                 met += ok as usize;
                 println!(
-                    "  {:<34} lwt/{:<5} = {:>5.2}   target <= {:.2}   {}",
+                    "  {:<34} lwt/{:<5} = {:>6.3}   target <= {:.2}   {}",
                     t.row,
                     t.peer.name(),
                     x,
@@ -659,6 +679,9 @@ fn main() {
         "median of {REPS} timed repetitions after a warm-up; BENCH_SCALE={}",
         scale()
     );
+    if std::env::var_os("LWT_BENCH_RECV").is_some() {
+        println!("LWT_BENCH_RECV is set: lwt's echo server uses recv/send, not read/write");
+    }
     let mut rows = Vec::new();
 
     for (kind, name) in [
@@ -670,7 +693,7 @@ fn main() {
             continue;
         }
         eprint!("{name} ...");
-        let runners: [(&str, fn(Micro) -> f64); 3] = [
+        let runners: [MicroRunner; 3] = [
             ("lwt", micro_lwt),
             ("tokio", micro_tokio),
             ("smol", micro_smol),
@@ -699,7 +722,7 @@ fn main() {
         });
     }
 
-    for (n, rounds) in [(1usize, scaled(20_000)), (50, scaled(1_000))] {
+    for (n, rounds) in [(1usize, scaled(30_000)), (50, scaled(2_000))] {
         if !selected(&format!("echo-{n}conn")) {
             continue;
         }
