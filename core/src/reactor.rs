@@ -270,7 +270,14 @@ impl Registration {
 
     /// Forgets a waiter (when its operation completes or is dropped).
     pub fn remove_waiter(&self, waiter: &mut Waiter) {
-        if waiter.slot.is_some() {
+        if let Some((d, _, tick)) = waiter.slot {
+            // Every tick bump (dispatch, deregister, drain_all) drains that direction's
+            // waiters under the state lock: a moved tick means the waker is gone already,
+            // which is the usual case after a wake-up, so the lock is not needed.
+            if self.shared.ticks[d].load(Ordering::SeqCst) != tick {
+                waiter.slot = None;
+                return;
+            }
             let mut st = lock(&self.shared.state);
             self.remove_locked(&mut st, waiter);
         }

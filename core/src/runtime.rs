@@ -216,6 +216,7 @@ impl Inner {
         let home = main.is_some();
         let mut since_io = 0u32;
         loop {
+            let pass_start = since_io;
             if let Some((fut, waker)) = main.as_mut() {
                 if self.main_woken.swap(false, Ordering::SeqCst) {
                     let mut cx = Context::from_waker(waker);
@@ -247,10 +248,10 @@ impl Inner {
             // SAFETY: owner; reading the queue length runs no user code.
             let busy = unsafe { self.with_local(|l| !l.queue.is_empty()) }
                 || self.has_remote_work(home);
-            // `ran == 0` with `busy`: the only work is remote (queued notifications, which
-            // only a turn delivers); turn now, without blocking, or the loop would spin.
-            let stuck = ran == 0 && !(home && self.main_woken.load(Ordering::SeqCst));
-            if !busy || since_io >= EVENT_INTERVAL || stuck {
+            // Queued notifications count as work but only `turn` delivers them: a pass that
+            // polled and ran nothing must turn, or the loop would spin without delivering.
+            let idle_pass = since_io == pass_start;
+            if !busy || idle_pass || since_io >= EVENT_INTERVAL {
                 self.turn(!busy, home);
                 since_io = 0;
             }

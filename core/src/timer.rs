@@ -19,7 +19,6 @@ pub(crate) struct TimerId {
 
 struct Entry {
     seq: u64,
-    deadline: Instant,
     waker: Waker,
 }
 
@@ -34,11 +33,7 @@ impl Timers {
     pub(crate) fn insert(&mut self, deadline: Instant, waker: Waker) -> TimerId {
         self.seq += 1;
         let seq = self.seq;
-        let idx = self.entries.insert(Entry {
-            seq,
-            deadline,
-            waker,
-        });
+        let idx = self.entries.insert(Entry { seq, waker });
         self.heap.push(Reverse((deadline, seq, idx)));
         TimerId { idx, seq }
     }
@@ -65,13 +60,15 @@ impl Timers {
         }
     }
 
+    /// Drops the heap entries of cancelled timers, in place (no allocation).
     fn compact(&mut self) {
-        let live: Vec<_> = self
-            .entries
-            .iter()
-            .map(|(idx, e)| Reverse((e.deadline, e.seq, idx)))
-            .collect();
-        self.heap = BinaryHeap::from(live);
+        if self.entries.is_empty() {
+            self.heap.clear();
+            return;
+        }
+        let entries = &self.entries;
+        self.heap
+            .retain(|Reverse((_, seq, idx))| matches!(entries.get(*idx), Some(e) if e.seq == *seq));
     }
 
     fn is_live(&self, seq: u64, idx: usize) -> bool {

@@ -187,6 +187,12 @@ impl FileDescr {
                 }
             }
         };
+        // Once registered, `Registration::op` makes the first attempt itself (after reading
+        // the readiness tick): trying here first as well would cost a second failing system
+        // call every time the operation has to wait.
+        if let Some(Ok(reg)) = self.inner.reg.get() {
+            return reg.op(dir, attempt).await;
+        }
         match attempt() {
             Err(e) if would_block(&e) => {}
             r => return r,
