@@ -39,6 +39,7 @@ pub mod unix {
         yield_now, Error, NotificationId,
     };
     pub use lwt_jobs::*;
+    #[cfg(unix)] // the Unix surface; absent on Windows (docs/portable.md)
     pub use lwt_syscalls::*;
 }
 

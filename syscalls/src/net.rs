@@ -3,7 +3,7 @@
 use crate::cvt;
 use crate::fd::FileDescr;
 use lwt_core::Result;
-use rustix::net::{AddressFamily, Protocol, SocketFlags, SocketType as RSocketType};
+use rustix::net::{AddressFamily, Protocol, SocketType as RSocketType};
 
 /// A socket domain (Lwt's `socket_domain`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -75,12 +75,7 @@ pub(crate) fn protocol(proto: i32) -> Option<Protocol> {
 /// ```
 pub fn socketpair(domain: SocketDomain, ty: SocketType, proto: i32) -> Result<(FileDescr, FileDescr)> {
     let (a, b) = cvt(
-        rustix::net::socketpair(
-            domain.family(),
-            ty.raw(),
-            SocketFlags::CLOEXEC | SocketFlags::NONBLOCK,
-            protocol(proto),
-        ),
+        crate::compat::socketpair(domain.family(), ty.raw(), protocol(proto)),
         "socketpair",
         "",
     )?;
