@@ -44,4 +44,5 @@ pub mod unix {
 }
 
 mod builder;
+pub mod net;
 pub use builder::{run, Builder};

@@ -247,7 +247,9 @@ impl Inner {
             // SAFETY: owner; reading the queue length runs no user code.
             let busy = unsafe { self.with_local(|l| !l.queue.is_empty()) }
                 || self.has_remote_work(home);
-            if !busy || since_io >= EVENT_INTERVAL {
+            // Queued notifications are only delivered by `turn`: without this, a loop whose sole
+            // pending work is a notification would spin here without ever delivering it.
+            if !busy || since_io >= EVENT_INTERVAL || !self.notifications.is_empty() {
                 self.turn(!busy, home);
                 since_io = 0;
             }
