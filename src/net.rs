@@ -106,7 +106,9 @@ pub struct Socket<T: SocketSource> {
 
 impl<T: SocketSource + std::fmt::Debug> std::fmt::Debug for Socket<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Socket").field("io", &self.io).finish_non_exhaustive()
+        f.debug_struct("Socket")
+            .field("io", &self.io)
+            .finish_non_exhaustive()
     }
 }
 
@@ -179,7 +181,9 @@ impl<T: SocketSource> Socket<T> {
     pub async fn read_with<R>(&self, mut op: impl FnMut(&T) -> io::Result<R>) -> Result<R> {
         let io = &self.io;
         self.reg
-            .op(Direction::Read, || op(io).map_err(|e| Error::from_io(e, "read", "")))
+            .op(Direction::Read, || {
+                op(io).map_err(|e| Error::from_io(e, "read", ""))
+            })
             .await
     }
 
@@ -196,7 +200,9 @@ impl<T: SocketSource> Socket<T> {
     pub async fn write_with<R>(&self, mut op: impl FnMut(&T) -> io::Result<R>) -> Result<R> {
         let io = &self.io;
         self.reg
-            .op(Direction::Write, || op(io).map_err(|e| Error::from_io(e, "write", "")))
+            .op(Direction::Write, || {
+                op(io).map_err(|e| Error::from_io(e, "write", ""))
+            })
             .await
     }
 }
@@ -236,7 +242,9 @@ impl Socket<TcpListener> {
         let io = &self.io;
         let (s, peer) = self
             .reg
-            .op(Direction::Read, || io.accept().map_err(|e| Error::from_io(e, "accept", "")))
+            .op(Direction::Read, || {
+                io.accept().map_err(|e| Error::from_io(e, "accept", ""))
+            })
             .await?;
         Ok((Socket::new(s)?, peer))
     }

@@ -46,7 +46,10 @@ fn a_file_read_through_a_job() {
             .unwrap()
             .unwrap();
         let p2 = path.clone();
-        let got = run_job(None, move || std::fs::read(&p2)).await.unwrap().unwrap();
+        let got = run_job(None, move || std::fs::read(&p2))
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(got, b"contents");
         std::fs::remove_file(&path).unwrap();
     });

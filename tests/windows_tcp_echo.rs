@@ -73,7 +73,9 @@ fn connect_to_a_closed_port_fails_clearly() {
         assert_eq!(e.call(), Some("connect"));
         assert_eq!(e.kind(), std::io::ErrorKind::ConnectionRefused);
         // The loop still works.
-        lwt::sleep(std::time::Duration::from_millis(1)).await.unwrap();
+        lwt::sleep(std::time::Duration::from_millis(1))
+            .await
+            .unwrap();
     });
 }
 
