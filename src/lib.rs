@@ -39,8 +39,10 @@ pub mod unix {
         yield_now, Error, NotificationId,
     };
     pub use lwt_jobs::*;
+    #[cfg(unix)] // the Unix surface; absent on Windows (docs/portable.md)
     pub use lwt_syscalls::*;
 }
 
 mod builder;
+pub mod net;
 pub use builder::{run, Builder};

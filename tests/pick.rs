@@ -1,5 +1,6 @@
 //! The seed's example: under `pick [timeout; read sock1; read sock2]` exactly one completes,
 //! and a canceled read consumes nothing.
+#![cfg(unix)] // Unix sockets (socketpair); the Windows subset is in windows_*.rs
 mod util;
 
 use lwt::unix::{read, socketpair, write, SocketDomain, SocketType};

@@ -3,8 +3,10 @@
 //!
 //! | backend | OS | module |
 //! |---|---|---|
-//! | epoll | Linux, Android | [`epoll`] |
-//! | poll | every Unix | [`poll`] |
+//! | epoll | Linux, Android | `epoll` |
+//! | kqueue | macOS, iOS, FreeBSD, NetBSD, OpenBSD, DragonFly | `kqueue` |
+//! | iocp | Windows | `iocp` |
+//! | poll | every Unix | `poll` |
 //!
 //! ```
 //! let kinds = lwt_backends::BackendKind::available();
@@ -15,6 +17,16 @@
 
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub mod epoll;
+#[cfg(any(
+    target_vendor = "apple",
+    target_os = "freebsd",
+    target_os = "netbsd",
+    target_os = "openbsd",
+    target_os = "dragonfly"
+))]
+pub mod kqueue;
+#[cfg(windows)]
+pub mod iocp;
 #[cfg(unix)]
 pub mod poll;
 mod select;

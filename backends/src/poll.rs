@@ -64,8 +64,7 @@ impl Poll {
         }
         #[cfg(not(any(target_os = "linux", target_os = "android")))]
         {
-            use rustix::pipe::{pipe_with, PipeFlags};
-            let (r, w) = pipe_with(PipeFlags::CLOEXEC | PipeFlags::NONBLOCK)?;
+            let (r, w) = wake_pipe()?;
             Ok(Poll {
                 table: Mutex::default(),
                 wake_read: r,
@@ -216,4 +215,25 @@ impl Backend for Poll {
             }
         }
     }
+}
+
+/// The wake-up pipe, both ends close-on-exec and non-blocking.
+#[cfg(not(any(target_os = "linux", target_os = "android", target_vendor = "apple")))]
+fn wake_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    use rustix::pipe::{pipe_with, PipeFlags};
+    Ok(pipe_with(PipeFlags::CLOEXEC | PipeFlags::NONBLOCK)?)
+}
+
+/// The wake-up pipe, both ends close-on-exec and non-blocking (Apple's systems lack
+/// `pipe2`, so the flags are set with `fcntl`).
+#[cfg(target_vendor = "apple")]
+fn wake_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    use rustix::fs::{fcntl_getfl, fcntl_setfl, OFlags};
+    use rustix::io::{fcntl_setfd, FdFlags};
+    let (r, w) = rustix::pipe::pipe()?;
+    for fd in [&r, &w] {
+        fcntl_setfd(fd, FdFlags::CLOEXEC)?;
+        fcntl_setfl(fd, fcntl_getfl(fd)? | OFlags::NONBLOCK)?;
+    }
+    Ok((r, w))
 }

@@ -16,8 +16,10 @@ pub const ENV_VAR: &str = "LWT_BACKEND";
 ///
 /// ```
 /// use lwt_backends::BackendKind;
+/// # #[cfg(unix)] {
 /// assert_eq!("poll".parse::<BackendKind>().unwrap(), BackendKind::Poll);
 /// assert!(BackendKind::available().contains(&BackendKind::Poll));
+/// # }
 /// let err = "nope".parse::<BackendKind>().unwrap_err();
 /// assert!(err.to_string().contains("poll")); // the message lists what this OS has
 /// ```
@@ -34,12 +36,12 @@ pub enum BackendKind {
 }
 
 impl BackendKind {
-    /// Every kind lwt knows.
+    /// Every kind lwt knows, best first (the automatic choice takes the first available).
     pub const ALL: [BackendKind; 4] = [
         BackendKind::Epoll,
-        BackendKind::Poll,
         BackendKind::Kqueue,
         BackendKind::Iocp,
+        BackendKind::Poll,
     ];
 
     /// The name `LWT_BACKEND` uses.
@@ -65,8 +67,14 @@ impl BackendKind {
         match self {
             BackendKind::Epoll => cfg!(any(target_os = "linux", target_os = "android")),
             BackendKind::Poll => cfg!(unix),
-            BackendKind::Kqueue => false,
-            BackendKind::Iocp => false,
+            BackendKind::Kqueue => cfg!(any(
+                target_vendor = "apple",
+                target_os = "freebsd",
+                target_os = "netbsd",
+                target_os = "openbsd",
+                target_os = "dragonfly"
+            )),
+            BackendKind::Iocp => cfg!(windows),
         }
     }
 
@@ -143,6 +151,18 @@ pub enum AnyBackend {
     /// poll(2).
     #[cfg(unix)]
     Poll(crate::poll::Poll),
+    /// kqueue.
+    #[cfg(any(
+        target_vendor = "apple",
+        target_os = "freebsd",
+        target_os = "netbsd",
+        target_os = "openbsd",
+        target_os = "dragonfly"
+    ))]
+    Kqueue(crate::kqueue::Kqueue),
+    /// I/O completion ports.
+    #[cfg(windows)]
+    Iocp(crate::iocp::Iocp),
 }
 
 macro_rules! dispatch {
@@ -152,6 +172,16 @@ macro_rules! dispatch {
             AnyBackend::Epoll($b) => $e,
             #[cfg(unix)]
             AnyBackend::Poll($b) => $e,
+            #[cfg(any(
+                target_vendor = "apple",
+                target_os = "freebsd",
+                target_os = "netbsd",
+                target_os = "openbsd",
+                target_os = "dragonfly"
+            ))]
+            AnyBackend::Kqueue($b) => $e,
+            #[cfg(windows)]
+            AnyBackend::Iocp($b) => $e,
         }
     };
 }
@@ -167,8 +197,9 @@ impl AnyBackend {
     ///
     /// ```
     /// use lwt_backends::{AnyBackend, BackendKind};
-    /// let b = AnyBackend::open(BackendKind::Poll).unwrap();
-    /// assert_eq!(lwt_core::Backend::name(&b), "poll");
+    /// let kind = BackendKind::best();
+    /// let b = AnyBackend::open(kind).unwrap();
+    /// assert_eq!(lwt_core::Backend::name(&b), kind.name());
     /// ```
     pub fn open(kind: BackendKind) -> Result<AnyBackend, Error> {
         let made = match kind {
@@ -176,6 +207,16 @@ impl AnyBackend {
             BackendKind::Epoll => crate::epoll::Epoll::new().map(AnyBackend::Epoll),
             #[cfg(unix)]
             BackendKind::Poll => crate::poll::Poll::new().map(AnyBackend::Poll),
+            #[cfg(any(
+                target_vendor = "apple",
+                target_os = "freebsd",
+                target_os = "netbsd",
+                target_os = "openbsd",
+                target_os = "dragonfly"
+            ))]
+            BackendKind::Kqueue => crate::kqueue::Kqueue::new().map(AnyBackend::Kqueue),
+            #[cfg(windows)]
+            BackendKind::Iocp => crate::iocp::Iocp::new().map(AnyBackend::Iocp),
             #[allow(unreachable_patterns)] // which arms exist depends on the OS
             other => {
                 return Err(Error::invalid(
@@ -204,8 +245,9 @@ impl AnyBackend {
 /// # Examples
 ///
 /// ```
-/// let b = lwt_backends::open(Some(lwt_backends::BackendKind::Poll)).unwrap();
-/// assert_eq!(b.name(), "poll");
+/// let kind = lwt_backends::BackendKind::best();
+/// let b = lwt_backends::open(Some(kind)).unwrap();
+/// assert_eq!(b.name(), kind.name());
 /// ```
 pub fn open(kind: Option<BackendKind>) -> Result<Box<dyn Backend>, Error> {
     let asked = match kind {

@@ -14,8 +14,11 @@
 //! });
 //! ```
 #![doc(test(attr(deny(warnings))))]
+// The whole crate is the Unix surface: on Windows it is empty (see docs/portable.md).
+#![cfg(unix)]
 
 // One module per area, each re-exported whole: `lwt::unix::NAME` finds every seed name.
+mod compat;
 mod cpu;
 mod dir;
 mod fd;

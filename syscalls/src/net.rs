@@ -91,12 +91,7 @@ pub fn socketpair(
     proto: i32,
 ) -> Result<(FileDescr, FileDescr)> {
     let (a, b) = cvt(
-        rustix::net::socketpair(
-            domain.family(),
-            ty.raw(),
-            new_socket_flags(),
-            protocol(proto),
-        ),
+        crate::compat::socketpair(domain.family(), ty.raw(), protocol(proto)),
         "socketpair",
         "",
     )?;

@@ -4,7 +4,6 @@ use crate::cvt;
 use crate::fd::FileDescr;
 use lwt_core::Result;
 use rustix::fd::OwnedFd;
-use rustix::pipe::{pipe_with, PipeFlags};
 
 /// Creates a pipe; both ends are non-blocking lwt descriptors, close-on-exec (Lwt's
 /// `pipe`). Returns `(read end, write end)`. See
@@ -25,7 +24,7 @@ use rustix::pipe::{pipe_with, PipeFlags};
 /// });
 /// ```
 pub fn pipe() -> Result<(FileDescr, FileDescr)> {
-    let (r, w) = cvt(pipe_with(PipeFlags::CLOEXEC | PipeFlags::NONBLOCK), "pipe", "")?;
+    let (r, w) = cvt(crate::compat::pipe(true), "pipe", "")?;
     Ok((FileDescr::new_nonblocking(r), FileDescr::new_nonblocking(w)))
 }
 
@@ -49,7 +48,7 @@ pub fn pipe() -> Result<(FileDescr, FileDescr)> {
 /// });
 /// ```
 pub fn pipe_in() -> Result<(FileDescr, OwnedFd)> {
-    let (r, w) = cvt(pipe_with(PipeFlags::CLOEXEC), "pipe_in", "")?;
+    let (r, w) = cvt(crate::compat::pipe(false), "pipe_in", "")?;
     Ok((FileDescr::from_owned(r, Some(false), true)?, w))
 }
 
@@ -60,6 +59,6 @@ pub fn pipe_in() -> Result<(FileDescr, OwnedFd)> {
 ///
 /// The errors of `pipe2` and `fcntl`.
 pub fn pipe_out() -> Result<(OwnedFd, FileDescr)> {
-    let (r, w) = cvt(pipe_with(PipeFlags::CLOEXEC), "pipe_out", "")?;
+    let (r, w) = cvt(crate::compat::pipe(false), "pipe_out", "")?;
     Ok((r, FileDescr::from_owned(w, Some(false), true)?))
 }
