@@ -59,16 +59,30 @@ fn dropping_a_handle_detaches() {
     });
 }
 
+/// Polls a future inside `catch_unwind`, to observe a re-raised panic.
+struct CatchUnwind<F>(std::pin::Pin<Box<F>>);
+impl<F: std::future::Future> std::future::Future for CatchUnwind<F> {
+    type Output = std::thread::Result<F::Output>;
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let f = self.0.as_mut();
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f.poll(cx))) {
+            Ok(std::task::Poll::Ready(v)) => std::task::Poll::Ready(Ok(v)),
+            Ok(std::task::Poll::Pending) => std::task::Poll::Pending,
+            Err(p) => std::task::Poll::Ready(Err(p)),
+        }
+    }
+}
+
 #[test]
 fn a_task_panic_reaches_its_awaiter_and_the_runtime_survives() {
     util::for_each_backend(|_| async {
         let t = lwt::spawn(async { panic!("boom") });
-        let caught = std::panic::AssertUnwindSafe(t);
-        let r = std::panic::catch_unwind(|| {
-            // Poll the handle inside catch_unwind through a tiny local executor step.
-            lwt::Runtime::new(lwt::backends::open(None).unwrap()).block_on(caught)
-        });
-        assert!(r.is_err());
+        let r = CatchUnwind(Box::pin(t)).await;
+        let payload = r.expect_err("the panic is re-raised where the handle is awaited");
+        assert_eq!(payload.downcast_ref::<&str>(), Some(&"boom"));
         assert_eq!(lwt::spawn(async { 1 }).await.unwrap(), 1);
     });
 }
@@ -86,10 +100,12 @@ fn dropping_the_runtime_cancels_its_tasks() {
         let rt = util::runtime(kind);
         let d = dropped.clone();
         let handle = rt.block_on(async move {
-            lwt::spawn(async move {
+            let h = lwt::spawn(async move {
                 let _f = Flag(d);
                 lwt::sleep(Duration::from_secs(60)).await.unwrap();
-            })
+            });
+            lwt::yield_now().await; // the task starts and parks on its timer
+            h
         });
         drop(rt);
         assert_eq!(dropped.load(Ordering::SeqCst), 1);
