@@ -289,8 +289,10 @@ impl Inner {
                 // `!Send` futures cannot be dropped on another thread than theirs.
                 std::mem::forget(locals);
             }
-            drop(wakers);
-            drop(io_wakers);
+            // Waking (not dropping) parked tasks schedules them, so the next pass drops
+            // their runnables and cancels them; dropped wakers would leak their futures.
+            wakers.into_iter().for_each(Waker::wake);
+            io_wakers.into_iter().for_each(Waker::wake);
         }
         while self.notifications.pop().is_ok() {}
         OWNER.with(|o| o.set(prev));
