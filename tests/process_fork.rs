@@ -63,7 +63,7 @@ async fn round_trip(r: &FileDescr, w: &FileDescr, msg: &[u8]) -> lwt::Result<Vec
 }
 
 /// The child's part: its own loop does I/O on a pipe made before the fork and on a new one;
-/// a job pending at the fork never completes in the child. The exit code tells the parent.
+/// a job pending at the fork is rejected as canceled in the child. The exit code tells the parent.
 async fn child_body(
     old_r: &FileDescr,
     old_w: &FileDescr,
@@ -96,7 +96,7 @@ async fn child_body(
     .await;
     match r {
         Err(Error::Canceled) => 0,
-        // Still pending after 300 ms: the job pool lacks its fork hook (see docs/process.md).
+        // Still pending after 300 ms: the job pool's fork hook did not reject it.
         Err(Error::Timeout) => 10,
         _ => 5,
     }
@@ -207,7 +207,7 @@ fn fork_wait_and_child_loop() {
         match st {
             ProcessStatus::Exited(0) => {}
             ProcessStatus::Exited(10) => {
-                eprintln!("{kind}: the job pending at fork stayed pending in the child (no job-pool fork hook)")
+                panic!("{kind}: the job pending at fork stayed pending in the child")
             }
             other => panic!("{kind}: the forked child failed: {other:?}"),
         }

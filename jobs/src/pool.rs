@@ -154,6 +154,7 @@ fn default_size() -> usize {
 fn pool() -> &'static Pool {
     static P: OnceLock<Pool> = OnceLock::new();
     P.get_or_init(|| {
+        lwt_core::register_fork_hook(reset_after_fork);
         let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
         Pool {
             queue: ConcurrentQueue::unbounded(),
@@ -665,6 +666,48 @@ fn registry() -> &'static Registry {
         abort_epoch: AtomicU64::new(0),
         abort_error: Mutex::new(None),
     })
+}
+
+/// Resets the pool in a child process after `lwt::unix::fork` (registered as a fork hook):
+/// the child has none of the parent's workers, so the pool forgets them and drops the queued
+/// work, and every job pending at the fork is rejected with `Error::Canceled` after one turn
+/// of the child's loop (so an `exec` right after the fork never runs it, as in Lwt). The
+/// parent's jobs are untouched. A lock held by another parent thread at the fork would stay
+/// held in the child, so the locks are only tried.
+fn reset_after_fork() {
+    let p = pool();
+    p.threads.store(0, Ordering::SeqCst);
+    p.waiting.store(0, Ordering::SeqCst);
+    p.spinning.store(0, Ordering::SeqCst);
+    if let Ok(mut idle) = p.idle.try_lock() {
+        idle.clear();
+    }
+    // The queued work's threads never existed here; its jobs are rejected below.
+    while let Ok(work) = p.queue.pop() {
+        std::mem::forget(work); // its captures may hold the parent's locks: do not run drops
+    }
+    let pending = match registry().jobs.try_lock() {
+        Ok(jobs) => jobs.pending(),
+        Err(_) => return,
+    };
+    if pending.is_empty() {
+        return;
+    }
+    let reject = move || {
+        for j in &pending {
+            j.reject(&Error::Canceled);
+        }
+        registry().done.notify(usize::MAX);
+    };
+    match lwt_core::Handle::try_current() {
+        Some(h) => {
+            drop(h.spawn(async move {
+                lwt_core::yield_now().await;
+                reject();
+            }));
+        }
+        None => reject(),
+    }
 }
 
 /// Makes every pending job fail with `err` (Lwt's `abort_jobs`): the tasks awaiting them get
