@@ -18,7 +18,12 @@ fn unknown_and_unavailable_names_list_what_this_os_has() {
     assert!(e.contains("\"select\"") && e.contains("poll"), "{e}");
     for kind in BackendKind::ALL {
         if !kind.is_available() {
-            let e = Builder::new().backend(kind).build().err().unwrap().to_string();
+            let e = Builder::new()
+                .backend(kind)
+                .build()
+                .err()
+                .unwrap()
+                .to_string();
             assert!(e.contains(kind.name()) && e.contains("poll"), "{e}");
         }
     }
@@ -46,11 +51,19 @@ fn lwt_backend_env_is_honoured_and_checked() {
     cases.push(("bogus", "error"));
     for (value, expect) in cases {
         let out = std::process::Command::new(&exe)
-            .args(["--exact", "lwt_backend_env_is_honoured_and_checked", "--nocapture"])
+            .args([
+                "--exact",
+                "lwt_backend_env_is_honoured_and_checked",
+                "--nocapture",
+            ])
             .env("LWT_BACKEND", value)
             .env("LWT_TEST_EXPECT_BACKEND", expect)
             .output()
             .unwrap();
-        assert!(out.status.success(), "LWT_BACKEND={value}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "LWT_BACKEND={value}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }

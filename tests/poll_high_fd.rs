@@ -10,7 +10,10 @@ fn io_on_a_descriptor_above_4096() {
         return; // poll exists on every Unix: unreachable here
     }
     // Raise the soft limit so the high numbers are allowed.
-    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
     // SAFETY: getrlimit/setrlimit write/read the plain struct we own.
     unsafe {
         assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim), 0);
@@ -19,7 +22,11 @@ fn io_on_a_descriptor_above_4096() {
             assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &lim), 0);
         }
     }
-    assert!(lim.rlim_cur >= 8192 || lim.rlim_max >= 8192, "RLIMIT_NOFILE too low here: {}", lim.rlim_max);
+    assert!(
+        lim.rlim_cur >= 8192 || lim.rlim_max >= 8192,
+        "RLIMIT_NOFILE too low here: {}",
+        lim.rlim_max
+    );
     let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
     let (a, b): (OwnedFd, OwnedFd) = (a.into(), b.into());
     let high = |fd: OwnedFd, n: i32| -> OwnedFd {
@@ -39,7 +46,9 @@ fn io_on_a_descriptor_above_4096() {
             let n = read(&b, &mut buf).await.unwrap(); // waits: nothing written yet
             buf[..n].to_vec()
         });
-        lwt::sleep(std::time::Duration::from_millis(5)).await.unwrap();
+        lwt::sleep(std::time::Duration::from_millis(5))
+            .await
+            .unwrap();
         write(&a, b"high!").await.unwrap();
         assert_eq!(reader.await.unwrap(), b"high!");
     });

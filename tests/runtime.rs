@@ -143,7 +143,10 @@ fn bad_durations_are_clear_errors() {
     util::for_each_backend(|_| async {
         for bad in [-1.0, f64::NAN, f64::INFINITY] {
             let e = lwt::sleep_secs(bad).await.unwrap_err();
-            assert!(matches!(e, lwt::Error::InvalidArgument { call: "sleep", .. }), "{e}");
+            assert!(
+                matches!(e, lwt::Error::InvalidArgument { call: "sleep", .. }),
+                "{e}"
+            );
         }
         let e = lwt::sleep(Duration::MAX).await.unwrap_err();
         assert!(matches!(e, lwt::Error::InvalidArgument { .. }));
@@ -269,7 +272,9 @@ fn spawn_from_another_thread_wakes_a_sleeping_loop() {
             h.spawn(async { 99 })
         });
         // The loop is asleep (nothing else to do) when the other thread spawns.
-        let handle = lwt::unix::run_job(None, move || t.join().unwrap()).await.unwrap();
+        let handle = lwt::unix::run_job(None, move || t.join().unwrap())
+            .await
+            .unwrap();
         assert_eq!(handle.await.unwrap(), 99);
     });
 }

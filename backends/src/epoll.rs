@@ -88,13 +88,28 @@ impl Backend for Epoll {
         true
     }
 
-    fn register(&self, source: BorrowedSource<'_>, key: usize, interest: Interest) -> io::Result<()> {
-        epoll::add(&self.epfd, source, epoll::EventData::new_u64(key as u64), flags(interest))?;
+    fn register(
+        &self,
+        source: BorrowedSource<'_>,
+        key: usize,
+        interest: Interest,
+    ) -> io::Result<()> {
+        epoll::add(
+            &self.epfd,
+            source,
+            epoll::EventData::new_u64(key as u64),
+            flags(interest),
+        )?;
         Ok(())
     }
 
     fn modify(&self, source: BorrowedSource<'_>, key: usize, interest: Interest) -> io::Result<()> {
-        epoll::modify(&self.epfd, source, epoll::EventData::new_u64(key as u64), flags(interest))?;
+        epoll::modify(
+            &self.epfd,
+            source,
+            epoll::EventData::new_u64(key as u64),
+            flags(interest),
+        )?;
         Ok(())
     }
 
@@ -106,7 +121,12 @@ impl Backend for Epoll {
     fn wait(&self, events: &mut Events, timeout: Option<Duration>) -> io::Result<()> {
         let mut buf = [MaybeUninit::<epoll::Event>::uninit(); BATCH];
         let cap = events.capacity().clamp(1, BATCH);
-        let ts = timeout.map(|d| Timespec::try_from(d).unwrap_or(Timespec { tv_sec: i64::MAX / 1000, tv_nsec: 0 }));
+        let ts = timeout.map(|d| {
+            Timespec::try_from(d).unwrap_or(Timespec {
+                tv_sec: i64::MAX / 1000,
+                tv_nsec: 0,
+            })
+        });
         let (ready, _) = epoll::wait(&self.epfd, &mut buf[..cap], ts.as_ref())?;
         for ev in ready.iter() {
             let key = ev.data.u64();

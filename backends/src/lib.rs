@@ -17,6 +17,8 @@
 
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub mod epoll;
+#[cfg(windows)]
+pub mod iocp;
 #[cfg(any(
     target_vendor = "apple",
     target_os = "freebsd",
@@ -25,8 +27,6 @@ pub mod epoll;
     target_os = "dragonfly"
 ))]
 pub mod kqueue;
-#[cfg(windows)]
-pub mod iocp;
 #[cfg(unix)]
 pub mod poll;
 mod select;

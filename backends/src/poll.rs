@@ -116,7 +116,12 @@ impl Backend for Poll {
         false
     }
 
-    fn register(&self, source: BorrowedSource<'_>, key: usize, interest: Interest) -> io::Result<()> {
+    fn register(
+        &self,
+        source: BorrowedSource<'_>,
+        key: usize,
+        interest: Interest,
+    ) -> io::Result<()> {
         self.set(source.as_raw_fd(), key, interest);
         Ok(())
     }
@@ -158,7 +163,12 @@ impl Backend for Poll {
             let fd = unsafe { BorrowedFd::borrow_raw(raw) };
             fds.push(PollFd::from_borrowed_fd(fd, f));
         }
-        let ts = timeout.map(|d| Timespec::try_from(d).unwrap_or(Timespec { tv_sec: i64::MAX / 1000, tv_nsec: 0 }));
+        let ts = timeout.map(|d| {
+            Timespec::try_from(d).unwrap_or(Timespec {
+                tv_sec: i64::MAX / 1000,
+                tv_nsec: 0,
+            })
+        });
         let n = rustix::event::poll(&mut fds, ts.as_ref())?;
         if n == 0 {
             return Ok(());

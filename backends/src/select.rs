@@ -110,7 +110,10 @@ fn available_list() -> String {
 fn unknown(v: &str) -> Error {
     Error::invalid(
         "LWT_BACKEND",
-        format!("unknown backend {v:?}; this system has: {}", available_list()),
+        format!(
+            "unknown backend {v:?}; this system has: {}",
+            available_list()
+        ),
     )
 }
 
@@ -265,7 +268,10 @@ pub fn open(kind: Option<BackendKind>) -> Result<Box<dyn Backend>, Error> {
                 return Ok(Box::new(b));
             }
             Err(e) => {
-                tracing::warn!("lwt: the {} backend failed ({e}); trying the next one", k.name());
+                tracing::warn!(
+                    "lwt: the {} backend failed ({e}); trying the next one",
+                    k.name()
+                );
                 last = Some(e);
             }
         }
@@ -280,7 +286,12 @@ impl Backend for AnyBackend {
     fn edge_triggered(&self) -> bool {
         dispatch!(self, b => b.edge_triggered())
     }
-    fn register(&self, source: BorrowedSource<'_>, key: usize, interest: Interest) -> io::Result<()> {
+    fn register(
+        &self,
+        source: BorrowedSource<'_>,
+        key: usize,
+        interest: Interest,
+    ) -> io::Result<()> {
         dispatch!(self, b => b.register(source, key, interest))
     }
     fn modify(&self, source: BorrowedSource<'_>, key: usize, interest: Interest) -> io::Result<()> {

@@ -151,12 +151,15 @@ pub trait Backend: Send + Sync + 'static {
     fn edge_triggered(&self) -> bool;
 
     /// Starts watching `source` under `key` with `interest`.
-    fn register(&self, source: BorrowedSource<'_>, key: usize, interest: Interest)
-        -> io::Result<()>;
+    fn register(
+        &self,
+        source: BorrowedSource<'_>,
+        key: usize,
+        interest: Interest,
+    ) -> io::Result<()>;
 
     /// Changes the interest of a registered source.
-    fn modify(&self, source: BorrowedSource<'_>, key: usize, interest: Interest)
-        -> io::Result<()>;
+    fn modify(&self, source: BorrowedSource<'_>, key: usize, interest: Interest) -> io::Result<()>;
 
     /// Stops watching a source. After it returns, `wait` no longer reports `key` (an event
     /// already collected by a concurrent `wait` may still be reported once).

@@ -111,7 +111,9 @@ pub async fn join<F: Future>(futures: impl IntoIterator<Item = F>) -> Vec<F::Out
         }
     })
     .await;
-    outs.into_iter().map(|o| o.expect("every future completed")).collect()
+    outs.into_iter()
+        .map(|o| o.expect("every future completed"))
+        .collect()
 }
 
 /// Runs two futures of possibly different types concurrently and returns both outputs.

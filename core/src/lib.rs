@@ -27,15 +27,15 @@ pub use combine::{choose, join, join2, pick};
 pub use error::{handle_unix_error, Error, Result};
 pub use key::{Key, WithValue};
 pub use notification::{
-    call_notification, make_notification, send_notification, set_notification,
-    stop_notification, NotificationId,
+    call_notification, make_notification, send_notification, set_notification, stop_notification,
+    NotificationId,
 };
 pub use runtime::{
     register_fork_hook, runtime_after_fork, spawn, spawn_local, Handle, JoinHandle, Runtime,
 };
 pub use time::{
-    auto_yield, duration_of_secs, sleep, sleep_secs, sleep_until, timeout, with_timeout,
-    yield_now, AutoYield, Sleep, YieldNow,
+    auto_yield, duration_of_secs, sleep, sleep_secs, sleep_until, timeout, with_timeout, yield_now,
+    AutoYield, Sleep, YieldNow,
 };
 
 #[cfg(test)]

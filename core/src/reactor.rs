@@ -70,7 +70,13 @@ impl IoShared {
     }
 
     /// Records readiness and takes the wakers of the ready directions (runs on the loop).
-    pub(crate) fn dispatch(&self, rt: &Inner, readable: bool, writable: bool, out: &mut Vec<Waker>) {
+    pub(crate) fn dispatch(
+        &self,
+        rt: &Inner,
+        readable: bool,
+        writable: bool,
+        out: &mut Vec<Waker>,
+    ) {
         let mut st = lock(&self.state);
         for (ready, d) in [(readable, 0usize), (writable, 1usize)] {
             if ready {
@@ -185,13 +191,21 @@ impl Registration {
             ticks: [AtomicU64::new(0), AtomicU64::new(0)],
             state: Mutex::new(IoState {
                 waiters: [Slab::new(), Slab::new()],
-                interest: if rt.edge_triggered { Interest::BOTH } else { Interest::NONE },
+                interest: if rt.edge_triggered {
+                    Interest::BOTH
+                } else {
+                    Interest::NONE
+                },
                 closed: false,
             }),
             raw,
             key,
         });
-        let interest = if rt.edge_triggered { Interest::BOTH } else { Interest::NONE };
+        let interest = if rt.edge_triggered {
+            Interest::BOTH
+        } else {
+            Interest::NONE
+        };
         rt.backend
             .register(source, key, interest)
             .map_err(|e| Error::from_io(e, "register", ""))?;
@@ -246,10 +260,10 @@ impl Registration {
         waiter.slot = Some((d, idx, tick));
         if !self.rt.edge_triggered && !st.interest.add(dir.interest()).eq(&st.interest) {
             st.interest = st.interest.add(dir.interest());
-            if let Err(e) = self
-                .rt
-                .backend
-                .modify(self.shared.source(), self.shared.key, st.interest)
+            if let Err(e) =
+                self.rt
+                    .backend
+                    .modify(self.shared.source(), self.shared.key, st.interest)
             {
                 tracing::warn!("lwt: backend modify failed: {e}");
             }
@@ -363,7 +377,10 @@ impl Registration {
                 tracing::debug!("lwt: backend deregister: {e}");
             }
             let mut io = lock(&self.rt.io);
-            if io.get(self.shared.key).is_some_and(|s| Arc::ptr_eq(s, &self.shared)) {
+            if io
+                .get(self.shared.key)
+                .is_some_and(|s| Arc::ptr_eq(s, &self.shared))
+            {
                 io.remove(self.shared.key);
             }
         }
@@ -407,7 +424,8 @@ impl<T, F: FnMut() -> Result<T> + Unpin> Future for Op<'_, T, F> {
     type Output = Result<T>;
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
         let this = self.get_mut();
-        this.reg.poll_op(cx, this.dir, &mut this.waiter, &mut this.op)
+        this.reg
+            .poll_op(cx, this.dir, &mut this.waiter, &mut this.op)
     }
 }
 
@@ -429,7 +447,10 @@ impl Future for WaitReady<'_> {
     type Output = Result<()>;
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
         let this = self.get_mut();
-        if this.reg.register_waiter(this.dir, this.tick, cx, &mut this.waiter) {
+        if this
+            .reg
+            .register_waiter(this.dir, this.tick, cx, &mut this.waiter)
+        {
             return Poll::Pending;
         }
         this.reg.remove_waiter(&mut this.waiter);

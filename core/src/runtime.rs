@@ -165,7 +165,8 @@ impl Inner {
             if timeout != Some(Duration::ZERO) {
                 self.sleeping.store(true, Ordering::SeqCst);
                 fence(Ordering::SeqCst);
-                if self.has_remote_work(home) || (!home && self.state.load(Ordering::SeqCst) != STOLEN)
+                if self.has_remote_work(home)
+                    || (!home && self.state.load(Ordering::SeqCst) != STOLEN)
                 {
                     timeout = Some(Duration::ZERO);
                 }
@@ -182,7 +183,10 @@ impl Inner {
         match res {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => panic!("lwt: the {} backend failed to wait: {e}", self.backend.name()),
+            Err(e) => panic!(
+                "lwt: the {} backend failed to wait: {e}",
+                self.backend.name()
+            ),
         }
         if !events.is_empty() {
             let io = lock(&self.io);
@@ -246,8 +250,8 @@ impl Inner {
             }
             since_io += ran;
             // SAFETY: owner; reading the queue length runs no user code.
-            let busy = unsafe { self.with_local(|l| !l.queue.is_empty()) }
-                || self.has_remote_work(home);
+            let busy =
+                unsafe { self.with_local(|l| !l.queue.is_empty()) } || self.has_remote_work(home);
             // Queued notifications count as work but only `turn` delivers them: a pass that
             // polled and ran nothing must turn, or the loop would spin without delivering.
             let idle_pass = since_io == pass_start;
@@ -265,7 +269,8 @@ impl Inner {
             .map_or(true, |t| t.id() == thread::current().id());
         loop {
             // SAFETY: we own the loop for the shutdown (no `block_on` runs: state is IDLE).
-            let mut batch: Vec<Runnable> = unsafe { self.with_local(|l| l.queue.drain(..).collect()) };
+            let mut batch: Vec<Runnable> =
+                unsafe { self.with_local(|l| l.queue.drain(..).collect()) };
             while let Ok(r) = self.injector.pop() {
                 batch.push(r);
             }
@@ -617,7 +622,10 @@ pub(crate) fn current_inner(what: &'static str) -> Result<Arc<Inner>, Error> {
     })
 }
 
-pub(crate) fn set_thread_context(inner: Option<Arc<Inner>>, owner: bool) -> (Option<Arc<Inner>>, *const Inner) {
+pub(crate) fn set_thread_context(
+    inner: Option<Arc<Inner>>,
+    owner: bool,
+) -> (Option<Arc<Inner>>, *const Inner) {
     let ptr = match (&inner, owner) {
         (Some(i), true) => Arc::as_ptr(i),
         _ => std::ptr::null(),

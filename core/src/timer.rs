@@ -165,7 +165,11 @@ mod tests {
             t.cancel(id);
         }
         assert_eq!(t.len(), 0);
-        assert!(t.heap.len() <= 130, "heap kept {} dead entries", t.heap.len());
+        assert!(
+            t.heap.len() <= 130,
+            "heap kept {} dead entries",
+            t.heap.len()
+        );
     }
 
     #[test]

@@ -242,7 +242,13 @@ fn poll_now(fd: &impl AsFd, dir: IoEvent) -> Result<bool> {
     };
     let mut fds = [PollFd::new(fd, want)];
     loop {
-        match rustix::event::poll(&mut fds, Some(&rustix::event::Timespec { tv_sec: 0, tv_nsec: 0 })) {
+        match rustix::event::poll(
+            &mut fds,
+            Some(&rustix::event::Timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            }),
+        ) {
             Ok(_) => return Ok(!fds[0].revents().is_empty()),
             Err(rustix::io::Errno::INTR) => continue,
             Err(e) => return Err(Error::from_errno(e.raw_os_error(), "poll", "")),
@@ -333,7 +339,11 @@ pub fn check_descriptor(fd: &FileDescr) -> Result<()> {
 /// let fd = lwt::unix::of_unix_file_descr(f.into(), None, true).unwrap();
 /// assert!(lwt::unix::blocking(&fd));
 /// ```
-pub fn of_unix_file_descr(fd: OwnedFd, blocking: Option<bool>, set_flags: bool) -> Result<FileDescr> {
+pub fn of_unix_file_descr(
+    fd: OwnedFd,
+    blocking: Option<bool>,
+    set_flags: bool,
+) -> Result<FileDescr> {
     FileDescr::from_owned(fd, blocking, set_flags)
 }
 

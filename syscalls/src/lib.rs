@@ -41,6 +41,7 @@ pub use fd::*;
 pub use fs::*;
 pub use io::*;
 pub use iovec::*;
+use lwt_core::{Error, Result};
 pub use msg::*;
 pub use net::*;
 pub use netdb::*;
@@ -50,7 +51,6 @@ pub use signal::*;
 pub use sockopt::*;
 pub use termios::*;
 pub use user::*;
-use lwt_core::{Error, Result};
 
 /// Converts a rustix result into lwt's error, naming the call and its argument. The one place
 /// where raw syscall returns become errors.
