@@ -12,16 +12,11 @@
 //! `CONNECT_FAIL`) are reported as readable and writable, for the directions that have
 //! interest.
 
-use lwt_core::backend::{Backend, BorrowedSource, Event, Events, Interest};
+use crate::poller::Poller;
+use lwt_core::backend::{Backend, BorrowedSource, Events, Interest};
 use polling::PollMode;
 use std::io;
-use std::num::NonZeroUsize;
-use std::os::windows::io::AsRawSocket;
-use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
-
-/// The most completions taken from the port in one wait.
-const BATCH: usize = 1024;
 
 /// A completion port with its AFD polls (polling's `Poller`) and its buffer of completions.
 ///
@@ -36,24 +31,7 @@ const BATCH: usize = 1024;
 /// # }
 /// ```
 #[derive(Debug)]
-pub struct Iocp {
-    poller: polling::Poller,
-    /// The buffer polling fills; only the loop's thread waits, so the lock is uncontended.
-    buf: Mutex<polling::Events>,
-}
-
-fn lock(m: &Mutex<polling::Events>) -> MutexGuard<'_, polling::Events> {
-    // The buffer is cleared before every use, so poisoning is ignored.
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn event(key: usize, interest: Interest) -> polling::Event {
-    polling::Event::new(key, interest.readable(), interest.writable())
-}
-
-fn batch(cap: usize) -> NonZeroUsize {
-    NonZeroUsize::new(cap.clamp(1, BATCH)).unwrap_or(NonZeroUsize::MIN)
-}
+pub struct Iocp(Poller);
 
 impl Iocp {
     /// Creates the completion port and checks that the AFD driver can be used.
@@ -63,11 +41,7 @@ impl Iocp {
     /// `Unsupported` when `\Device\Afd` or the `ntdll` functions polling needs are missing;
     /// the error of `CreateIoCompletionPort` otherwise.
     pub fn new() -> io::Result<Iocp> {
-        let poller = polling::Poller::new()?;
-        Ok(Iocp {
-            poller,
-            buf: Mutex::new(polling::Events::with_capacity(batch(BATCH))),
-        })
+        Poller::new(PollMode::Level, "iocp").map(Iocp)
     }
 }
 
@@ -86,47 +60,22 @@ impl Backend for Iocp {
         key: usize,
         interest: Interest,
     ) -> io::Result<()> {
-        // SAFETY: polling requires the socket to be deleted from the poller before it is
-        // closed; the reactor deregisters every source before its owner closes it (the
-        // invariant of `lwt_core::reactor::Registration`).
-        unsafe {
-            self.poller.add_with_mode(
-                source.as_raw_socket(),
-                event(key, interest),
-                PollMode::Level,
-            )
-        }
+        self.0.register(source, key, interest)
     }
 
     fn modify(&self, source: BorrowedSource<'_>, key: usize, interest: Interest) -> io::Result<()> {
-        self.poller
-            .modify_with_mode(source, event(key, interest), PollMode::Level)
+        self.0.modify(source, key, interest)
     }
 
     fn deregister(&self, source: BorrowedSource<'_>, _key: usize) -> io::Result<()> {
-        self.poller.delete(source)
+        self.0.deregister(source)
     }
 
     fn wait(&self, events: &mut Events, timeout: Option<Duration>) -> io::Result<()> {
-        let mut buf = lock(&self.buf);
-        let room = batch(events.capacity().saturating_sub(events.len()));
-        if buf.capacity() != room {
-            *buf = polling::Events::with_capacity(room);
-        }
-        buf.clear();
-        self.poller.wait(&mut buf, timeout)?;
-        for ev in buf.iter() {
-            events.push(Event {
-                key: ev.key,
-                readable: ev.readable,
-                writable: ev.writable,
-            });
-        }
-        buf.clear();
-        Ok(())
+        self.0.wait(events, timeout)
     }
 
     fn notify(&self) -> io::Result<()> {
-        self.poller.notify()
+        self.0.notify()
     }
 }

@@ -9,16 +9,11 @@
 //! End of file on a read filter (`EV_EOF`, e.g. the peer hung up) is reported as readable and
 //! writable, so every waiter retries its call and sees the outcome itself.
 
-use lwt_core::backend::{Backend, BorrowedSource, Event, Events, Interest};
+use crate::poller::Poller;
+use lwt_core::backend::{Backend, BorrowedSource, Events, Interest};
 use polling::PollMode;
 use std::io;
-use std::num::NonZeroUsize;
-use std::os::fd::AsRawFd;
-use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
-
-/// The most events asked of one `kevent` call.
-const BATCH: usize = 1024;
 
 /// A kqueue instance (polling's `Poller`) with its buffer of kernel events.
 ///
@@ -34,24 +29,7 @@ const BATCH: usize = 1024;
 /// # }
 /// ```
 #[derive(Debug)]
-pub struct Kqueue {
-    poller: polling::Poller,
-    /// The buffer polling fills; only the loop's thread waits, so the lock is uncontended.
-    buf: Mutex<polling::Events>,
-}
-
-fn lock(m: &Mutex<polling::Events>) -> MutexGuard<'_, polling::Events> {
-    // The buffer is cleared before every use, so poisoning is ignored.
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn event(key: usize, interest: Interest) -> polling::Event {
-    polling::Event::new(key, interest.readable(), interest.writable())
-}
-
-fn batch(cap: usize) -> NonZeroUsize {
-    NonZeroUsize::new(cap.clamp(1, BATCH)).unwrap_or(NonZeroUsize::MIN)
-}
+pub struct Kqueue(Poller);
 
 impl Kqueue {
     /// Creates the kqueue (close-on-exec) and its wake-up event.
@@ -60,17 +38,7 @@ impl Kqueue {
     ///
     /// The errors of `kqueue` and `kevent` (e.g. `EMFILE`).
     pub fn new() -> io::Result<Kqueue> {
-        let poller = polling::Poller::new()?;
-        if !poller.supports_edge() {
-            return Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                "this kqueue lacks edge-triggered (EV_CLEAR) events",
-            ));
-        }
-        Ok(Kqueue {
-            poller,
-            buf: Mutex::new(polling::Events::with_capacity(batch(BATCH))),
-        })
+        Poller::new(PollMode::Edge, "kqueue").map(Kqueue)
     }
 }
 
@@ -89,46 +57,22 @@ impl Backend for Kqueue {
         key: usize,
         interest: Interest,
     ) -> io::Result<()> {
-        // SAFETY: polling requires the descriptor to be deleted from the poller before it is
-        // closed; the reactor deregisters every source before its owner closes it (the
-        // invariant of `lwt_core::reactor::Registration`).
-        unsafe {
-            self.poller
-                .add_with_mode(source.as_raw_fd(), event(key, interest), PollMode::Edge)
-        }
+        self.0.register(source, key, interest)
     }
 
     fn modify(&self, source: BorrowedSource<'_>, key: usize, interest: Interest) -> io::Result<()> {
-        self.poller
-            .modify_with_mode(source, event(key, interest), PollMode::Edge)
+        self.0.modify(source, key, interest)
     }
 
     fn deregister(&self, source: BorrowedSource<'_>, _key: usize) -> io::Result<()> {
-        self.poller.delete(source)
+        self.0.deregister(source)
     }
 
     fn wait(&self, events: &mut Events, timeout: Option<Duration>) -> io::Result<()> {
-        let mut buf = lock(&self.buf);
-        // Ask the kernel for no more than the caller has room for: with edge-triggered
-        // filters an event left in a too-small buffer would be lost.
-        let room = batch(events.capacity().saturating_sub(events.len()));
-        if buf.capacity() != room {
-            *buf = polling::Events::with_capacity(room);
-        }
-        buf.clear();
-        self.poller.wait(&mut buf, timeout)?;
-        for ev in buf.iter() {
-            events.push(Event {
-                key: ev.key,
-                readable: ev.readable,
-                writable: ev.writable,
-            });
-        }
-        buf.clear();
-        Ok(())
+        self.0.wait(events, timeout)
     }
 
     fn notify(&self) -> io::Result<()> {
-        self.poller.notify()
+        self.0.notify()
     }
 }

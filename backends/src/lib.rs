@@ -29,6 +29,15 @@ pub mod iocp;
 pub mod kqueue;
 #[cfg(unix)]
 pub mod poll;
+#[cfg(any(
+    windows,
+    target_vendor = "apple",
+    target_os = "freebsd",
+    target_os = "netbsd",
+    target_os = "openbsd",
+    target_os = "dragonfly"
+))]
+mod poller;
 mod select;
 
 pub use select::{open, AnyBackend, BackendKind, ENV_VAR};
