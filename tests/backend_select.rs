@@ -1,4 +1,5 @@
 //! Choosing a backend: by name, from the environment, with clear errors.
+#![cfg(unix)]
 mod util;
 
 use lwt::{BackendKind, Builder};

@@ -1,5 +1,6 @@
 //! CPU affinity: pinning to one CPU is read back by get_affinity and seen by get_cpu; bad
 //! input is a clear error.
+#![cfg(unix)]
 mod util;
 
 use lwt::unix::{get_affinity, get_cpu, set_affinity};

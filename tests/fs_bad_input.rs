@@ -1,5 +1,6 @@
 //! Bad input to the file-system calls: a path with a NUL byte, a closed or aborted
 //! descriptor. Each gets a clear error, the runtime stays usable and nothing leaks.
+#![cfg(unix)]
 mod util;
 
 use lwt::unix::*;

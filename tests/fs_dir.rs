@@ -1,5 +1,6 @@
 //! Directory handles (`opendir`, `readdir`, `readdir_n`, `rewinddir`, `closedir`) and the
 //! `files_of_directory` stream.
+#![cfg(unix)]
 mod util;
 
 use lwt::unix::{closedir, files_of_directory, opendir, readdir, readdir_n, rewinddir};

@@ -1,5 +1,6 @@
 //! `dup` and `dup2` keep the blocking mode and honour close-on-exec; `set_close_on_exec` and
 //! `clear_close_on_exec` change the flag.
+#![cfg(unix)]
 mod util;
 
 use lwt::unix::{

@@ -1,5 +1,6 @@
 //! `IoVectors` with `readv`/`writev`: slices filled in order, the `system_limit` cap, empty
 //! writes, and bad slices rejected before any byte moves; on files and on pipes.
+#![cfg(unix)]
 mod util;
 
 use lwt::unix::{

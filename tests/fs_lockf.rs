@@ -1,6 +1,7 @@
 //! `lockf` against a lock held by another process: the test binary runs itself again as the
 //! lock holder (`LWT_FS_LOCKF_HOLDER=<path>`), which locks bytes 0..10 and waits for its
 //! standard input to close.
+#![cfg(unix)]
 mod util;
 
 use lwt::unix::{close, lockf, lseek, openfile, unlink, LockCommand, OpenFlags, SeekCommand};

@@ -1,6 +1,7 @@
 //! Operations on file names and directories: `unlink`, `rename`, `link`, `symlink`,
 //! `readlink`, `mkdir`, `rmdir`, `mkfifo`, `chdir`, `getcwd`, `chroot`. Every path here is
 //! absolute, so the `chdir` test cannot disturb the others.
+#![cfg(unix)]
 mod util;
 
 use lwt::unix::{

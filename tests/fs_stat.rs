@@ -1,6 +1,7 @@
 //! File status and attributes: `stat`, `lstat`, `fstat`, `file_exists`, `utimes`, `isatty`,
 //! `truncate`, `ftruncate`, `fsync`, `fdatasync`, `chmod`, `fchmod`, `chown`, `fchown`,
 //! `access`, and the `large_file` names.
+#![cfg(unix)]
 mod util;
 
 use lwt::unix::{

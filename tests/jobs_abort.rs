@@ -1,4 +1,5 @@
 //! `abort_jobs` and `cancel_jobs` reject pending jobs; `wait_for_jobs` waits for them all.
+#![cfg(unix)]
 mod util;
 
 use lwt::unix::{abort_jobs, cancel_jobs, run_job, wait_for_jobs, AsyncMethod};

@@ -1,5 +1,6 @@
 //! `set_default_async_method` and the order in which `run_job` picks its method: argument,
 //! then task-local key, then default. (Own binary: it changes the process's default.)
+#![cfg(unix)]
 mod util;
 
 use lwt::unix::{

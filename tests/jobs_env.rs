@@ -1,6 +1,7 @@
 //! `LWT_ASYNC_METHOD` and `LWT_POOL_SIZE`, checked in child processes (the settings are read
 //! once per process): each parent test re-runs this test binary on one `#[ignore]`d child
 //! test with the variable set.
+#![cfg(unix)]
 mod util;
 
 use lwt::unix::{default_async_method, pool_size, run_job, AsyncMethod};

@@ -1,4 +1,5 @@
 //! Idle workers exit after the keep-alive; the pool starts threads again when needed.
+#![cfg(unix)]
 mod util;
 
 use lwt::unix::{

@@ -1,5 +1,6 @@
 //! Each async method, seen from a task that ticks every millisecond, and the task-local
 //! `with_async_*` scopes.
+#![cfg(unix)]
 mod util;
 
 use lwt::unix::{

@@ -1,5 +1,6 @@
 //! The worker pool: its size limit, synchronous jobs at the limit, worker threads' names and
 //! signal masks, panics and canceled waiters.
+#![cfg(unix)]
 mod util;
 
 use lwt::unix::{

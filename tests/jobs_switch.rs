@@ -1,5 +1,6 @@
 //! Under `switch`, a fast job runs on the loop's own thread and a blocking one hands the loop
 //! to another thread, so spawned tasks keep running.
+#![cfg(unix)]
 mod util;
 
 use lwt::unix::{run_job, AsyncMethod};

@@ -1,5 +1,6 @@
 //! Sockets over the loop on every backend: TCP and Unix-domain echo, bind/getsockname round
 //! trips, ECONNREFUSED, accept_n batches, datagrams, shutdown, and bad input.
+#![cfg(unix)]
 mod util;
 
 use lwt::unix::*;

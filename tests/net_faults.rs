@@ -2,6 +2,7 @@
 //! killing the process, and EMFILE on accept with the server serving again once descriptors
 //! are free. The last two run in a re-executed child of this test binary, since they change
 //! process-wide state (the SIGPIPE disposition, RLIMIT_NOFILE).
+#![cfg(unix)]
 mod util;
 
 use lwt::unix::*;

@@ -1,5 +1,6 @@
 //! Load (not timed): 2 000 concurrent TCP connections each echo 1 MiB through one runtime,
 //! on every backend; every byte is checked and no descriptor is left open afterwards.
+#![cfg(unix)]
 mod util;
 
 use lwt::unix::*;

@@ -1,5 +1,6 @@
 //! fd passing with `send_msg`/`recv_msg` (SCM_RIGHTS), control-data truncation, and peer
 //! credentials, on every backend.
+#![cfg(unix)]
 mod util;
 
 use lwt::unix::*;

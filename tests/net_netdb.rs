@@ -1,5 +1,6 @@
 //! Host, protocol and service lookups answer like the C library, on every backend and under
 //! every async method; unknown names are clear errors.
+#![cfg(unix)]
 mod util;
 
 use lwt::unix::*;

@@ -1,4 +1,5 @@
 //! Socket options and multicast on loopback, on every backend.
+#![cfg(unix)]
 mod util;
 
 use lwt::unix::*;
@@ -178,18 +179,23 @@ fn ip_multicast_loop(fd: &FileDescr) -> libc::c_int {
 /// `IP_MULTICAST_ALL` default would also hand it the groups joined by other sockets).
 async fn receiver() -> (FileDescr, u16) {
     let rx = socket(SocketDomain::Inet, SocketType::Dgram, 0).unwrap();
-    let off: libc::c_int = 0;
-    // SAFETY: a valid int option value on an open socket.
-    let r = unsafe {
-        libc::setsockopt(
-            std::os::fd::AsRawFd::as_raw_fd(&rx),
-            libc::IPPROTO_IP,
-            libc::IP_MULTICAST_ALL,
-            (&off as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    assert_eq!(r, 0);
+    // Linux delivers every group's datagrams to a socket bound to the wildcard address
+    // unless IP_MULTICAST_ALL is off; other systems filter by membership already.
+    #[cfg(target_os = "linux")]
+    {
+        let off: libc::c_int = 0;
+        // SAFETY: a valid int option value on an open socket.
+        let r = unsafe {
+            libc::setsockopt(
+                std::os::fd::AsRawFd::as_raw_fd(&rx),
+                libc::IPPROTO_IP,
+                libc::IP_MULTICAST_ALL,
+                (&off as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        assert_eq!(r, 0);
+    }
     bind(&rx, &SockAddr::Inet(Ipv4Addr::UNSPECIFIED.into(), 0))
         .await
         .unwrap();

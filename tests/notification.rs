@@ -1,4 +1,5 @@
 //! Notifications: callbacks run in the loop, sent from any thread.
+#![cfg(unix)]
 mod util;
 
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -1,4 +1,5 @@
 //! The poll backend works for descriptor numbers far above select's FD_SETSIZE (1024).
+#![cfg(unix)]
 mod util;
 
 use lwt::unix::{of_unix_file_descr, read, write};

@@ -1,6 +1,7 @@
 //! `fork` gives the child a loop of its own, and `wait`, `waitpid` (pid, 0, -1) and `wait4`
 //! all report a child that `exec`s and exits with 42. One test per file: it forks and reaps
 //! any child, so nothing else may run beside it in this process.
+#![cfg(unix)]
 mod util;
 
 use lwt::unix::{
@@ -164,11 +165,12 @@ fn fork_wait_and_child_loop() {
                 let used = unsafe {
                     let mut ru: libc::rusage = std::mem::zeroed();
                     libc::getrusage(libc::RUSAGE_SELF, &mut ru);
-                    (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1_000_000
-                        + ru.ru_utime.tv_usec
-                        + ru.ru_stime.tv_usec
+                    // timeval's field types differ between systems: convert each.
+                    let tv =
+                        |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+                    tv(ru.ru_utime) + tv(ru.ru_stime)
                 };
-                if used >= 50_000 {
+                if used >= Duration::from_millis(50) {
                     child_exit(0);
                 }
             }

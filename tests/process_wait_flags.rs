@@ -1,5 +1,6 @@
 //! `waitpid` with `WNOHANG` and `WUNTRACED`, `wait_count`, and `system`. One test per file:
 //! it forks and waits, so nothing else may run beside it in this process.
+#![cfg(unix)]
 mod util;
 
 use lwt::unix::{fork, system, wait_count, waitpid, ProcessStatus, WaitFlags};

@@ -1,4 +1,5 @@
 //! Behaviour of the runtime: tasks, cancellation, timers, yields, keys, combinators.
+#![cfg(unix)]
 mod util;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -99,6 +100,8 @@ fn dropping_the_runtime_cancels_its_tasks() {
         }
         let rt = util::runtime(kind);
         let d = dropped.clone();
+        // The block returns the task's handle on purpose: it is awaited after the drop.
+        #[allow(clippy::async_yields_async)]
         let handle = rt.block_on(async move {
             let h = lwt::spawn(async move {
                 let _f = Flag(d);

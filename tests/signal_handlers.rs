@@ -1,6 +1,7 @@
 //! `on_signal` and friends: handlers run in the loop, several per signal, chained with a
 //! handler installed before lwt, reinstallable, and the last one's removal restores the
 //! default action. One test per file: it installs process-wide signal handlers and forks.
+#![cfg(unix)]
 mod util;
 
 use lwt::unix::{

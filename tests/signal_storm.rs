@@ -1,6 +1,7 @@
 //! A signal storm: another thread sends 10 000 SIGUSR1 while the loop does pipe and socket
 //! I/O and jobs. Every handler call happens on the loop's thread and no operation fails (no
 //! EINTR). One test per file: it installs a process-wide handler.
+#![cfg(unix)]
 mod util;
 
 use lwt::unix::{

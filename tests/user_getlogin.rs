@@ -1,5 +1,6 @@
 //! `getlogin` without a controlling terminal is an error, not a panic. In its own file: it
 //! forks.
+#![cfg(unix)]
 mod util;
 
 use lwt::unix::{fork, getlogin, waitpid, with_async_none, ProcessStatus, WaitFlags};

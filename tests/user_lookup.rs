@@ -1,5 +1,6 @@
 //! User and group lookups agree with /etc/passwd and /etc/group for root; unknown names and
 //! ids are clear not-found errors.
+#![cfg(unix)]
 mod util;
 
 use lwt::unix::{getgrgid, getgrnam, getpwnam, getpwuid};

@@ -216,8 +216,7 @@ impl Backend for Poll {
         }
         #[cfg(not(any(target_os = "linux", target_os = "android")))]
         {
-            use rustix::pipe::{pipe_with, PipeFlags};
-            let (r, w) = pipe_with(PipeFlags::CLOEXEC | PipeFlags::NONBLOCK)?;
+            let (r, w) = wake_pipe()?;
             Poll::replace_fd(&self.wake_read, r)?;
             match &self.wake_write {
                 Some(old) => Poll::replace_fd(old, w),

@@ -266,7 +266,7 @@ impl Inner {
         let prev = OWNER.with(|o| o.replace(self));
         let home_here = lock(&self.home)
             .as_ref()
-            .map_or(true, |t| t.id() == thread::current().id());
+            .is_none_or(|t| t.id() == thread::current().id());
         loop {
             // SAFETY: we own the loop for the shutdown (no `block_on` runs: state is IDLE).
             let mut batch: Vec<Runnable> =
@@ -797,7 +797,7 @@ impl<T> JoinHandle<T> {
 
     /// Whether the task has finished (completed, panicked or been canceled).
     pub fn is_finished(&self) -> bool {
-        self.task.as_ref().map_or(true, |t| t.is_finished())
+        self.task.as_ref().is_none_or(|t| t.is_finished())
     }
 }
 

@@ -37,6 +37,8 @@ pub(crate) struct FdInner {
     close_on_drop: bool,
     /// Free for the I/O paths' own bookkeeping (the regular-file fast path of `io.rs`
     /// remembers here whether `RWF_NOWAIT` reads work and when a cold file may be tried again).
+    // Only the Linux fast path reads it (`preadv2` with `RWF_NOWAIT` exists only there).
+    #[cfg_attr(not(any(target_os = "linux", target_os = "android")), allow(dead_code))]
     pub(crate) io_hint: std::sync::atomic::AtomicU64,
 }
 

@@ -176,8 +176,10 @@ pub async fn openfile(path: impl AsRef<Path>, flags: OpenFlags, perm: u32) -> Re
         })?;
         // fstat in the job, like Lwt's open_job: FIFOs and sockets go non-blocking, and so
         // do devices opened NONBLOCK; everything else keeps the flags it was opened with.
+        // st_mode is u16 on some systems (macOS), u32 on Linux: the conversion is needed there.
+        #[allow(clippy::useless_conversion)]
         let kind = cvt(rustix::fs::fstat(&fd), "openfile", &arg)
-            .map(|st| FileKind::from_mode(st.st_mode as u32))?;
+            .map(|st| FileKind::from_mode(u32::from(st.st_mode)))?;
         let nonblocking = match kind {
             FileKind::Fifo | FileKind::Socket => true,
             FileKind::CharDevice | FileKind::BlockDevice => nonblock,
