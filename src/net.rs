@@ -31,7 +31,7 @@
 
 use crate::{Error, Result};
 use lwt_core::backend::BorrowedSource;
-use lwt_core::reactor::{Direction, Registration};
+use lwt_core::reactor::{Direction, Source};
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 
@@ -100,7 +100,7 @@ socket_source!(UdpSocket);
 /// ```
 pub struct Socket<T: SocketSource> {
     // Declared first so that it is dropped (deregistered) before the socket is closed.
-    reg: Registration,
+    reg: Source,
     io: T,
 }
 
@@ -113,13 +113,12 @@ impl<T: SocketSource + std::fmt::Debug> std::fmt::Debug for Socket<T> {
 }
 
 impl<T: SocketSource> Socket<T> {
-    /// Makes `io` non-blocking and registers it with the current runtime's backend
-    /// (immediate).
+    /// Makes `io` non-blocking (immediate). The socket is registered with the loop of
+    /// whichever runtime first has to wait on it (and with each other runtime that does).
     ///
     /// # Errors
     ///
-    /// `InvalidArgument` outside of a runtime; the error of making it non-blocking
-    /// (`set_nonblocking`) or of registering it (`register`).
+    /// The error of making it non-blocking (`set_nonblocking`).
     ///
     /// # Examples
     ///
@@ -132,7 +131,7 @@ impl<T: SocketSource> Socket<T> {
     pub fn new(io: T) -> Result<Socket<T>> {
         io.set_nonblocking(true)
             .map_err(|e| Error::from_io(e, "set_nonblocking", ""))?;
-        let reg = Registration::new(io.source())?;
+        let reg = Source::new(io.source());
         Ok(Socket { reg, io })
     }
 

@@ -37,7 +37,7 @@ fn lwt_backend_env_is_honoured_and_checked() {
         let r = Builder::from_env().build();
         match expect.as_str() {
             "error" => {
-                let e = r.err().expect("a bad LWT_BACKEND must fail").to_string();
+                let e = r.expect_err("a bad LWT_BACKEND must fail").to_string();
                 assert!(e.contains("bogus") && e.contains("poll"), "{e}");
             }
             name => assert_eq!(r.unwrap().backend_name(), name),

@@ -101,8 +101,7 @@ fn child_bad_method() {
     // ...while building a runtime from the environment refuses to start.
     let err = lwt::Builder::from_env()
         .build()
-        .err()
-        .expect("a bad LWT_ASYNC_METHOD is refused");
+        .expect_err("a bad LWT_ASYNC_METHOD is refused");
     let msg = err.to_string();
     assert!(
         msg.contains("fast") && msg.contains("none, detach, switch"),
@@ -172,8 +171,7 @@ fn child_bad_pool_size() {
     assert!((8..=128).contains(&n), "default pool size {n}");
     let err = lwt::Builder::from_env()
         .build()
-        .err()
-        .expect("a bad LWT_POOL_SIZE is refused");
+        .expect_err("a bad LWT_POOL_SIZE is refused");
     assert!(err.to_string().contains("lots"), "{err}");
 }
 

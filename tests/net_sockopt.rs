@@ -102,7 +102,7 @@ fn getsockopt_error_reports_a_failed_connect() {
         // Start a non-blocking connect by hand, wait for it, and read the error.
         let c = socket(SocketDomain::Inet, SocketType::Stream, 0).unwrap();
         let any: std::net::SocketAddr = addr.try_into().unwrap();
-        let r = rustix::net::connect(c.checked().unwrap().as_ref(), &any);
+        let r = rustix::net::connect(c.checked().unwrap(), &any);
         assert!(matches!(
             r,
             Err(rustix::io::Errno::INPROGRESS) | Err(rustix::io::Errno::CONNREFUSED)

@@ -151,9 +151,35 @@ fn bad_durations_are_clear_errors() {
                 "{e}"
             );
         }
-        let e = lwt::sleep(Duration::MAX).await.unwrap_err();
-        assert!(matches!(e, lwt::Error::InvalidArgument { .. }));
         lwt::sleep_secs(0.0).await.unwrap(); // still usable
+    });
+}
+
+#[test]
+fn a_duration_too_large_for_the_clock_means_never() {
+    util::for_each_backend(|_| async {
+        // `Duration::MAX` used to fail at once; it means "never" (tokio's and Lwt's reading).
+        let r = lwt::with_timeout(Duration::from_millis(20), lwt::sleep(Duration::MAX)).await;
+        assert!(matches!(r, Err(lwt::Error::Timeout)), "{r:?}");
+        let r: lwt::Result<()> = lwt::pick([
+            Box::pin(lwt::timeout(Duration::MAX))
+                as std::pin::Pin<Box<dyn std::future::Future<Output = _>>>,
+            Box::pin(async {
+                lwt::sleep(Duration::from_millis(5)).await?;
+                Ok(())
+            }),
+        ])
+        .await;
+        assert!(r.is_ok(), "{r:?}");
+        // with_timeout(Duration::MAX, f) is f.
+        let v = lwt::with_timeout(Duration::MAX, async {
+            lwt::sleep(Duration::from_millis(5)).await?;
+            Ok(3)
+        })
+        .await;
+        assert_eq!(v.unwrap(), 3);
+        let s = lwt::sleep(Duration::MAX);
+        assert_eq!(s.deadline(), None);
     });
 }
 

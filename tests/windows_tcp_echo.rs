@@ -3,6 +3,7 @@
 mod util;
 
 use lwt::net::Socket;
+use std::future::Future;
 use std::net::{SocketAddr, TcpStream};
 
 async fn echo_once(server: Socket<std::net::TcpStream>) -> lwt::Result<usize> {
@@ -80,8 +81,24 @@ fn connect_to_a_closed_port_fails_clearly() {
 }
 
 #[test]
-fn socket_outside_a_runtime_is_an_error() {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let e = Socket::new(l).unwrap_err();
-    assert!(matches!(e, lwt::Error::InvalidArgument { .. }), "{e:?}");
+fn waiting_on_a_socket_outside_a_runtime_is_an_error() {
+    // A socket can be made anywhere; it registers with the loop of whichever runtime first
+    // has to wait on it, so waiting outside of any runtime is the error.
+    let l = Socket::new(std::net::TcpListener::bind("127.0.0.1:0").unwrap()).unwrap();
+    let mut accept = Box::pin(l.accept());
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match accept.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(Err(e)) => {
+            assert!(matches!(e, lwt::Error::InvalidArgument { .. }), "{e:?}")
+        }
+        other => panic!("accept outside a runtime: {other:?}"),
+    }
+    drop(accept);
+    // The same socket works in a runtime.
+    lwt::run(async move {
+        let addr = l.get_ref().local_addr().unwrap();
+        let c = std::thread::spawn(move || std::net::TcpStream::connect(addr).unwrap());
+        l.accept().await.unwrap();
+        c.join().unwrap();
+    });
 }

@@ -1,21 +1,34 @@
 //! The epoll backend (Linux, Android): persistent, edge-triggered registrations.
 //!
-//! Each source is added once with `EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET`, so a readiness
-//! cycle costs no `epoll_ctl`. The wake-up channel is an `eventfd`.
+//! Each source is added once with `EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET`: readiness after
+//! an `EAGAIN` always makes a new edge, so [`Backend::arm`] costs nothing and a readiness cycle
+//! costs no `epoll_ctl`.
+//!
+//! The wake-up channel is an `eventfd`, also edge-triggered: every write makes an edge, so it
+//! is never read back (except to reset a counter that would overflow).
+//!
+//! Timeouts finer than a millisecond use `epoll_pwait2` (Linux 5.11); on an older kernel a
+//! `timerfd` armed for the timeout wakes the wait instead (plain `epoll_wait` rounds up to the
+//! millisecond).
 
 use lwt_core::backend::{Backend, BorrowedSource, Event, Events, Interest};
-use rustix::event::{epoll, eventfd, EventfdFlags, Timespec};
-use rustix::fd::{AsRawFd, FromRawFd, OwnedFd};
+use rustix::event::{epoll, eventfd, EventfdFlags};
+use rustix::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use rustix::time::{timerfd_create, timerfd_settime, Itimerspec, TimerfdClockId};
+use rustix::time::{TimerfdFlags, TimerfdTimerFlags, Timespec};
 use std::io;
 use std::mem::MaybeUninit;
 use std::time::Duration;
 
-/// The key of the wake-up eventfd; never a slab key.
-const WAKE_KEY: u64 = u64::MAX;
+/// The token of the wake-up eventfd; never a source's (tokens are addresses).
+const WAKE_TOKEN: u64 = u64::MAX;
+/// The token of the timeout timerfd.
+const TIMER_TOKEN: u64 = u64::MAX - 1;
 /// Events collected per `epoll_wait`.
 const BATCH: usize = 256;
 
-/// An epoll instance with its wake-up eventfd.
+/// An epoll instance with its wake-up eventfd (and, on kernels without `epoll_pwait2`, a
+/// timerfd for sub-millisecond timeouts).
 ///
 /// # Examples
 ///
@@ -23,23 +36,20 @@ const BATCH: usize = 256;
 /// use lwt_core::Backend;
 /// let b = lwt_backends::epoll::Epoll::new().unwrap();
 /// assert_eq!(b.name(), "epoll");
-/// assert!(b.edge_triggered());
 /// ```
 #[derive(Debug)]
 pub struct Epoll {
     epfd: OwnedFd,
     wake: OwnedFd,
+    /// `None`: the kernel has `epoll_pwait2`.
+    timer: Option<OwnedFd>,
 }
 
-fn flags(interest: Interest) -> epoll::EventFlags {
-    let mut f = epoll::EventFlags::ET | epoll::EventFlags::RDHUP;
-    if interest.readable() {
-        f |= epoll::EventFlags::IN;
-    }
-    if interest.writable() {
-        f |= epoll::EventFlags::OUT;
-    }
-    f
+fn source_flags() -> epoll::EventFlags {
+    epoll::EventFlags::IN
+        | epoll::EventFlags::OUT
+        | epoll::EventFlags::RDHUP
+        | epoll::EventFlags::ET
 }
 
 impl Epoll {
@@ -47,17 +57,29 @@ impl Epoll {
     ///
     /// # Errors
     ///
-    /// The errors of `epoll_create1` and `eventfd` (e.g. `EMFILE`).
+    /// The errors of `epoll_create1`, `eventfd` and `timerfd_create` (e.g. `EMFILE`).
     pub fn new() -> io::Result<Epoll> {
         let epfd = epoll::create(epoll::CreateFlags::CLOEXEC)?;
-        let wake = eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)?;
-        epoll::add(
-            &epfd,
-            &wake,
-            epoll::EventData::new_u64(WAKE_KEY),
-            epoll::EventFlags::IN | epoll::EventFlags::ET,
-        )?;
-        Ok(Epoll { epfd, wake })
+        let timer = if has_pwait2(&epfd) {
+            None
+        } else {
+            Some(new_timer(&epfd)?)
+        };
+        Epoll::finish(epfd, timer)
+    }
+
+    /// An instance that uses a timerfd for sub-millisecond timeouts even where the kernel
+    /// has `epoll_pwait2` (to test that path).
+    #[cfg(test)]
+    fn with_timerfd() -> io::Result<Epoll> {
+        let epfd = epoll::create(epoll::CreateFlags::CLOEXEC)?;
+        let timer = Some(new_timer(&epfd)?);
+        Epoll::finish(epfd, timer)
+    }
+
+    fn finish(epfd: OwnedFd, timer: Option<OwnedFd>) -> io::Result<Epoll> {
+        let wake = new_wake(&epfd)?;
+        Ok(Epoll { epfd, wake, timer })
     }
 
     /// Puts `new` in place of `target`: `dup2(new, target's number)`, close-on-exec, then closes
@@ -72,11 +94,106 @@ impl Epoll {
         Ok(())
     }
 
-    fn drain_wake(&self) {
-        let mut buf = [0u8; 8];
-        // Non-blocking: EAGAIN means it was already drained, which is fine.
-        let _ = rustix::io::read(&self.wake, &mut buf);
+    /// One `epoll_wait` (millisecond timeout, -1: none) or `epoll_pwait2` (exact timeout).
+    fn sys_wait(
+        &self,
+        buf: &mut [MaybeUninit<libc::epoll_event>],
+        timeout: Wait,
+    ) -> io::Result<usize> {
+        let (ptr, len) = (
+            buf.as_mut_ptr().cast::<libc::epoll_event>(),
+            buf.len() as i32,
+        );
+        let n = match timeout {
+            // SAFETY: `ptr` points to `len` writable events; epoll writes at most `len`.
+            Wait::Millis(ms) => unsafe { libc::epoll_wait(self.epfd.as_raw_fd(), ptr, len, ms) },
+            Wait::Exact(ts) => {
+                // SAFETY: as above; `ts` is a valid timespec and the signal mask is null (the
+                // size argument is then ignored).
+                unsafe {
+                    libc::syscall(
+                        libc::SYS_epoll_pwait2,
+                        self.epfd.as_raw_fd(),
+                        ptr,
+                        len,
+                        &ts as *const libc::timespec,
+                        std::ptr::null::<libc::sigset_t>(),
+                        0usize,
+                    ) as i32
+                }
+            }
+        };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(n as usize)
     }
+}
+
+/// How one wait is made.
+enum Wait {
+    Millis(i32),
+    Exact(libc::timespec),
+}
+
+fn new_wake(epfd: &OwnedFd) -> io::Result<OwnedFd> {
+    let wake = eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)?;
+    epoll::add(
+        epfd,
+        &wake,
+        epoll::EventData::new_u64(WAKE_TOKEN),
+        epoll::EventFlags::IN | epoll::EventFlags::ET,
+    )?;
+    Ok(wake)
+}
+
+fn new_timer(epfd: &OwnedFd) -> io::Result<OwnedFd> {
+    let timer = timerfd_create(
+        TimerfdClockId::Monotonic,
+        TimerfdFlags::CLOEXEC | TimerfdFlags::NONBLOCK,
+    )?;
+    epoll::add(
+        epfd,
+        &timer,
+        epoll::EventData::new_u64(TIMER_TOKEN),
+        epoll::EventFlags::IN | epoll::EventFlags::ET,
+    )?;
+    Ok(timer)
+}
+
+/// Whether the kernel has `epoll_pwait2` (Linux 5.11; a seccomp filter may also refuse it).
+fn has_pwait2(epfd: &OwnedFd) -> bool {
+    let mut ev = MaybeUninit::<libc::epoll_event>::uninit();
+    let ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: one writable event; a zero timeout, a null signal mask.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_epoll_pwait2,
+            epfd.as_raw_fd(),
+            ev.as_mut_ptr(),
+            1i32,
+            &ts as *const libc::timespec,
+            std::ptr::null::<libc::sigset_t>(),
+            0usize,
+        )
+    };
+    r >= 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EINTR)
+}
+
+fn timespec(d: Duration) -> libc::timespec {
+    libc::timespec {
+        tv_sec: d.as_secs().min(i64::MAX as u64) as libc::time_t,
+        tv_nsec: d.subsec_nanos() as libc::c_long,
+    }
+}
+
+/// `d` in whole milliseconds, rounded up, at most `i32::MAX` (the driver waits again).
+fn ceil_millis(d: Duration) -> i32 {
+    let ms = d.as_nanos().div_ceil(1_000_000);
+    ms.min(i32::MAX as u128) as i32
 }
 
 impl Backend for Epoll {
@@ -84,90 +201,163 @@ impl Backend for Epoll {
         "epoll"
     }
 
-    fn edge_triggered(&self) -> bool {
-        true
-    }
-
-    fn register(
-        &self,
-        source: BorrowedSource<'_>,
-        key: usize,
-        interest: Interest,
-    ) -> io::Result<()> {
+    fn register(&self, source: BorrowedSource<'_>, token: usize) -> io::Result<()> {
         epoll::add(
             &self.epfd,
             source,
-            epoll::EventData::new_u64(key as u64),
-            flags(interest),
+            epoll::EventData::new_u64(token as u64),
+            source_flags(),
         )?;
         Ok(())
     }
 
-    fn modify(&self, source: BorrowedSource<'_>, key: usize, interest: Interest) -> io::Result<()> {
-        epoll::modify(
-            &self.epfd,
-            source,
-            epoll::EventData::new_u64(key as u64),
-            flags(interest),
-        )?;
+    fn arm(&self, _source: BorrowedSource<'_>, _token: usize, _: Interest) -> io::Result<()> {
+        // Both directions are registered once, edge-triggered: nothing to do.
         Ok(())
     }
 
-    fn deregister(&self, source: BorrowedSource<'_>, _key: usize) -> io::Result<()> {
+    fn deregister(&self, source: BorrowedSource<'_>, _token: usize) -> io::Result<()> {
         epoll::delete(&self.epfd, source)?;
         Ok(())
     }
 
     fn wait(&self, events: &mut Events, timeout: Option<Duration>) -> io::Result<()> {
-        let mut buf = [MaybeUninit::<epoll::Event>::uninit(); BATCH];
-        let cap = events.capacity().clamp(1, BATCH);
-        let ts = timeout.map(|d| {
-            Timespec::try_from(d).unwrap_or(Timespec {
-                tv_sec: i64::MAX / 1000,
-                tv_nsec: 0,
-            })
-        });
-        let (ready, _) = epoll::wait(&self.epfd, &mut buf[..cap], ts.as_ref())?;
-        for ev in ready.iter() {
-            let key = ev.data.u64();
-            if key == WAKE_KEY {
-                self.drain_wake();
-                continue;
+        let mut buf = [MaybeUninit::<libc::epoll_event>::uninit(); BATCH];
+        let cap = events.room().min(BATCH);
+        let how = match timeout {
+            None => Wait::Millis(-1),
+            Some(d) if d.subsec_nanos() % 1_000_000 == 0 => Wait::Millis(ceil_millis(d)),
+            Some(d) => match &self.timer {
+                None => Wait::Exact(timespec(d)),
+                Some(timer) => {
+                    let spec = Itimerspec {
+                        it_interval: Timespec {
+                            tv_sec: 0,
+                            tv_nsec: 0,
+                        },
+                        it_value: Timespec::try_from(d).unwrap_or(Timespec {
+                            tv_sec: i64::MAX / 2,
+                            tv_nsec: 0,
+                        }),
+                    };
+                    timerfd_settime(timer, TimerfdTimerFlags::empty(), &spec)?;
+                    // The timerfd ends the wait at the exact time; the rounded-up timeout is
+                    // only a backstop.
+                    Wait::Millis(ceil_millis(d))
+                }
+            },
+        };
+        let n = self.sys_wait(&mut buf[..cap], how)?;
+        for ev in &buf[..n] {
+            // SAFETY: the kernel initialised the first `n` events.
+            let ev = unsafe { ev.assume_init() };
+            let token = ev.u64;
+            if token == WAKE_TOKEN || token == TIMER_TOKEN {
+                continue; // edge-triggered: never read back
             }
-            let f = ev.flags;
+            let f = epoll::EventFlags::from_bits_retain(ev.events);
             let err = f.intersects(epoll::EventFlags::ERR | epoll::EventFlags::HUP);
             events.push(Event {
-                key: key as usize,
+                token: token as usize,
                 readable: err
                     || f.intersects(
                         epoll::EventFlags::IN | epoll::EventFlags::PRI | epoll::EventFlags::RDHUP,
                     ),
                 writable: err || f.contains(epoll::EventFlags::OUT),
+                hup: err || f.contains(epoll::EventFlags::RDHUP),
             });
         }
         Ok(())
     }
 
     fn notify(&self) -> io::Result<()> {
-        match rustix::io::write(&self.wake, &1u64.to_ne_bytes()) {
+        let one = 1u64.to_ne_bytes();
+        match rustix::io::write(&self.wake, &one) {
             Ok(_) => Ok(()),
-            // The counter is saturated: the loop is woken anyway.
-            Err(rustix::io::Errno::AGAIN) => Ok(()),
+            Err(rustix::io::Errno::AGAIN) => {
+                // The counter is full (after 2^64 - 2 wake-ups): reset it and write again.
+                let mut buf = [0u8; 8];
+                let _ = rustix::io::read(&self.wake, &mut buf);
+                match rustix::io::write(&self.wake, &one) {
+                    Ok(_) | Err(rustix::io::Errno::AGAIN) => Ok(()),
+                    Err(e) => Err(e.into()),
+                }
+            }
             Err(e) => Err(e.into()),
         }
     }
 
     fn after_fork(&self) -> io::Result<()> {
-        // The wake-up eventfd first, so the new instance watches the final descriptor.
+        // A new instance first, then new wake-up and timer descriptors registered in it, each
+        // put onto the old numbers (so no field changes), then the instance itself.
+        let epfd = epoll::create(epoll::CreateFlags::CLOEXEC)?;
         let wake = eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)?;
         Epoll::replace_fd(&self.wake, wake)?;
-        let epfd = epoll::create(epoll::CreateFlags::CLOEXEC)?;
         epoll::add(
             &epfd,
-            &self.wake,
-            epoll::EventData::new_u64(WAKE_KEY),
+            self.wake.as_fd(),
+            epoll::EventData::new_u64(WAKE_TOKEN),
             epoll::EventFlags::IN | epoll::EventFlags::ET,
         )?;
+        if let Some(timer) = &self.timer {
+            let fresh = timerfd_create(
+                TimerfdClockId::Monotonic,
+                TimerfdFlags::CLOEXEC | TimerfdFlags::NONBLOCK,
+            )?;
+            Epoll::replace_fd(timer, fresh)?;
+            epoll::add(
+                &epfd,
+                timer.as_fd(),
+                epoll::EventData::new_u64(TIMER_TOKEN),
+                epoll::EventFlags::IN | epoll::EventFlags::ET,
+            )?;
+        }
         Epoll::replace_fd(&self.epfd, epfd)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+
+    /// Waits `n` times for `d` with nothing to report; the total time.
+    fn waits(b: &Epoll, n: u32, d: Duration) -> Duration {
+        let mut events = Events::with_capacity(8);
+        let start = Instant::now();
+        for _ in 0..n {
+            b.wait(&mut events, Some(d)).unwrap();
+            assert!(events.is_empty());
+        }
+        start.elapsed()
+    }
+
+    #[test]
+    fn sub_millisecond_timeouts_are_not_rounded_to_a_millisecond() {
+        // 200 waits of 50 us take about 200 x 1.05 ms (>= 200 ms) when rounded up to the
+        // millisecond; exact ones about 200 x 0.1 ms. The bound leaves a wide margin for a
+        // loaded machine while still failing the rounded-up behaviour.
+        for b in [Epoll::new().unwrap(), Epoll::with_timerfd().unwrap()] {
+            let took = waits(&b, 200, Duration::from_micros(50));
+            assert!(took >= Duration::from_millis(10), "{took:?}");
+            assert!(
+                took < Duration::from_millis(150),
+                "200 waits of 50 us took {took:?} (timerfd path: {})",
+                b.timer.is_some()
+            );
+        }
+    }
+
+    #[test]
+    fn notify_wakes_a_wait_without_reporting_anything() {
+        let b = Epoll::new().unwrap();
+        for _ in 0..3 {
+            b.notify().unwrap();
+            let mut events = Events::with_capacity(8);
+            let start = Instant::now();
+            b.wait(&mut events, Some(Duration::from_secs(10))).unwrap();
+            assert!(start.elapsed() < Duration::from_secs(5));
+            assert!(events.is_empty());
+        }
     }
 }

@@ -1,16 +1,15 @@
-//! The IOCP backend (Windows): level-triggered socket readiness through I/O completion ports
-//! and the AFD driver, by the [`polling`] crate.
+//! The IOCP backend (Windows): oneshot socket readiness through I/O completion ports and the
+//! AFD driver, by the [`polling`] crate.
 //!
 //! Windows has no readiness API for sockets that scales; polling submits an
 //! `IOCTL_AFD_POLL` per socket (as libuv and wepoll do) whose completion is queued to one
-//! completion port. That has no edge-triggered mode, so this backend is level-triggered
-//! ([`PollMode::Level`]): the reactor sets a socket's interest with [`Backend::modify`] only
-//! while an operation waits on it, and polling re-submits the poll after each report. The
+//! completion port. Such a poll is oneshot ([`PollMode::Oneshot`]): [`Backend::arm`] submits
+//! one for the directions the reactor waits for, and its completion is the report, after which
+//! the socket is watched no more until the next arm (the backend contract's oneshot case). The
 //! wake-up is a packet posted to the port; it is never reported as an event.
 //!
 //! Only sockets can be registered (the source type is `BorrowedSocket`). Errors (`ABORT`,
-//! `CONNECT_FAIL`) are reported as readable and writable, for the directions that have
-//! interest.
+//! `CONNECT_FAIL`) are reported as readable and writable, for the directions that are armed.
 
 use crate::poller::Poller;
 use lwt_core::backend::{Backend, BorrowedSource, Events, Interest};
@@ -27,7 +26,6 @@ use std::time::Duration;
 /// use lwt_core::Backend;
 /// let b = lwt_backends::iocp::Iocp::new().unwrap();
 /// assert_eq!(b.name(), "iocp");
-/// assert!(!b.edge_triggered());
 /// # }
 /// ```
 #[derive(Debug)]
@@ -41,7 +39,7 @@ impl Iocp {
     /// `Unsupported` when `\Device\Afd` or the `ntdll` functions polling needs are missing;
     /// the error of `CreateIoCompletionPort` otherwise.
     pub fn new() -> io::Result<Iocp> {
-        Poller::new(PollMode::Level, "iocp").map(Iocp)
+        Poller::new(PollMode::Oneshot, "iocp").map(Iocp)
     }
 }
 
@@ -50,24 +48,15 @@ impl Backend for Iocp {
         "iocp"
     }
 
-    fn edge_triggered(&self) -> bool {
-        false
+    fn register(&self, source: BorrowedSource<'_>, token: usize) -> io::Result<()> {
+        self.0.register(source, token)
     }
 
-    fn register(
-        &self,
-        source: BorrowedSource<'_>,
-        key: usize,
-        interest: Interest,
-    ) -> io::Result<()> {
-        self.0.register(source, key, interest)
+    fn arm(&self, source: BorrowedSource<'_>, token: usize, interest: Interest) -> io::Result<()> {
+        self.0.arm(source, token, interest)
     }
 
-    fn modify(&self, source: BorrowedSource<'_>, key: usize, interest: Interest) -> io::Result<()> {
-        self.0.modify(source, key, interest)
-    }
-
-    fn deregister(&self, source: BorrowedSource<'_>, _key: usize) -> io::Result<()> {
+    fn deregister(&self, source: BorrowedSource<'_>, _token: usize) -> io::Result<()> {
         self.0.deregister(source)
     }
 

@@ -25,7 +25,6 @@ use std::time::Duration;
 /// use lwt_core::Backend;
 /// let b = lwt_backends::kqueue::Kqueue::new().unwrap();
 /// assert_eq!(b.name(), "kqueue");
-/// assert!(b.edge_triggered());
 /// # }
 /// ```
 #[derive(Debug)]
@@ -47,24 +46,15 @@ impl Backend for Kqueue {
         "kqueue"
     }
 
-    fn edge_triggered(&self) -> bool {
-        true
+    fn register(&self, source: BorrowedSource<'_>, token: usize) -> io::Result<()> {
+        self.0.register(source, token)
     }
 
-    fn register(
-        &self,
-        source: BorrowedSource<'_>,
-        key: usize,
-        interest: Interest,
-    ) -> io::Result<()> {
-        self.0.register(source, key, interest)
+    fn arm(&self, source: BorrowedSource<'_>, token: usize, interest: Interest) -> io::Result<()> {
+        self.0.arm(source, token, interest)
     }
 
-    fn modify(&self, source: BorrowedSource<'_>, key: usize, interest: Interest) -> io::Result<()> {
-        self.0.modify(source, key, interest)
-    }
-
-    fn deregister(&self, source: BorrowedSource<'_>, _key: usize) -> io::Result<()> {
+    fn deregister(&self, source: BorrowedSource<'_>, _token: usize) -> io::Result<()> {
         self.0.deregister(source)
     }
 

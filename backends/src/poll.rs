@@ -1,15 +1,24 @@
-//! The poll(2) backend: level-triggered, for every Unix, with no limit on descriptor numbers
-//! (unlike `select`, whose `FD_SETSIZE` of 1024 broke Lwt's default engine).
+//! The poll(2) backend: for every Unix, with no limit on descriptor numbers (unlike
+//! `select`, whose `FD_SETSIZE` of 1024 broke Lwt's default engine).
 //!
-//! The registered sources live in a table; each `wait` polls the sources that have interest,
-//! plus the wake-up channel (an `eventfd` on Linux and Android, a pipe elsewhere).
+//! The registered sources live in a table with what is armed for each. A `wait` polls the
+//! armed directions (plus the wake-up channel: an `eventfd` on Linux and Android, a pipe
+//! elsewhere) and disarms what it reports, as the backend contract allows ("arm, then report",
+//! oneshot): the reactor arms again what it still waits for.
+//!
+//! # Who owns what, and the poll in flight
+//!
+//! The table is behind one lock, held only to copy or change it, never during `poll(2)`. While
+//! a `poll(2)` runs, the descriptors it watches are numbers copied out of the table, so
+//! [`Backend::deregister`] waits for that call to return (it wakes it first): after it returns
+//! the caller may close the descriptor, and a reused number is never polled for the old
+//! source. An arm made during a poll restarts it, so the new interest is watched at once.
 
 use lwt_core::backend::{Backend, BorrowedSource, Event, Events, Interest};
-use rustix::event::{PollFd, PollFlags, Timespec};
-use rustix::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use rustix::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::collections::HashMap;
 use std::io;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
 /// A poll(2) backend.
@@ -20,11 +29,15 @@ use std::time::Duration;
 /// use lwt_core::Backend;
 /// let b = lwt_backends::poll::Poll::new().unwrap();
 /// assert_eq!(b.name(), "poll");
-/// assert!(!b.edge_triggered());
 /// ```
 #[derive(Debug)]
 pub struct Poll {
     table: Mutex<Table>,
+    /// Signalled when a `poll(2)` in flight returns.
+    poll_done: Condvar,
+    /// The buffers of the poll in flight, the pollfds and their tokens (only the waiting
+    /// thread uses them).
+    fds: Mutex<(Vec<libc::pollfd>, Vec<usize>)>,
     wake_read: OwnedFd,
     wake_write: Option<OwnedFd>,
 }
@@ -32,15 +45,28 @@ pub struct Poll {
 /// # Invariant
 ///
 /// Every raw fd in the table is open: the reactor deregisters a source before its owner
-/// closes it. A descriptor closed by another thread while `poll` runs is reported as
-/// `POLLNVAL`, which becomes a (spurious) event.
+/// closes it, and deregistration waits for a poll in flight. A descriptor closed behind the
+/// reactor's back is reported as `POLLNVAL`, which becomes a (spurious) event.
 #[derive(Debug, Default)]
 struct Table {
-    entries: Vec<(RawFd, usize, Interest)>,
+    entries: Vec<Entry>,
+    /// Token -> position in `entries`.
     index: HashMap<usize, usize>,
+    /// A `poll(2)` runs with a copy of the table.
+    polling: bool,
+    /// Counts the polls started: a deregistration waits for the poll in flight when it
+    /// removed its entry, not for later ones (which no longer hold the descriptor).
+    polls: u64,
 }
 
-fn lock(m: &Mutex<Table>) -> MutexGuard<'_, Table> {
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    fd: RawFd,
+    token: usize,
+    armed: Interest,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // The table is consistent after every operation, so poisoning is ignored.
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -52,37 +78,14 @@ impl Poll {
     ///
     /// The errors of `eventfd`/`pipe2` (e.g. `EMFILE`).
     pub fn new() -> io::Result<Poll> {
-        #[cfg(any(target_os = "linux", target_os = "android"))]
-        {
-            use rustix::event::{eventfd, EventfdFlags};
-            let fd = eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)?;
-            Ok(Poll {
-                table: Mutex::default(),
-                wake_read: fd,
-                wake_write: None,
-            })
-        }
-        #[cfg(not(any(target_os = "linux", target_os = "android")))]
-        {
-            let (r, w) = wake_pipe()?;
-            Ok(Poll {
-                table: Mutex::default(),
-                wake_read: r,
-                wake_write: Some(w),
-            })
-        }
-    }
-
-    fn set(&self, raw: RawFd, key: usize, interest: Interest) {
-        let mut t = lock(&self.table);
-        match t.index.get(&key) {
-            Some(&pos) => t.entries[pos] = (raw, key, interest),
-            None => {
-                let pos = t.entries.len();
-                t.entries.push((raw, key, interest));
-                t.index.insert(key, pos);
-            }
-        }
+        let (wake_read, wake_write) = wake_channel()?;
+        Ok(Poll {
+            table: Mutex::default(),
+            poll_done: Condvar::new(),
+            fds: Mutex::new((Vec::new(), Vec::new())),
+            wake_read,
+            wake_write,
+        })
     }
 
     /// Puts `new` in place of `target`: `dup2(new, target's number)`, close-on-exec, then closes
@@ -105,6 +108,25 @@ impl Poll {
             }
         }
     }
+
+    /// Makes a poll in flight return (a change it must see).
+    fn interrupt(&self, t: &Table) -> io::Result<()> {
+        if t.polling {
+            self.notify()?;
+        }
+        Ok(())
+    }
+}
+
+fn poll_events(armed: Interest) -> libc::c_short {
+    let mut f = 0;
+    if armed.readable() {
+        f |= libc::POLLIN | libc::POLLPRI;
+    }
+    if armed.writable() {
+        f |= libc::POLLOUT;
+    }
+    f
 }
 
 impl Backend for Poll {
@@ -112,83 +134,123 @@ impl Backend for Poll {
         "poll"
     }
 
-    fn edge_triggered(&self) -> bool {
-        false
-    }
-
-    fn register(
-        &self,
-        source: BorrowedSource<'_>,
-        key: usize,
-        interest: Interest,
-    ) -> io::Result<()> {
-        self.set(source.as_raw_fd(), key, interest);
-        Ok(())
-    }
-
-    fn modify(&self, source: BorrowedSource<'_>, key: usize, interest: Interest) -> io::Result<()> {
-        self.set(source.as_raw_fd(), key, interest);
-        Ok(())
-    }
-
-    fn deregister(&self, _source: BorrowedSource<'_>, key: usize) -> io::Result<()> {
+    fn register(&self, source: BorrowedSource<'_>, token: usize) -> io::Result<()> {
         let mut t = lock(&self.table);
-        if let Some(pos) = t.index.remove(&key) {
+        let entry = Entry {
+            fd: source.as_raw_fd(),
+            token,
+            armed: Interest::NONE,
+        };
+        match t.index.get(&token) {
+            Some(&pos) => t.entries[pos] = entry,
+            None => {
+                let pos = t.entries.len();
+                t.entries.push(entry);
+                t.index.insert(token, pos);
+            }
+        }
+        Ok(())
+    }
+
+    fn arm(&self, _source: BorrowedSource<'_>, token: usize, interest: Interest) -> io::Result<()> {
+        let mut t = lock(&self.table);
+        let Some(&pos) = t.index.get(&token) else {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                "poll backend: arm of an unregistered source",
+            ));
+        };
+        let grew = !t.entries[pos].armed.contains(interest);
+        t.entries[pos].armed = interest;
+        if grew {
+            self.interrupt(&t)?;
+        }
+        Ok(())
+    }
+
+    fn deregister(&self, _source: BorrowedSource<'_>, token: usize) -> io::Result<()> {
+        let mut t = lock(&self.table);
+        if let Some(pos) = t.index.remove(&token) {
             t.entries.swap_remove(pos);
-            if let Some(&(_, moved, _)) = t.entries.get(pos) {
+            if let Some(moved) = t.entries.get(pos).map(|e| e.token) {
                 t.index.insert(moved, pos);
+            }
+        }
+        if t.polling {
+            // The poll in flight may hold this descriptor's number: wait until it returns, so
+            // the caller can close it.
+            self.interrupt(&t)?;
+            let in_flight = t.polls;
+            while t.polling && t.polls == in_flight {
+                t = self.poll_done.wait(t).unwrap_or_else(|e| e.into_inner());
             }
         }
         Ok(())
     }
 
     fn wait(&self, events: &mut Events, timeout: Option<Duration>) -> io::Result<()> {
-        let watched: Vec<(RawFd, usize, Interest)> = lock(&self.table)
-            .entries
-            .iter()
-            .filter(|e| e.2 != Interest::NONE)
-            .copied()
-            .collect();
-        let mut fds = Vec::with_capacity(watched.len() + 1);
-        fds.push(PollFd::new(&self.wake_read, PollFlags::IN));
-        for &(raw, _, interest) in &watched {
-            let mut f = PollFlags::empty();
-            if interest.readable() {
-                f |= PollFlags::IN | PollFlags::PRI;
+        let mut bufs = lock(&self.fds);
+        let (fds, tokens) = &mut *bufs;
+        {
+            let mut t = lock(&self.table);
+            fds.clear();
+            tokens.clear();
+            fds.push(libc::pollfd {
+                fd: self.wake_read.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            });
+            tokens.push(usize::MAX);
+            for e in t.entries.iter().filter(|e| !e.armed.is_none()) {
+                fds.push(libc::pollfd {
+                    fd: e.fd,
+                    events: poll_events(e.armed),
+                    revents: 0,
+                });
+                tokens.push(e.token);
             }
-            if interest.writable() {
-                f |= PollFlags::OUT;
-            }
-            // SAFETY: the table's invariant: `raw` is open until deregistered (see `Table`).
-            let fd = unsafe { BorrowedFd::borrow_raw(raw) };
-            fds.push(PollFd::from_borrowed_fd(fd, f));
+            t.polling = true;
+            t.polls = t.polls.wrapping_add(1);
         }
-        let ts = timeout.map(|d| {
-            Timespec::try_from(d).unwrap_or(Timespec {
-                tv_sec: i64::MAX / 1000,
-                tv_nsec: 0,
-            })
-        });
-        let n = rustix::event::poll(&mut fds, ts.as_ref())?;
+        let n = sys_poll(fds, timeout);
+        let err = (n < 0).then(io::Error::last_os_error);
+        let mut t = lock(&self.table);
+        t.polling = false;
+        self.poll_done.notify_all();
+        if let Some(e) = err {
+            return Err(e);
+        }
+        if fds[0].revents != 0 {
+            self.drain_wake();
+        }
         if n == 0 {
             return Ok(());
         }
-        if !fds[0].revents().is_empty() {
-            self.drain_wake();
-        }
-        for (pfd, &(_, key, _)) in fds[1..].iter().zip(&watched) {
-            let r = pfd.revents();
-            if r.is_empty() {
+        for (pfd, &token) in fds.iter().zip(tokens.iter()).skip(1) {
+            let r = pfd.revents;
+            if r == 0 {
+                continue;
+            }
+            // Deregistered (or registered anew) during the poll: not this source any more.
+            let Some(&pos) = t.index.get(&token) else {
+                continue;
+            };
+            if t.entries[pos].fd != pfd.fd {
                 continue;
             }
             if events.len() >= events.capacity() {
-                break; // the rest is reported by the next wait (level-triggered)
+                break; // still armed: reported by the next wait
             }
-            let err = r.intersects(PollFlags::ERR | PollFlags::HUP | PollFlags::NVAL);
+            let failed = r & (libc::POLLERR | libc::POLLHUP | libc::POLLNVAL) != 0;
+            let readable = failed || r & (libc::POLLIN | libc::POLLPRI) != 0;
+            let writable = failed || r & libc::POLLOUT != 0;
+            // Oneshot: a reported source is disarmed until the reactor arms it again.
+            t.entries[pos].armed = Interest::NONE;
             events.push(Event {
-                key,
-                readable: err || r.intersects(PollFlags::IN | PollFlags::PRI),
-                writable: err || r.contains(PollFlags::OUT),
+                token,
+                readable,
+                writable,
+                hup: failed,
             });
         }
         Ok(())
@@ -206,37 +268,82 @@ impl Backend for Poll {
     }
 
     fn after_fork(&self) -> io::Result<()> {
-        // The table lives in this process's memory; only the wake-up channel is shared with
-        // the parent and must be replaced.
-        #[cfg(any(target_os = "linux", target_os = "android"))]
+        // The table is this process's memory, emptied here (the driver registers everything
+        // again); only the wake-up channel is shared with the parent and must be replaced.
         {
-            use rustix::event::{eventfd, EventfdFlags};
-            let wake = eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)?;
-            Poll::replace_fd(&self.wake_read, wake)
+            let mut t = lock(&self.table);
+            t.entries.clear();
+            t.index.clear();
+            t.polling = false;
         }
-        #[cfg(not(any(target_os = "linux", target_os = "android")))]
-        {
-            let (r, w) = wake_pipe()?;
-            Poll::replace_fd(&self.wake_read, r)?;
-            match &self.wake_write {
-                Some(old) => Poll::replace_fd(old, w),
-                None => Ok(()),
-            }
+        let (r, w) = wake_channel()?;
+        Poll::replace_fd(&self.wake_read, r)?;
+        match (&self.wake_write, w) {
+            (Some(old), Some(new)) => Poll::replace_fd(old, new),
+            _ => Ok(()),
         }
     }
 }
 
-/// The wake-up pipe, both ends close-on-exec and non-blocking.
-#[cfg(not(any(target_os = "linux", target_os = "android", target_vendor = "apple")))]
-fn wake_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
-    use rustix::pipe::{pipe_with, PipeFlags};
-    Ok(pipe_with(PipeFlags::CLOEXEC | PipeFlags::NONBLOCK)?)
+/// `ppoll(2)`: a timeout with nanosecond resolution.
+///
+/// The caller guarantees what poll needs: every descriptor of `fds` is open (the table's
+/// invariant: deregister waits for a poll in flight).
+#[cfg(not(target_vendor = "apple"))]
+fn sys_poll(fds: &mut [libc::pollfd], timeout: Option<Duration>) -> libc::c_int {
+    let ts = timeout.map(|d| libc::timespec {
+        tv_sec: d.as_secs().min(i64::MAX as u64 / 2) as libc::time_t,
+        tv_nsec: d.subsec_nanos() as libc::c_long,
+    });
+    let ts_ptr = ts
+        .as_ref()
+        .map_or(std::ptr::null(), |t| t as *const libc::timespec);
+    // SAFETY: `fds` holds `fds.len()` initialised pollfds that poll may write `revents` into;
+    // the descriptors are open (above); `ts_ptr` is null or points to a live timespec; the
+    // signal mask is null.
+    unsafe {
+        libc::ppoll(
+            fds.as_mut_ptr(),
+            fds.len() as libc::nfds_t,
+            ts_ptr,
+            std::ptr::null(),
+        )
+    }
 }
 
-/// The wake-up pipe, both ends close-on-exec and non-blocking (Apple's systems lack
-/// `pipe2`, so the flags are set with `fcntl`).
+/// `poll(2)`: Apple's systems have no `ppoll`, so the timeout is rounded up to the millisecond
+/// there (kqueue, the default backend on those systems, has the finer resolution).
 #[cfg(target_vendor = "apple")]
-fn wake_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+fn sys_poll(fds: &mut [libc::pollfd], timeout: Option<Duration>) -> libc::c_int {
+    let ms = timeout.map_or(-1, |d| {
+        d.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as i32
+    });
+    // SAFETY: as for `ppoll` above.
+    unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) }
+}
+
+/// The wake-up channel: an eventfd (its read end is also its write end).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn wake_channel() -> io::Result<(OwnedFd, Option<OwnedFd>)> {
+    use rustix::event::{eventfd, EventfdFlags};
+    Ok((
+        eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)?,
+        None,
+    ))
+}
+
+/// The wake-up channel: a pipe, both ends close-on-exec and non-blocking.
+#[cfg(not(any(target_os = "linux", target_os = "android", target_vendor = "apple")))]
+fn wake_channel() -> io::Result<(OwnedFd, Option<OwnedFd>)> {
+    use rustix::pipe::{pipe_with, PipeFlags};
+    let (r, w) = pipe_with(PipeFlags::CLOEXEC | PipeFlags::NONBLOCK)?;
+    Ok((r, Some(w)))
+}
+
+/// The wake-up channel: a pipe, both ends close-on-exec and non-blocking (Apple's systems
+/// lack `pipe2`, so the flags are set with `fcntl`).
+#[cfg(target_vendor = "apple")]
+fn wake_channel() -> io::Result<(OwnedFd, Option<OwnedFd>)> {
     use rustix::fs::{fcntl_getfl, fcntl_setfl, OFlags};
     use rustix::io::{fcntl_setfd, FdFlags};
     let (r, w) = rustix::pipe::pipe()?;
@@ -244,5 +351,56 @@ fn wake_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
         fcntl_setfd(fd, FdFlags::CLOEXEC)?;
         fcntl_setfl(fd, fcntl_getfl(fd)? | OFlags::NONBLOCK)?;
     }
-    Ok((r, w))
+    Ok((r, Some(w)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::net::UnixStream;
+    use std::sync::Arc;
+    use std::time::Instant;
+
+    #[test]
+    fn deregister_waits_for_the_poll_in_flight() {
+        let b = Arc::new(Poll::new().unwrap());
+        let (a, _peer) = UnixStream::pair().unwrap();
+        b.register(a.as_fd(), 7).unwrap();
+        b.arm(a.as_fd(), 7, Interest::READ).unwrap();
+        let b2 = b.clone();
+        let waiter = std::thread::spawn(move || {
+            let mut ev = Events::with_capacity(8);
+            // Nothing to read: only the deregistration's interrupt ends this wait early.
+            b2.wait(&mut ev, Some(Duration::from_secs(20))).unwrap();
+            ev.len()
+        });
+        // Let the thread enter poll(2).
+        let start = Instant::now();
+        while !lock(&b.table).polling {
+            assert!(start.elapsed() < Duration::from_secs(10), "never polled");
+            std::thread::yield_now();
+        }
+        b.deregister(a.as_fd(), 7).unwrap();
+        // deregister returned: no poll is in flight with the descriptor any more.
+        assert!(!lock(&b.table).polling);
+        assert_eq!(waiter.join().unwrap(), 0);
+        assert!(start.elapsed() < Duration::from_secs(10));
+    }
+
+    #[test]
+    fn a_report_disarms_until_the_next_arm() {
+        let b = Poll::new().unwrap();
+        let (a, _peer) = UnixStream::pair().unwrap();
+        b.register(a.as_fd(), 9).unwrap();
+        b.arm(a.as_fd(), 9, Interest::WRITE).unwrap();
+        let mut ev = Events::with_capacity(8);
+        b.wait(&mut ev, Some(Duration::from_secs(5))).unwrap();
+        assert_eq!(ev.iter().filter(|e| e.token == 9 && e.writable).count(), 1);
+        ev.clear();
+        b.wait(&mut ev, Some(Duration::ZERO)).unwrap();
+        assert!(ev.is_empty(), "reported again without an arm");
+        b.arm(a.as_fd(), 9, Interest::WRITE).unwrap();
+        b.wait(&mut ev, Some(Duration::ZERO)).unwrap();
+        assert_eq!(ev.len(), 1);
+    }
 }

@@ -1,7 +1,9 @@
 //! What the kqueue and IOCP backends share: both are a `polling::Poller` behind the
-//! [`Backend`](lwt_core::Backend) contract, differing only in their [`PollMode`] (kqueue's
-//! `EV_CLEAR` is edge-triggered; IOCP's AFD polls are level-triggered). Each backend file
-//! keeps its name, its mode and its documentation.
+//! [`Backend`](lwt_core::Backend) contract ("arm, then report"), differing only in their
+//! [`PollMode`]: kqueue's `EV_CLEAR` is edge-triggered, so both directions are registered once
+//! and arming is free; IOCP's AFD polls are oneshot, so an arm submits a poll for what is
+//! armed and a report ends it. Each backend file keeps its name, its mode and its
+//! documentation.
 
 use lwt_core::backend::{BorrowedSource, Event, Events, Interest};
 use polling::PollMode;
@@ -22,8 +24,8 @@ pub(crate) struct Poller {
     mode: PollMode,
 }
 
-fn event(key: usize, interest: Interest) -> polling::Event {
-    polling::Event::new(key, interest.readable(), interest.writable())
+fn event(token: usize, interest: Interest) -> polling::Event {
+    polling::Event::new(token, interest.readable(), interest.writable())
 }
 
 fn batch(cap: usize) -> NonZeroUsize {
@@ -52,29 +54,32 @@ impl Poller {
         self.buf.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub(crate) fn register(
-        &self,
-        source: BorrowedSource<'_>,
-        key: usize,
-        interest: Interest,
-    ) -> io::Result<()> {
+    pub(crate) fn register(&self, source: BorrowedSource<'_>, token: usize) -> io::Result<()> {
+        let interest = if self.mode == PollMode::Edge {
+            Interest::BOTH
+        } else {
+            Interest::NONE
+        };
         // SAFETY: polling requires the source to be deleted from the poller before it is
         // closed; the reactor deregisters every source before its owner closes it (the
-        // invariant of `lwt_core::reactor::Registration`).
+        // invariant of `lwt_core::reactor::Source`).
         unsafe {
             self.poller
-                .add_with_mode(&source, event(key, interest), self.mode)
+                .add_with_mode(&source, event(token, interest), self.mode)
         }
     }
 
-    pub(crate) fn modify(
+    pub(crate) fn arm(
         &self,
         source: BorrowedSource<'_>,
-        key: usize,
+        token: usize,
         interest: Interest,
     ) -> io::Result<()> {
+        if self.mode == PollMode::Edge {
+            return Ok(()); // both directions registered once, edge-triggered
+        }
         self.poller
-            .modify_with_mode(source, event(key, interest), self.mode)
+            .modify_with_mode(source, event(token, interest), self.mode)
     }
 
     pub(crate) fn deregister(&self, source: BorrowedSource<'_>) -> io::Result<()> {
@@ -85,17 +90,24 @@ impl Poller {
         let mut buf = self.buf();
         // Ask for no more than the caller has room for: with edge-triggered registrations an
         // event left in a too-small buffer would be lost.
-        let room = batch(events.capacity().saturating_sub(events.len()));
+        let room = batch(events.room());
         if buf.capacity() != room {
             *buf = polling::Events::with_capacity(room);
         }
         buf.clear();
         self.poller.wait(&mut buf, timeout)?;
         for ev in buf.iter() {
+            // polling reports kqueue's `EV_EOF` on a read filter as readable and writable (the
+            // two filters are separate events otherwise); IOCP's disconnect and abort as an
+            // interrupt or an error.
+            let hup = ev.is_interrupt()
+                || ev.is_err().unwrap_or(false)
+                || (self.mode == PollMode::Edge && ev.readable && ev.writable);
             events.push(Event {
-                key: ev.key,
+                token: ev.key,
                 readable: ev.readable,
                 writable: ev.writable,
+                hup,
             });
         }
         buf.clear();

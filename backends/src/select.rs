@@ -283,22 +283,14 @@ impl Backend for AnyBackend {
     fn name(&self) -> &'static str {
         dispatch!(self, b => b.name())
     }
-    fn edge_triggered(&self) -> bool {
-        dispatch!(self, b => b.edge_triggered())
+    fn register(&self, source: BorrowedSource<'_>, token: usize) -> io::Result<()> {
+        dispatch!(self, b => b.register(source, token))
     }
-    fn register(
-        &self,
-        source: BorrowedSource<'_>,
-        key: usize,
-        interest: Interest,
-    ) -> io::Result<()> {
-        dispatch!(self, b => b.register(source, key, interest))
+    fn arm(&self, source: BorrowedSource<'_>, token: usize, interest: Interest) -> io::Result<()> {
+        dispatch!(self, b => b.arm(source, token, interest))
     }
-    fn modify(&self, source: BorrowedSource<'_>, key: usize, interest: Interest) -> io::Result<()> {
-        dispatch!(self, b => b.modify(source, key, interest))
-    }
-    fn deregister(&self, source: BorrowedSource<'_>, key: usize) -> io::Result<()> {
-        dispatch!(self, b => b.deregister(source, key))
+    fn deregister(&self, source: BorrowedSource<'_>, token: usize) -> io::Result<()> {
+        dispatch!(self, b => b.deregister(source, token))
     }
     fn wait(&self, events: &mut Events, timeout: Option<Duration>) -> io::Result<()> {
         dispatch!(self, b => b.wait(events, timeout))

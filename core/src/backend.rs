@@ -1,34 +1,65 @@
 //! The contract between the runtime and an event-loop backend.
 //!
-//! A backend is a readiness notifier: the reactor registers a source (a file descriptor on
-//! Unix, a socket on Windows) under a `key` with an [`Interest`], and [`Backend::wait`] reports
-//! [`Event`]s carrying those keys. Every backend guarantees:
+//! A backend is a readiness notifier. The reactor (`crate::reactor`) registers a source (a file
+//! descriptor on Unix, a socket on Windows) under a *token*, tells the backend which directions
+//! it waits for with [`Backend::arm`], and [`Backend::wait`] reports [`Event`]s carrying those
+//! tokens. There is one protocol for every backend, "arm, then report":
 //!
-//! - **Keys.** Events carry the key given at registration; the reactor maps keys to sources.
-//!   A backend never reports its own internal sources (its wake-up channel).
-//! - **Spurious events are allowed.** An event means "try the operation"; the reactor always
-//!   tries the system call and handles `EAGAIN`. A backend may report readiness that has gone.
-//! - **Edge or level.** [`Backend::edge_triggered`] says which. An edge-triggered backend
-//!   reports a source again only after new readiness arrives; the reactor registers both
-//!   directions once and never re-arms. A level-triggered backend reports a source as long as
-//!   it is ready *and* interest in that direction is set; the reactor calls
-//!   [`Backend::modify`] to set interest only while some operation waits in that direction.
+//! - **Register once.** [`Backend::register`] starts tracking a source under its token; it asks
+//!   for nothing yet. The token is the reactor's: it identifies the source without any lookup
+//!   table, so a backend must give it back unchanged and must never invent one.
+//! - **Arm, then report.** The reactor arms a direction only after an operation in that
+//!   direction failed with `EAGAIN` (or found the source not ready). From [`Backend::arm`] on,
+//!   the backend must report that direction at least once when the source is ready in it,
+//!   including readiness that arose between the failed attempt and the arm. Arming with
+//!   [`Interest::NONE`] withdraws the interest.
+//!   - An edge-triggered backend satisfies this by registering both directions once (epoll with
+//!     `EPOLLET`, kqueue with `EV_CLEAR`): readiness after `EAGAIN` always makes a new edge, so
+//!     `arm` costs nothing there.
+//!   - A oneshot backend (poll(2), IOCP's AFD polls) watches what was armed, and may stop
+//!     watching the source entirely once it has reported it. The reactor re-arms the
+//!     directions that still have waiters after every report, so a report never has to cover
+//!     more than what was armed.
+//!   - An arm takes effect for a `wait` already in progress on another thread (a backend whose
+//!     kernel call cannot see it, like poll(2), restarts that call).
+//! - **Spurious reports are allowed.** An event means "try the operation"; the reactor always
+//!   retries the system call and handles `EAGAIN`. A source may be reported when nothing was
+//!   armed, twice for one readiness, or with readiness that has gone since.
 //! - **Errors and hang-ups** are reported as readable *and* writable, so every waiter retries
-//!   its call and sees the error itself.
-//! - **EINTR.** `wait` may return `Err` of kind `Interrupted`; the runtime treats it as "no
-//!   events" and loops. Backends do not retry themselves (the shared policy is in the core).
+//!   its call and sees the error itself, and with [`Event::hup`] set: the reactor remembers that
+//!   the source's read side is finished (a read will return at once, with end of file or an
+//!   error), which a later edge would never say again.
+//! - **Deregister.** After [`Backend::deregister`] returns, the backend no longer uses the
+//!   source's descriptor, so its owner may close it at once (a backend that polls descriptor
+//!   numbers, like poll(2), waits for a `wait` in progress to return first). A `wait` in
+//!   progress may still report the token once: the reactor keeps every token valid until the
+//!   loop has started a later `wait`.
+//! - **Wait.** [`Backend::wait`] blocks for at most its timeout (`None`: without limit), with a
+//!   resolution finer than a millisecond where the system call allows it (all but poll(2) on
+//!   Apple's systems, which has no `ppoll`), and appends at most `events.capacity() -
+//!   events.len()` events (a oneshot or level-triggered backend keeps the rest for the next
+//!   wait; an edge-triggered one must not lose them). It may return `Err` of kind
+//!   `Interrupted` (the driver treats it as "no events"); any other error is given by the
+//!   driver to the operations waiting then, and the loop goes on. Backends never retry
+//!   themselves: the shared policy is in the driver.
 //! - **Notify.** [`Backend::notify`] can be called from any thread at any time and makes a
-//!   `wait` in progress (or the next one) return promptly. The runtime de-duplicates notifies:
-//!   it only notifies a loop that is (about to be) blocked in `wait`.
-//! - **Threads.** Methods take `&self`. `wait` is called by one thread at a time (the thread
-//!   that owns the loop); `register`, `modify`, `deregister` and `notify` may be called from any
-//!   thread, concurrently with `wait`.
+//!   `wait` in progress, or the next one, return promptly. It is never reported as an event.
+//!   The driver de-duplicates notifies: it only notifies a loop that is (about to be) blocked in
+//!   `wait`.
+//! - **Threads.** Methods take `&self`. `wait` is called by one thread at a time, the thread
+//!   that holds the loop; `register`, `arm`, `deregister` and `notify` may be called from any
+//!   thread, concurrently with `wait`. A backend never calls back into the reactor; its
+//!   internal locks are leaves (the reactor may call it while holding a source's lock).
 //! - **Fork.** After `fork(2)` the child shares the parent's kernel objects (an epoll or kqueue
 //!   instance, the wake-up eventfd or pipe): a change made by the child would change the
 //!   parent's loop. [`Backend::after_fork`], called in the child only, gives the backend fresh
-//!   kernel objects: it creates a new instance and a new wake-up channel and `dup2`s them onto
-//!   the old descriptor numbers, so no field has to change. The child's instance then watches
-//!   nothing; the runtime registers every source again right after.
+//!   kernel objects, watching nothing; the driver then registers and arms every source again.
+//!
+//! A completion backend (io_uring) fits the same contract: readiness is a poll request
+//! submitted at `register` (multishot) or at `arm` (oneshot), reported as an [`Event`] like any
+//! other, and batched so that one `wait` is one kernel entry. Operations the kernel completes
+//! itself (file reads into a buffer the operation owns) are an extension beside this
+//! contract, never a replacement for the readiness path.
 
 use std::io;
 use std::time::Duration;
@@ -40,7 +71,7 @@ pub type BorrowedSource<'a> = std::os::fd::BorrowedFd<'a>;
 #[cfg(windows)]
 pub type BorrowedSource<'a> = std::os::windows::io::BorrowedSocket<'a>;
 
-/// Which directions of readiness a registration asks for.
+/// Which directions of readiness are waited for.
 ///
 /// # Examples
 ///
@@ -48,13 +79,15 @@ pub type BorrowedSource<'a> = std::os::windows::io::BorrowedSocket<'a>;
 /// use lwt_core::backend::Interest;
 /// let both = Interest::READ.add(Interest::WRITE);
 /// assert!(both.readable() && both.writable());
+/// assert_eq!(both.remove(Interest::READ), Interest::WRITE);
 /// assert!(!Interest::NONE.readable());
+/// assert!(both.contains(Interest::WRITE));
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct Interest(u8);
 
 impl Interest {
-    /// No interest: the source stays registered but is not reported.
+    /// No interest.
     pub const NONE: Interest = Interest(0);
     /// Interest in readability.
     pub const READ: Interest = Interest(1);
@@ -71,6 +104,10 @@ impl Interest {
     pub const fn remove(self, other: Interest) -> Interest {
         Interest(self.0 & !other.0)
     }
+    /// Whether every interest of `other` is in `self`.
+    pub const fn contains(self, other: Interest) -> bool {
+        self.0 & other.0 == other.0
+    }
     /// Whether readability is asked for.
     pub const fn readable(self) -> bool {
         self.0 & 1 != 0
@@ -79,17 +116,24 @@ impl Interest {
     pub const fn writable(self) -> bool {
         self.0 & 2 != 0
     }
+    /// Whether nothing is asked for.
+    pub const fn is_none(self) -> bool {
+        self.0 == 0
+    }
 }
 
 /// One readiness report from [`Backend::wait`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Event {
-    /// The key the source was registered under.
-    pub key: usize,
+    /// The token the source was registered under.
+    pub token: usize,
     /// The source is (or may be) readable, or has hung up or failed.
     pub readable: bool,
     /// The source is (or may be) writable, or has failed.
     pub writable: bool,
+    /// The source hung up or failed (`EPOLLRDHUP`/`EPOLLHUP`/`EPOLLERR`, `POLLHUP`/`POLLERR`,
+    /// kqueue's `EV_EOF`): reading it will not block any more.
+    pub hup: bool,
 }
 
 /// A reusable buffer of events filled by [`Backend::wait`].
@@ -99,8 +143,9 @@ pub struct Event {
 /// ```
 /// use lwt_core::backend::{Event, Events};
 /// let mut events = Events::with_capacity(8);
-/// events.push(Event { key: 3, readable: true, writable: false });
+/// events.push(Event { token: 3, readable: true, writable: false, hup: false });
 /// assert_eq!(events.iter().count(), 1);
+/// assert_eq!(events.room(), 7);
 /// events.clear();
 /// assert!(events.is_empty());
 /// ```
@@ -136,9 +181,13 @@ impl Events {
     pub fn is_empty(&self) -> bool {
         self.list.is_empty()
     }
-    /// How many events fit before the buffer grows (backends ask for at most this many).
+    /// How many events fit before the buffer grows.
     pub fn capacity(&self) -> usize {
         self.list.capacity()
+    }
+    /// How many more events a backend may append in one wait (at least 1).
+    pub fn room(&self) -> usize {
+        self.capacity().saturating_sub(self.len()).max(1)
     }
 }
 
@@ -147,35 +196,26 @@ pub trait Backend: Send + Sync + 'static {
     /// The backend's name as `LWT_BACKEND` spells it (`"epoll"`, `"poll"`, ...).
     fn name(&self) -> &'static str;
 
-    /// Whether readiness is reported once per change (true) or as long as it lasts (false).
-    fn edge_triggered(&self) -> bool;
+    /// Starts tracking `source` under `token`, with nothing armed.
+    fn register(&self, source: BorrowedSource<'_>, token: usize) -> io::Result<()>;
 
-    /// Starts watching `source` under `key` with `interest`.
-    fn register(
-        &self,
-        source: BorrowedSource<'_>,
-        key: usize,
-        interest: Interest,
-    ) -> io::Result<()>;
+    /// Sets what the reactor waits for on a registered source: every direction of `interest`
+    /// must be reported once the source is ready in it (see the module documentation).
+    fn arm(&self, source: BorrowedSource<'_>, token: usize, interest: Interest) -> io::Result<()>;
 
-    /// Changes the interest of a registered source.
-    fn modify(&self, source: BorrowedSource<'_>, key: usize, interest: Interest) -> io::Result<()>;
-
-    /// Stops watching a source. After it returns, `wait` no longer reports `key` (an event
-    /// already collected by a concurrent `wait` may still be reported once).
-    fn deregister(&self, source: BorrowedSource<'_>, key: usize) -> io::Result<()>;
+    /// Stops tracking a source; afterwards its descriptor may be closed.
+    fn deregister(&self, source: BorrowedSource<'_>, token: usize) -> io::Result<()>;
 
     /// Waits for events for at most `timeout` (`None`: without limit), appending them to
-    /// `events` (at most `events.capacity()` of them). Returns early after [`Backend::notify`].
+    /// `events`. Returns early after [`Backend::notify`].
     fn wait(&self, events: &mut Events, timeout: Option<Duration>) -> io::Result<()>;
 
     /// Wakes a thread blocked in `wait`, or makes the next `wait` return at once.
     fn notify(&self) -> io::Result<()>;
 
-    /// Recreates the backend's kernel objects in a child process after `fork(2)` (see the
-    /// module documentation, "Fork"): a new instance and a new wake-up channel, put in place of
-    /// the old ones (`dup2` onto the same numbers). Afterwards the backend watches no source;
-    /// the runtime registers them all again. Called in the child only, by one thread.
+    /// Gives the backend fresh kernel objects in a child process after `fork(2)`, watching
+    /// nothing (see the module documentation, "Fork"). Called in the child only, by its only
+    /// thread.
     ///
     /// The default returns `ErrorKind::Unsupported`: every backend that can run in a forked
     /// child must implement it.

@@ -2,6 +2,23 @@
 //! contract, the reactor, timers, cancellation, task-local keys, notifications and the error
 //! type. Use it through the `lwt` facade, which adds the backends, jobs and system calls.
 //!
+//! # Structure
+//!
+//! The layers depend one way, each only on those below it:
+//!
+//! 1. [`backend`]: the contract a backend (epoll, poll, kqueue, IOCP) fulfils.
+//! 2. `driver`: the backend with its registered sources, the timers and the notification
+//!    queue. One `turn` waits on the backend and hands back what became ready; it never calls
+//!    the scheduler.
+//! 3. `scheduler` and `context`: the loop's private state (`Core`: run queue, registry of live
+//!    tasks, the driver's buffers) as one owned value that exactly one thread holds at a time,
+//!    the run loop, and shutdown. [`switch`] hands the same value to a stand-in thread and back.
+//! 4. The user-facing API: [`Runtime`] and [`spawn`], [`reactor::Source`] (readiness of a
+//!    descriptor in whichever runtime polls it), [`sleep`] and timeouts, [`notification`]s,
+//!    [`Key`]s and the combinators.
+//!
+//! Each module's documentation says who owns its state and which locks it takes.
+//!
 //! ```
 //! lwt::run(async {
 //!     let t = lwt::spawn(async { 2 + 2 });
@@ -12,15 +29,18 @@
 #![doc(test(attr(deny(warnings))))]
 
 pub mod backend;
+mod cell;
 mod combine;
+mod context;
+mod driver;
 mod error;
 mod key;
 pub mod notification;
 pub mod reactor;
 mod runtime;
+mod scheduler;
 pub mod switch;
 mod time;
-mod timer;
 
 pub use backend::Backend;
 pub use combine::{choose, join, join2, pick};

@@ -2,13 +2,34 @@
 //! (Lwt's `make_notification`, `send_notification`, ...).
 //!
 //! A notification belongs to the runtime that made it. [`send_notification`] may be called
-//! from any thread: it queues the id in that runtime and wakes its loop, which then calls the
-//! handler on the loop's thread. Sends that arrive before the loop runs are each delivered.
+//! from any thread: it queues the id in that runtime's driver and wakes its loop, which then
+//! calls the handler on the loop's thread. Sends that arrive before the loop runs are each
+//! delivered. One turn of the loop delivers the sends queued when it started, so a handler
+//! that sends its own notification again runs once per turn and cannot starve timers or I/O.
+//!
+//! # Handlers run with no lock held
+//!
+//! The registry (one process-wide map, id -> entry) is locked only to look an entry up. While
+//! a handler runs, its entry is marked *running* and the handler itself is out of the map, so
+//! the handler may call any notification function, on itself too: [`set_notification`] takes
+//! effect when it returns, [`stop_notification`] drops it when it returns, and
+//! [`call_notification`] runs it once more right after (a handler cannot run inside itself).
+//!
+//! # Panics
+//!
+//! A handler that panics while the loop delivers a notification is contained, like a
+//! panicking task: the panic is reported (the panic hook prints it, and `tracing` logs it),
+//! the notification stays registered, and the loop goes on. [`call_notification`] runs the
+//! handler on the calling thread, where a panic propagates to the caller.
 
-use crate::runtime::{current_inner, lock, Inner};
+use crate::context;
+use crate::driver::io::lock;
+use crate::driver::Driver;
 use crate::{Error, Result};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock, Weak};
 
 /// The id of a notification, as returned by [`make_notification`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -25,12 +46,22 @@ impl NotificationId {
     }
 }
 
-type Handler = Arc<Mutex<Box<dyn FnMut() + Send>>>;
+type Handler = Box<dyn FnMut() + Send>;
+
+enum Slot {
+    /// The handler, not running.
+    Idle(Handler),
+    /// The handler is out, running; what happened to the entry meanwhile.
+    Running {
+        replacement: Option<Handler>,
+        again: usize,
+    },
+}
 
 struct Entry {
-    handler: Handler,
+    slot: Slot,
     once: bool,
-    rt: Weak<Inner>,
+    rt: Weak<Driver>,
 }
 
 #[derive(Default)]
@@ -42,6 +73,20 @@ struct Registry {
 fn registry() -> &'static Mutex<Registry> {
     static R: OnceLock<Mutex<Registry>> = OnceLock::new();
     R.get_or_init(Default::default)
+}
+
+static PANICS: AtomicU64 = AtomicU64::new(0);
+
+/// How many notification handlers (on_signal handlers included) have panicked while a loop
+/// delivered them, since the process started. The loop contains those panics.
+///
+/// # Examples
+///
+/// ```
+/// let _so_far: u64 = lwt::core::notification::handler_panics();
+/// ```
+pub fn handler_panics() -> u64 {
+    PANICS.load(Ordering::Relaxed)
 }
 
 /// Registers `f` as the handler of a new notification of the current runtime and returns its
@@ -67,7 +112,9 @@ fn registry() -> &'static Mutex<Registry> {
 /// });
 /// ```
 pub fn make_notification(once: bool, f: impl FnMut() + Send + 'static) -> Result<NotificationId> {
-    let rt = current_inner("make_notification")?;
+    let rt = context::current_driver().ok_or_else(|| {
+        Error::invalid("make_notification", "not inside an lwt runtime".to_string())
+    })?;
     let mut r = lock(registry());
     // Ids are never reused while alive; like Lwt, skip ids still in use after wrapping.
     loop {
@@ -80,9 +127,9 @@ pub fn make_notification(once: bool, f: impl FnMut() + Send + 'static) -> Result
     r.map.insert(
         id,
         Entry {
-            handler: Arc::new(Mutex::new(Box::new(f))),
+            slot: Slot::Idle(Box::new(f)),
             once,
-            rt: Arc::downgrade(&rt),
+            rt: std::sync::Arc::downgrade(&rt),
         },
     );
     Ok(NotificationId(id))
@@ -105,8 +152,7 @@ pub fn send_notification(id: NotificationId) -> Result<()> {
     };
     match rt {
         Some(rt) => {
-            let _ = rt.notifications.push(id.0);
-            rt.wake_loop();
+            rt.queue_notification(id.0);
             Ok(())
         }
         None => Err(Error::Canceled),
@@ -120,26 +166,34 @@ fn not_found(call: &'static str, id: NotificationId) -> Error {
     }
 }
 
-/// Stops a notification: its handler is dropped and later sends fail with `NotFound`.
-/// Stopping an unknown id does nothing.
+/// Stops a notification: its handler is dropped (when it returns, if it is running) and later
+/// sends fail with `NotFound`. Stopping an unknown id does nothing.
 pub fn stop_notification(id: NotificationId) {
     let removed = lock(registry()).map.remove(&id.0);
-    drop(removed); // the handler is dropped outside the registry lock
+    drop(removed); // the handler (if idle) is dropped outside the registry lock
 }
 
 /// Calls the handler of a notification now, on this thread; a `once` notification is then
-/// stopped.
+/// stopped. If the handler is running (this is a call from inside it, or from another thread
+/// while the loop runs it), it runs once more right after, on the thread running it.
 ///
 /// # Errors
 ///
 /// `NotFound` for an unknown or stopped id.
+///
+/// # Panics
+///
+/// If the handler panics (the panic is the caller's, on this thread).
 pub fn call_notification(id: NotificationId) -> Result<()> {
-    let handler = take_handler(id.0).ok_or_else(|| not_found("call_notification", id))?;
-    (*lock(&handler))();
-    Ok(())
+    match run(id.0) {
+        Ran::Unknown => Err(not_found("call_notification", id)),
+        Ran::Deferred | Ran::Done => Ok(()),
+        Ran::Panicked(p) => resume_unwind(p),
+    }
 }
 
-/// Replaces the handler of a notification.
+/// Replaces the handler of a notification; while it runs, the new one takes over when it
+/// returns.
 ///
 /// # Errors
 ///
@@ -156,31 +210,127 @@ pub fn call_notification(id: NotificationId) -> Result<()> {
 /// });
 /// ```
 pub fn set_notification(id: NotificationId, f: impl FnMut() + Send + 'static) -> Result<()> {
-    let handler = {
-        let r = lock(registry());
-        match r.map.get(&id.0) {
-            Some(e) => e.handler.clone(),
-            None => return Err(not_found("set_notification", id)),
+    let old = {
+        let mut r = lock(registry());
+        let Some(e) = r.map.get_mut(&id.0) else {
+            return Err(not_found("set_notification", id));
+        };
+        match &mut e.slot {
+            Slot::Idle(h) => Some(std::mem::replace(h, Box::new(f))),
+            Slot::Running { replacement, .. } => replacement.replace(Box::new(f)),
         }
     };
-    let old = std::mem::replace(&mut *lock(&handler), Box::new(f));
-    drop(old);
+    drop(old); // outside the lock: a handler's drop may run any code
     Ok(())
 }
 
-fn take_handler(id: usize) -> Option<Handler> {
-    let mut r = lock(registry());
-    let e = r.map.get(&id)?;
-    let h = e.handler.clone();
-    if e.once {
-        r.map.remove(&id);
-    }
-    Some(h)
+enum Ran {
+    Unknown,
+    /// The handler was running: it will run again when it returns.
+    Deferred,
+    Done,
+    Panicked(Box<dyn std::any::Any + Send>),
 }
 
-/// Delivers one queued notification (called by the loop).
-pub(crate) fn dispatch(id: usize) {
-    if let Some(h) = take_handler(id) {
-        (*lock(&h))();
+/// Runs the handler of `id` with no lock held, as many times as it was asked meanwhile.
+fn run(id: usize) -> Ran {
+    let (mut handler, once) = {
+        let mut r = lock(registry());
+        let Some(e) = r.map.get_mut(&id) else {
+            return Ran::Unknown;
+        };
+        if e.once {
+            // A once-notification leaves the map as it is taken (Lwt stops it first).
+            match r.map.remove(&id).map(|e| e.slot) {
+                Some(Slot::Idle(h)) => (h, true),
+                _ => return Ran::Unknown,
+            }
+        } else {
+            let running = Slot::Running {
+                replacement: None,
+                again: 0,
+            };
+            match std::mem::replace(&mut e.slot, running) {
+                Slot::Idle(h) => (h, false),
+                Slot::Running { replacement, again } => {
+                    e.slot = Slot::Running {
+                        replacement,
+                        again: again + 1,
+                    };
+                    return Ran::Deferred;
+                }
+            }
+        }
+    };
+    loop {
+        if let Err(p) = catch_unwind(AssertUnwindSafe(&mut handler)) {
+            // Put the handler back before reporting, so the notification keeps working.
+            if !once {
+                let (_, dropped) = finish(id, handler, false);
+                drop(dropped);
+            }
+            return Ran::Panicked(p);
+        }
+        if once {
+            return Ran::Done;
+        }
+        let (again, dropped) = finish(id, handler, true);
+        drop(dropped);
+        match again {
+            Some(h) => handler = h,
+            None => return Ran::Done,
+        }
+    }
+}
+
+/// After a run: installs the handler (or its replacement) back, unless the entry was stopped.
+/// With `rerun`, returns the handler to run again if a call came meanwhile (else such calls
+/// are dropped). Also returns what must be dropped outside the lock.
+fn finish(id: usize, handler: Handler, rerun: bool) -> (Option<Handler>, Option<Handler>) {
+    let mut r = lock(registry());
+    let Some(e) = r.map.get_mut(&id) else {
+        return (None, Some(handler)); // stopped meanwhile
+    };
+    let (replacement, again) = match std::mem::replace(
+        &mut e.slot,
+        Slot::Running {
+            replacement: None,
+            again: 0,
+        },
+    ) {
+        Slot::Running { replacement, again } => (replacement, again),
+        // Not ours (cannot happen: only the runner leaves `Running`); keep what is there.
+        idle => {
+            e.slot = idle;
+            return (None, Some(handler));
+        }
+    };
+    let (current, dropped) = match replacement {
+        Some(new) => (new, Some(handler)),
+        None => (handler, None),
+    };
+    if rerun && again > 0 {
+        e.slot = Slot::Running {
+            replacement: None,
+            again: again - 1,
+        };
+        (Some(current), dropped)
+    } else {
+        e.slot = Slot::Idle(current);
+        (None, dropped)
+    }
+}
+
+/// Delivers one queued notification (called by the loop); a panic of the handler is
+/// contained and reported.
+pub(crate) fn deliver(id: usize) {
+    if let Ran::Panicked(p) = run(id) {
+        PANICS.fetch_add(1, Ordering::Relaxed);
+        let msg = p
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| p.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a non-string payload".to_string());
+        tracing::error!("lwt: notification {id}'s handler panicked ({msg}); the loop goes on");
     }
 }

@@ -1,28 +1,40 @@
-//! I/O registrations: a source registered with a runtime's backend, and the futures that wait
-//! for its readiness.
+//! I/O readiness for descriptors: a [`Source`] waits for readiness on the loop of whichever
+//! runtime polls it.
 //!
-//! Each direction (read, write) has a *tick*, bumped by every readiness event, and a set of
-//! waiting tasks. An operation reads the tick, tries its system call, and on `EAGAIN` registers
-//! its waker only if the tick has not moved meanwhile (else it tries again at once). So an
-//! edge-triggered backend needs no re-arming and no readiness is lost between the attempt and
-//! the registration.
+//! A `Source` wraps a descriptor (a socket on Windows). The first operation that has to wait in
+//! a runtime registers it with that runtime's backend; a later one in another runtime registers
+//! it there too, and a registration whose runtime is gone is dropped and replaced. Errors are
+//! never cached: an operation whose registration fails gets the error, and the next one tries
+//! again.
+//!
+//! Operations follow Lwt's `wrap_syscall`: read the readiness tick, try the system call, and on
+//! `EAGAIN` wait until the loop reports the direction after that tick (see `crate::driver::io`
+//! for the protocol). A cancelled (dropped) operation never runs its call again, so a cancelled
+//! read consumes nothing.
+//!
+//! # Several runtimes
+//!
+//! A descriptor may be used by several live runtimes at once, on different threads: each has
+//! its own registration, and each is told about readiness. As with any descriptor shared by
+//! two readers, which of two concurrent reads gets the bytes is a race; a read that loses it
+//! finds `EAGAIN` and waits again.
+//!
+//! # Locks
+//!
+//! A source's list of registrations has its own lock. It is taken before (never under) the
+//! driver's locks: registering holds it while adding the new registration to the driver's set
+//! and to the backend.
 
-use crate::backend::{BorrowedSource, Interest};
-use crate::runtime::{current_inner, lock, Inner};
+use crate::backend::BorrowedSource;
+use crate::context;
+use crate::driver::io::{self, lock, IoSet, Registered, ScheduledIo, READ, WRITE};
 use crate::{Error, Result};
-use slab::Slab;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 
-/// The raw source type stored by a registration.
-#[cfg(unix)]
-pub type RawSource = std::os::fd::RawFd;
-/// The raw source type stored by a registration.
-#[cfg(windows)]
-pub type RawSource = std::os::windows::io::RawSocket;
+pub use crate::driver::io::RawSource;
 
 /// A direction of I/O readiness (Lwt's `io_event`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -36,271 +48,141 @@ pub enum Direction {
 impl Direction {
     fn idx(self) -> usize {
         match self {
-            Direction::Read => 0,
-            Direction::Write => 1,
-        }
-    }
-    fn interest(self) -> Interest {
-        match self {
-            Direction::Read => Interest::READ,
-            Direction::Write => Interest::WRITE,
+            Direction::Read => READ,
+            Direction::Write => WRITE,
         }
     }
 }
 
-struct IoState {
-    waiters: [Slab<Waker>; 2],
-    interest: Interest,
+#[derive(Default)]
+struct Regs {
+    list: Vec<Arc<ScheduledIo>>,
     closed: bool,
 }
 
-pub(crate) struct IoShared {
-    ticks: [AtomicU64; 2],
-    state: Mutex<IoState>,
-    raw: RawSource,
-    key: usize,
-}
-
-impl IoShared {
-    fn source(&self) -> BorrowedSource<'_> {
-        // SAFETY: `raw` stays open while the registration exists: the owner of the descriptor
-        // deregisters (Registration::deregister, called by its close and its drop) before it
-        // closes it.
-        unsafe { borrow_raw(self.raw) }
-    }
-
-    /// Records readiness and takes the wakers of the ready directions (runs on the loop).
-    pub(crate) fn dispatch(
-        &self,
-        rt: &Inner,
-        readable: bool,
-        writable: bool,
-        out: &mut Vec<Waker>,
-    ) {
-        let mut st = lock(&self.state);
-        for (ready, d) in [(readable, 0usize), (writable, 1usize)] {
-            if ready {
-                self.ticks[d].fetch_add(1, Ordering::SeqCst);
-                out.extend(st.waiters[d].drain());
-            }
-        }
-        if !rt.edge_triggered {
-            let want = interest_of(&st);
-            if want != st.interest && !st.closed {
-                st.interest = want;
-                if let Err(e) = rt.backend.modify(self.source(), self.key, want) {
-                    tracing::warn!("lwt: backend modify failed: {e}");
-                }
-            }
-        }
-    }
-
-    /// Registers the source again with the same key and interest (in a child after fork, when
-    /// the backend has been given a fresh, empty instance).
-    pub(crate) fn reregister(&self, rt: &Inner) -> std::io::Result<()> {
-        let st = lock(&self.state);
-        if st.closed {
-            return Ok(());
-        }
-        rt.backend.register(self.source(), self.key, st.interest)
-    }
-
-    pub(crate) fn drain_all(&self, out: &mut Vec<Waker>) {
-        let mut st = lock(&self.state);
-        for d in 0..2 {
-            self.ticks[d].fetch_add(1, Ordering::SeqCst);
-            out.extend(st.waiters[d].drain());
-        }
-    }
-}
-
-fn interest_of(st: &IoState) -> Interest {
-    let mut i = Interest::NONE;
-    if !st.waiters[0].is_empty() {
-        i = i.add(Interest::READ);
-    }
-    if !st.waiters[1].is_empty() {
-        i = i.add(Interest::WRITE);
-    }
-    i
-}
-
-#[cfg(unix)]
-unsafe fn borrow_raw<'a>(raw: RawSource) -> BorrowedSource<'a> {
-    // SAFETY: forwarded to the caller.
-    unsafe { std::os::fd::BorrowedFd::borrow_raw(raw) }
-}
-#[cfg(windows)]
-unsafe fn borrow_raw<'a>(raw: RawSource) -> BorrowedSource<'a> {
-    // SAFETY: forwarded to the caller.
-    unsafe { std::os::windows::io::BorrowedSocket::borrow_raw(raw) }
-}
-
-/// A source registered with the current runtime's backend.
+/// A descriptor's readiness, on whichever runtime polls it.
 ///
 /// # Invariant
 ///
-/// The descriptor given to [`Registration::new`] must stay open until
-/// [`Registration::deregister`] has been called (dropping the registration calls it).
+/// The descriptor given to [`Source::new`] must stay open until [`Source::close`] has returned
+/// (dropping the source calls it): the backends hold its number while it is registered.
 ///
 /// # Examples
 ///
 /// ```
 /// # #[cfg(unix)] {
-/// use lwt_core::reactor::{Direction, Registration};
-/// use std::os::unix::net::UnixStream;
-/// use std::os::fd::AsFd;
+/// use lwt_core::reactor::{Direction, Source};
 /// use std::io::{Read, Write};
+/// use std::os::fd::AsFd;
+/// use std::os::unix::net::UnixStream;
 /// # let rt = lwt_core::Runtime::new(lwt::backends::open(None).unwrap());
 /// rt.block_on(async {
 ///     let (mut a, b) = UnixStream::pair().unwrap();
 ///     b.set_nonblocking(true).unwrap();
-///     let reg = Registration::new(b.as_fd()).unwrap();
-///     a.write_all(b"hi").unwrap();
+///     let src = Source::new(b.as_fd());
+///     let writer = std::thread::spawn(move || a.write_all(b"hi").unwrap());
 ///     let mut buf = [0u8; 2];
-///     let n = reg
-///         .op(Direction::Read, || (&b).read(&mut buf).map_err(|e| lwt_core::Error::from_io(e, "read", "")))
+///     let n = src
+///         .op(Direction::Read, || {
+///             (&b).read(&mut buf).map_err(|e| lwt_core::Error::from_io(e, "read", ""))
+///         })
 ///         .await
 ///         .unwrap();
 ///     assert_eq!(&buf[..n], b"hi");
+///     writer.join().unwrap();
 /// });
 /// # }
 /// ```
-pub struct Registration {
-    rt: Arc<Inner>,
-    shared: Arc<IoShared>,
+pub struct Source {
+    raw: RawSource,
+    regs: Mutex<Regs>,
 }
 
-impl Registration {
-    /// Registers `source` with the current runtime's backend.
-    ///
-    /// # Errors
-    ///
-    /// `InvalidArgument` outside of a runtime; the backend's error (e.g. `EPERM` for a regular
-    /// file under epoll) as a `Unix` error named `"register"`.
-    pub fn new(source: BorrowedSource<'_>) -> Result<Registration> {
-        let rt = current_inner("register")?;
+impl std::fmt::Debug for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Source").field("raw", &self.raw).finish()
+    }
+}
+
+impl Source {
+    /// Wraps `source`; nothing is registered until an operation has to wait.
+    pub fn new(source: BorrowedSource<'_>) -> Source {
         #[cfg(unix)]
         let raw = std::os::fd::AsRawFd::as_raw_fd(&source);
         #[cfg(windows)]
         let raw = std::os::windows::io::AsRawSocket::as_raw_socket(&source);
-        let mut io = lock(&rt.io);
-        let entry = io.vacant_entry();
-        let key = entry.key();
-        let shared = Arc::new(IoShared {
-            ticks: [AtomicU64::new(0), AtomicU64::new(0)],
-            state: Mutex::new(IoState {
-                waiters: [Slab::new(), Slab::new()],
-                interest: if rt.edge_triggered {
-                    Interest::BOTH
-                } else {
-                    Interest::NONE
-                },
-                closed: false,
-            }),
+        Source {
             raw,
-            key,
-        });
-        let interest = if rt.edge_triggered {
-            Interest::BOTH
-        } else {
-            Interest::NONE
+            regs: Mutex::new(Regs::default()),
+        }
+    }
+
+    /// The raw descriptor.
+    pub fn as_raw(&self) -> RawSource {
+        self.raw
+    }
+
+    fn borrow(&self) -> BorrowedSource<'_> {
+        #[cfg(unix)]
+        // SAFETY: the descriptor is open until `close` (the type's invariant), and `close`
+        // refuses new registrations before it deregisters the existing ones.
+        unsafe {
+            std::os::fd::BorrowedFd::borrow_raw(self.raw)
+        }
+        #[cfg(windows)]
+        // SAFETY: as above.
+        unsafe {
+            std::os::windows::io::BorrowedSocket::borrow_raw(self.raw)
+        }
+    }
+
+    /// The registration with the runtime this thread is in, made now if needed.
+    fn registration(&self) -> Result<Arc<ScheduledIo>> {
+        let Some(driver_id) = context::current_driver_id() else {
+            return Err(Error::invalid(
+                "register",
+                "not inside an lwt runtime".to_string(),
+            ));
         };
-        rt.backend
-            .register(source, key, interest)
-            .map_err(|e| Error::from_io(e, "register", ""))?;
-        entry.insert(shared.clone());
-        drop(io);
-        Ok(Registration { rt, shared })
+        let mut regs = lock(&self.regs);
+        if regs.closed {
+            return Err(Error::Closed);
+        }
+        // Registrations whose runtime is gone (or that were deregistered) go.
+        regs.list.retain(|s| !s.is_dead());
+        if let Some(s) = regs.list.iter().find(|s| s.driver_id() == driver_id) {
+            return Ok(s.clone());
+        }
+        let driver = context::current_driver().ok_or(Error::Canceled)?;
+        let sio = IoSet::register(&driver, self.borrow())?;
+        regs.list.push(sio.clone());
+        Ok(sio)
     }
 
-    /// Whether this registration belongs to the runtime the current thread runs.
-    pub fn is_current(&self) -> bool {
-        crate::runtime::with_current(|i| Arc::ptr_eq(i, &self.rt)).unwrap_or(false)
-    }
-
-    /// The readiness tick of `dir`: it changes whenever the backend reports that direction.
-    pub fn tick(&self, dir: Direction) -> u64 {
-        self.shared.ticks[dir.idx()].load(Ordering::SeqCst)
-    }
-
-    /// Whether the registration was closed ([`Registration::deregister`]).
-    pub fn is_closed(&self) -> bool {
-        lock(&self.shared.state).closed
-    }
-
-    /// Registers `cx`'s waker to be woken when `dir`'s tick moves past `tick`. Returns false
-    /// (and registers nothing) if it already has, or if the registration is closed.
-    pub fn register_waiter(
-        &self,
-        dir: Direction,
-        tick: u64,
-        cx: &mut Context<'_>,
-        waiter: &mut Waiter,
-    ) -> bool {
-        let d = dir.idx();
-        let mut st = lock(&self.shared.state);
-        if st.closed || self.shared.ticks[d].load(Ordering::SeqCst) != tick {
+    /// Whether the source has a live registration with the runtime this thread is in.
+    pub fn is_registered_here(&self) -> bool {
+        let Some(id) = context::current_driver_id() else {
             return false;
-        }
-        match waiter.slot {
-            Some((wd, idx, t)) if wd == d && t == tick => {
-                if let Some(w) = st.waiters[d].get_mut(idx) {
-                    if !w.will_wake(cx.waker()) {
-                        *w = cx.waker().clone();
-                    }
-                    return true;
-                }
-                waiter.slot = None;
-            }
-            Some(_) => self.remove_locked(&mut st, waiter),
-            None => {}
-        }
-        let idx = st.waiters[d].insert(cx.waker().clone());
-        waiter.slot = Some((d, idx, tick));
-        if !self.rt.edge_triggered && !st.interest.add(dir.interest()).eq(&st.interest) {
-            st.interest = st.interest.add(dir.interest());
-            if let Err(e) =
-                self.rt
-                    .backend
-                    .modify(self.shared.source(), self.shared.key, st.interest)
-            {
-                tracing::warn!("lwt: backend modify failed: {e}");
-            }
-            if !crate::runtime::is_owner_of(&self.rt) {
-                self.rt.wake_loop();
-            }
-        }
-        true
-    }
-
-    fn remove_locked(&self, st: &mut IoState, waiter: &mut Waiter) {
-        if let Some((d, idx, tick)) = waiter.slot.take() {
-            if self.shared.ticks[d].load(Ordering::SeqCst) == tick && st.waiters[d].contains(idx) {
-                st.waiters[d].remove(idx);
-            }
-        }
-    }
-
-    /// Forgets a waiter (when its operation completes or is dropped).
-    pub fn remove_waiter(&self, waiter: &mut Waiter) {
-        if let Some((d, _, tick)) = waiter.slot {
-            // Every tick bump (dispatch, deregister, drain_all) drains that direction's
-            // waiters under the state lock: a moved tick means the waker is gone already,
-            // which is the usual case after a wake-up, so the lock is not needed.
-            if self.shared.ticks[d].load(Ordering::SeqCst) != tick {
-                waiter.slot = None;
-                return;
-            }
-            let mut st = lock(&self.shared.state);
-            self.remove_locked(&mut st, waiter);
-        }
+        };
+        lock(&self.regs)
+            .list
+            .iter()
+            .any(|s| !s.is_dead() && s.driver_id() == id)
     }
 
     /// Polls an operation in the manner of Lwt's `wrap_syscall`: runs `op`; if it fails with
-    /// `EAGAIN`/`EWOULDBLOCK` or [`Error::Retry`] it waits for `dir`, with
-    /// [`Error::RetryRead`]/[`Error::RetryWrite`] for that direction, and tries again when the
-    /// backend reports it. Any other outcome completes the operation.
+    /// `EAGAIN`/`EWOULDBLOCK` or [`Error::Retry`] it waits for `dir` (for
+    /// [`Error::RetryRead`]/[`Error::RetryWrite`], for that direction) and tries again when the
+    /// loop reports it. `EINTR` is retried at once. Any other outcome completes the operation.
+    ///
+    /// If the direction was marked drained ([`Waiter::mark_drained`]) and nothing was reported
+    /// since, it waits without trying first.
+    ///
+    /// # Errors
+    ///
+    /// `op`'s errors; `Closed` once the source is closed (if `op` itself does not fail first);
+    /// `InvalidArgument` outside of a runtime; the backend's error if it cannot register or
+    /// wait for the descriptor.
     pub fn poll_op<T>(
         &self,
         cx: &mut Context<'_>,
@@ -308,34 +190,69 @@ impl Registration {
         waiter: &mut Waiter,
         op: &mut dyn FnMut() -> Result<T>,
     ) -> Poll<Result<T>> {
+        if let Some(e) = waiter.take_failure() {
+            return Poll::Ready(Err(e));
+        }
         loop {
-            let ticks = [self.tick(Direction::Read), self.tick(Direction::Write)];
-            let want = match op() {
-                Err(Error::RetryRead) => Direction::Read,
-                Err(Error::RetryWrite) => Direction::Write,
-                Err(Error::Retry) => dir,
-                Err(e) if e.is_would_block() => dir,
-                Err(Error::Unix { errno, .. }) if errno == libc_eintr() => continue,
-                other => {
-                    self.remove_waiter(waiter);
-                    return Poll::Ready(other);
-                }
-            };
-            if self.register_waiter(want, ticks[want.idx()], cx, waiter) {
-                return Poll::Pending;
+            if waiter.unwatchable {
+                // A descriptor the backend cannot watch (a regular file under epoll) is always
+                // ready: try, and if it would block, try again on the next turn.
+                return match attempt(op) {
+                    Attempt::Done(r) => Poll::Ready(r),
+                    Attempt::Wait(_) => {
+                        cx.waker().wake_by_ref();
+                        Poll::Pending
+                    }
+                };
             }
-            if self.is_closed() {
-                self.remove_waiter(waiter);
-                return Poll::Ready(Err(Error::Closed));
+            let sio = match waiter.current() {
+                Some(s) => s,
+                None => match self.registration() {
+                    Ok(s) => waiter.set(s),
+                    Err(e) if is_unwatchable(&e) => {
+                        waiter.unwatchable = true;
+                        continue;
+                    }
+                    // Closed: the operation's own outcome (its descriptor's state, e.g. an
+                    // abort cause) says more than "closed", if it has one.
+                    Err(Error::Closed) => {
+                        return Poll::Ready(match attempt(op) {
+                            Attempt::Done(r) => r,
+                            Attempt::Wait(_) => Err(Error::Closed),
+                        })
+                    }
+                    Err(e) => return Poll::Ready(Err(e)),
+                },
+            };
+            let ticks = [sio.tick(READ), sio.tick(WRITE)];
+            let mut want = dir.idx();
+            if !sio.drained_at(want, ticks[want]) {
+                match attempt(op) {
+                    Attempt::Done(r) => {
+                        waiter.last = Some((want, ticks[want]));
+                        waiter.remove();
+                        return Poll::Ready(r);
+                    }
+                    Attempt::Wait(d) => want = d.map_or(want, Direction::idx),
+                }
+            }
+            match sio.register_waiter(want, ticks[want], cx.waker(), &mut waiter.slot) {
+                Ok(Registered::Yes) => {
+                    waiter.failures_at = sio.failures();
+                    return Poll::Pending;
+                }
+                Ok(Registered::TickMoved) => continue,
+                Ok(Registered::Dead) => waiter.forget(),
+                Err(e) => return Poll::Ready(Err(e)),
             }
         }
     }
 
-    /// The future of [`Registration::poll_op`]: Lwt's `wrap_syscall` / `register_action`.
-    /// Dropping it before it completes removes its waiter and never runs `op` again.
+    /// The future of [`Source::poll_op`]: Lwt's `wrap_syscall` / `register_action`. Dropping it
+    /// before it completes removes its waiter and never runs `op` again.
     pub fn op<T, F: FnMut() -> Result<T>>(&self, dir: Direction, op: F) -> Op<'_, T, F> {
         Op {
-            reg: self,
+            src: self,
             dir,
             op,
             waiter: Waiter::default(),
@@ -343,58 +260,74 @@ impl Registration {
         }
     }
 
-    /// Waits until the backend reports `dir` after `tick` (a value from [`Registration::tick`]).
-    pub fn wait(&self, dir: Direction, tick: u64) -> WaitReady<'_> {
-        WaitReady {
-            reg: self,
-            dir,
-            tick,
-            waiter: Waiter::default(),
-        }
-    }
-
-    /// Closes the registration: removes it from the backend and wakes every waiter (they will
-    /// see the descriptor's new state). Idempotent.
+    /// Deregisters the source from every runtime and wakes every waiter (they try their call
+    /// again, and wait anew if it still would block: e.g. after `dup2` put another file under
+    /// the same number). Later operations register again.
     pub fn deregister(&self) {
-        let mut wakers = Vec::new();
-        {
-            let mut st = lock(&self.shared.state);
-            if st.closed {
-                return;
-            }
-            st.closed = true;
-            for d in 0..2 {
-                self.shared.ticks[d].fetch_add(1, Ordering::SeqCst);
-                wakers.extend(st.waiters[d].drain());
-            }
-            // The descriptor may already be invalid (the error is then EBADF/ENOENT); either
-            // way the registration is gone, so the error is only logged.
-            if let Err(e) = self
-                .rt
-                .backend
-                .deregister(self.shared.source(), self.shared.key)
-            {
-                tracing::debug!("lwt: backend deregister: {e}");
-            }
-            let mut io = lock(&self.rt.io);
-            if io
-                .get(self.shared.key)
-                .is_some_and(|s| Arc::ptr_eq(s, &self.shared))
-            {
-                io.remove(self.shared.key);
-            }
+        let list = std::mem::take(&mut lock(&self.regs).list);
+        for sio in &list {
+            io::deregister(sio);
         }
-        wakers.into_iter().for_each(Waker::wake);
+    }
+
+    /// Closes the source: deregisters it everywhere, wakes every waiter, and refuses to
+    /// register it again (waiting operations that try again fail with [`Error::Closed`] unless
+    /// their call fails first). Idempotent. Afterwards the descriptor may be closed.
+    pub fn close(&self) {
+        let list = {
+            let mut regs = lock(&self.regs);
+            regs.closed = true;
+            std::mem::take(&mut regs.list)
+        };
+        for sio in &list {
+            io::deregister(sio);
+        }
+    }
+
+    /// Whether [`Source::close`] was called.
+    pub fn is_closed(&self) -> bool {
+        lock(&self.regs).closed
     }
 }
 
-impl Drop for Registration {
+impl Drop for Source {
     fn drop(&mut self) {
-        self.deregister();
+        self.close();
     }
 }
 
-fn libc_eintr() -> i32 {
+enum Attempt<T> {
+    Done(Result<T>),
+    /// Would block; wait for this direction (`None`: the operation's own).
+    Wait(Option<Direction>),
+}
+
+fn attempt<T>(op: &mut dyn FnMut() -> Result<T>) -> Attempt<T> {
+    loop {
+        return match op() {
+            Err(Error::RetryRead) => Attempt::Wait(Some(Direction::Read)),
+            Err(Error::RetryWrite) => Attempt::Wait(Some(Direction::Write)),
+            Err(Error::Retry) => Attempt::Wait(None),
+            Err(e) if e.is_would_block() => Attempt::Wait(None),
+            Err(e) if e.errno() == Some(eintr()) => continue,
+            other => Attempt::Done(other),
+        };
+    }
+}
+
+fn is_unwatchable(e: &Error) -> bool {
+    #[cfg(unix)]
+    {
+        e.errno() == Some(libc::EPERM) && e.call() == Some("register")
+    }
+    #[cfg(windows)]
+    {
+        let _ = e;
+        false
+    }
+}
+
+fn eintr() -> i32 {
     #[cfg(unix)]
     {
         libc::EINTR
@@ -405,15 +338,92 @@ fn libc_eintr() -> i32 {
     }
 }
 
-/// The place of one waiting operation in a registration's waiter set.
-#[derive(Debug, Default)]
+/// The state of one waiting operation: the registration it waits on and its place there.
+///
+/// Keep one per operation (a future), and drop it with the operation: its drop removes the
+/// waiter. See [`Source::poll_op`].
+#[derive(Default)]
 pub struct Waiter {
+    reg: Option<Arc<ScheduledIo>>,
     slot: Option<(usize, usize, u64)>,
+    /// The direction and tick of the attempt that completed the operation.
+    last: Option<(usize, u64)>,
+    /// The registration's failure count when the waiter was registered.
+    failures_at: u64,
+    unwatchable: bool,
 }
 
-/// The future returned by [`Registration::op`].
+impl std::fmt::Debug for Waiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Waiter")
+            .field("registered", &self.slot.is_some())
+            .finish()
+    }
+}
+
+impl Waiter {
+    /// Says that the attempt that completed the operation consumed everything the descriptor
+    /// had (a short read on a TCP socket or a pipe): the next operation in that direction waits
+    /// for the loop's next report instead of trying a call that would fail with `EAGAIN`.
+    ///
+    /// Only correct where a short transfer means "drained": stream sockets of the internet
+    /// families and pipes, not Unix-domain stream sockets (whose reads stop early at
+    /// ancillary-data boundaries) or datagram sockets.
+    pub fn mark_drained(&self) {
+        if let (Some(reg), Some((d, tick))) = (&self.reg, self.last) {
+            reg.mark_drained(d, tick);
+        }
+    }
+
+    fn current(&self) -> Option<Arc<ScheduledIo>> {
+        let reg = self.reg.as_ref()?;
+        if reg.is_dead() || Some(reg.driver_id()) != context::current_driver_id() {
+            return None;
+        }
+        Some(reg.clone())
+    }
+
+    fn set(&mut self, reg: Arc<ScheduledIo>) -> Arc<ScheduledIo> {
+        self.forget();
+        self.reg = Some(reg.clone());
+        reg
+    }
+
+    fn forget(&mut self) {
+        self.remove();
+        self.reg = None;
+    }
+
+    fn remove(&mut self) {
+        if let Some(reg) = &self.reg {
+            reg.remove_waiter(&mut self.slot);
+        }
+        self.slot = None;
+    }
+
+    /// A backend failure that woke this waiter.
+    fn take_failure(&mut self) -> Option<Error> {
+        let reg = self.reg.as_ref()?;
+        self.slot?;
+        if reg.failures() == self.failures_at {
+            return None;
+        }
+        self.failures_at = reg.failures();
+        let e = reg.failure();
+        self.remove();
+        e
+    }
+}
+
+impl Drop for Waiter {
+    fn drop(&mut self) {
+        self.remove();
+    }
+}
+
+/// The future returned by [`Source::op`].
 pub struct Op<'a, T, F> {
-    reg: &'a Registration,
+    src: &'a Source,
     dir: Direction,
     op: F,
     waiter: Waiter,
@@ -424,46 +434,7 @@ impl<T, F: FnMut() -> Result<T> + Unpin> Future for Op<'_, T, F> {
     type Output = Result<T>;
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
         let this = self.get_mut();
-        this.reg
+        this.src
             .poll_op(cx, this.dir, &mut this.waiter, &mut this.op)
-    }
-}
-
-impl<T, F> Drop for Op<'_, T, F> {
-    fn drop(&mut self) {
-        self.reg.remove_waiter(&mut self.waiter);
-    }
-}
-
-/// The future returned by [`Registration::wait`].
-pub struct WaitReady<'a> {
-    reg: &'a Registration,
-    dir: Direction,
-    tick: u64,
-    waiter: Waiter,
-}
-
-impl Future for WaitReady<'_> {
-    type Output = Result<()>;
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
-        let this = self.get_mut();
-        if this
-            .reg
-            .register_waiter(this.dir, this.tick, cx, &mut this.waiter)
-        {
-            return Poll::Pending;
-        }
-        this.reg.remove_waiter(&mut this.waiter);
-        if this.reg.is_closed() {
-            Poll::Ready(Err(Error::Closed))
-        } else {
-            Poll::Ready(Ok(()))
-        }
-    }
-}
-
-impl Drop for WaitReady<'_> {
-    fn drop(&mut self) {
-        self.reg.remove_waiter(&mut self.waiter);
     }
 }

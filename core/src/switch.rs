@@ -2,51 +2,43 @@
 //!
 //! # Protocol
 //!
-//! A runtime's state word (`Inner::state`) says who owns its loop:
+//! The loop's private state is one `Box<Core>` (see `crate::scheduler`); whoever holds it
+//! drives the loop. A switch call moves it through two cells of the runtime:
 //!
-//! | state | owner of the loop | meaning |
-//! |---|---|---|
-//! | `IDLE` | nobody | no `block_on` runs |
-//! | `RUNNING` | the home thread | the home thread drives the loop |
-//! | `IN_CALL` | the home thread | the home thread is inside a blocking call ([`switch_call`]) |
-//! | `STOLEN` | a stand-in thread | the call blocked too long; a stand-in drives the loop |
-//! | `RECLAIM` | the stand-in, until it lets go | the call returned; the home wants the loop back |
+//! 1. [`switch_call`] (or [`try_switch_call`]), on the home thread holding the loop, bumps the
+//!    runtime's call number, puts its core into the `call` cell and runs the blocking call
+//!    inline. A call that finishes fast takes the core back out of `call` with one swap: two
+//!    atomic swaps and no thread hop in all.
+//! 2. A watchdog thread samples every runtime every [`WATCHDOG_TICK`]. A `call` cell that is
+//!    full at two samples with the same call number (so the call is at least one tick old) is
+//!    emptied by the watchdog: whoever empties it owns the core. The watchdog hands the core to
+//!    a new stand-in thread, which drives the loop: its `Send` tasks, timers, I/O and
+//!    notifications. A false steal (the call ended and a new one began between two samples)
+//!    only costs one hand-off.
+//! 3. When the call returns, the home thread swaps `call` empty. If it gets its core, it goes
+//!    on. If not, the loop was stolen: it sets `reclaim`, wakes the loop and waits for the
+//!    stand-in, which finishes the task it is running, puts the core into the `returned` cell
+//!    and unparks the home thread. The stand-in hands back through a guard, so even a panic in
+//!    it gives the core back (the panic is re-raised by `block_on`); if no stand-in thread can
+//!    be started, the watchdog puts the core into `returned` at once and the call simply blocks
+//!    the loop, as under `none`. A panic in the call itself unwinds through the same reclaim.
 //!
-//! 1. [`switch_call`] (or [`try_switch_call`]) checks that this thread owns the loop in state
-//!    `RUNNING` (which only the home thread can: a stand-in owns it in `STOLEN` / `RECLAIM`
-//!    only), stores `IN_CALL`, gives up its owner marker and runs the call inline: a call that
-//!    finishes fast costs a store, a CAS and no thread hop (about 50 ns measured).
-//! 2. A watchdog thread samples every runtime in a call every [`WATCHDOG_TICK`]. A call still
-//!    running with the same sequence number at two samples (so at least one tick old) is
-//!    stolen: the watchdog CASes `IN_CALL` to `STOLEN` and starts a stand-in thread, which
-//!    drives the loop: its `Send` tasks, timers, I/O and notifications.
-//! 3. When the call returns, one CAS `IN_CALL -> RUNNING` ends it if nobody stole the loop.
-//!    Otherwise the home thread stores `RECLAIM`, wakes the stand-in, and waits; the stand-in
-//!    finishes the task it is running, drops its owner marker, stores `RUNNING` and unparks
-//!    the home thread, which takes its marker back and returns the call's result. The
-//!    stand-in hands back through a guard, so even a panic in it cannot leave the home thread
-//!    waiting; if no stand-in thread can be started, the loop is given back at once and the
-//!    call simply blocks it, as under `none`. A panic in the call itself unwinds through the
-//!    same reclaim.
+//! The core is always in exactly one place (a thread's context, a cell, or the watchdog's
+//! hands between two of them), so two threads can never drive the loop.
 //!
 //! A stand-in thread is started per hand-off (calls that block for more than a tick are slow
 //! anyway). The watchdog (one thread for all runtimes) parks after 20 ms with no call in
-//! progress and is unparked by the next call. [`steals`] and [`calls_handed_off`] count the hand-offs.
-//! A call whose thread is merely preempted by the OS for more than a tick is handed off too:
-//! harmless (the loop goes on meanwhile), just a hand-off that was not needed.
+//! progress and is unparked by the next call. [`steals`] and [`calls_handed_off`] count the
+//! hand-offs.
 //!
-//! Exactly one thread owns the loop at any time; a false steal costs one hand-off, never
-//! correctness. What must be `Send`: the tasks the stand-in runs (`spawn`), timers and wakers.
-//! What stays home: the future given to `block_on` and `spawn_local` tasks only run on the
-//! home thread, so they wait while the home thread is blocked; and a job started on a stand-in
-//! (or on any thread that is not a loop's home) cannot switch, so the jobs layer sends it to
-//! the pool instead (detach). The stand-in is not a pool worker: `pool_size` does not limit
-//! it.
+//! What must be `Send`: the tasks the stand-in runs (`spawn`), timers and wakers. What stays
+//! home: the future given to `block_on` and `spawn_local` tasks only run on the home thread,
+//! so they wait while the home thread is blocked; and a job started on a stand-in (or on any
+//! thread that is not a loop's home) cannot switch, so the jobs layer sends it to the pool
+//! instead (detach). The stand-in is not a pool worker: `pool_size` does not limit it.
 
-use crate::runtime::{
-    self, home_thread, lock, put_ownership_marker, take_ownership_marker, Inner, IN_CALL, RECLAIM,
-    RUNNING, STOLEN,
-};
+use crate::context;
+use crate::scheduler::{catch, lock, Shared};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::thread::{self, Thread};
@@ -90,7 +82,7 @@ pub fn steals() -> u64 {
 }
 
 struct Watchdog {
-    runtimes: Mutex<Vec<Weak<Inner>>>,
+    runtimes: Mutex<Vec<Weak<Shared>>>,
     parked: AtomicBool,
     thread: Thread,
 }
@@ -111,12 +103,12 @@ fn watchdog() -> &'static Watchdog {
 }
 
 fn watch() {
-    let mut seen: Vec<(Weak<Inner>, u64)> = Vec::new();
+    let mut seen: Vec<(usize, u64)> = Vec::new();
     let mut idle = Duration::ZERO;
     loop {
         thread::sleep(WATCHDOG_TICK);
         let w = watchdog();
-        let list: Vec<Arc<Inner>> = {
+        let list: Vec<Arc<Shared>> = {
             let mut l = lock(&w.runtimes);
             l.retain(|r| r.strong_count() > 0);
             l.iter().filter_map(Weak::upgrade).collect()
@@ -124,28 +116,24 @@ fn watch() {
         let mut busy = false;
         let mut next_seen = Vec::with_capacity(list.len());
         for rt in &list {
-            if rt.state.load(Ordering::SeqCst) != IN_CALL {
+            if !rt.call.is_some() {
                 continue;
             }
             busy = true;
+            let id = Arc::as_ptr(rt) as usize;
             let seq = rt.call_seq.load(Ordering::SeqCst);
-            let before = seen
-                .iter()
-                .any(|(w, s)| *s == seq && std::ptr::eq(w.as_ptr(), Arc::as_ptr(rt)));
-            if before
-                && rt
-                    .state
-                    .compare_exchange(IN_CALL, STOLEN, Ordering::SeqCst, Ordering::SeqCst)
-                    .is_ok()
-            {
-                STEALS.fetch_add(1, Ordering::Relaxed);
-                HANDED_OFF.fetch_add(1, Ordering::SeqCst);
-                start_stand_in(rt.clone());
+            if seen.contains(&(id, seq)) {
+                if let Some(core) = rt.call.take() {
+                    STEALS.fetch_add(1, Ordering::Relaxed);
+                    HANDED_OFF.fetch_add(1, Ordering::SeqCst);
+                    start_stand_in(rt.clone(), core);
+                }
             } else {
-                next_seen.push((Arc::downgrade(rt), seq));
+                next_seen.push((id, seq));
             }
         }
         seen = next_seen;
+        drop(list);
         if busy {
             idle = Duration::ZERO;
         } else {
@@ -156,7 +144,7 @@ fn watch() {
                 let any = lock(&w.runtimes)
                     .iter()
                     .filter_map(Weak::upgrade)
-                    .any(|r| r.state.load(Ordering::SeqCst) == IN_CALL);
+                    .any(|r| r.call.is_some());
                 if !any {
                     thread::park();
                 }
@@ -167,45 +155,53 @@ fn watch() {
     }
 }
 
-/// Gives the loop back to its home thread when dropped: stores `RUNNING` and unparks the home
-/// thread. Dropped when a stand-in lets go of the loop, even by a panic (so the home thread is
-/// never left waiting), or at once if no stand-in thread could be started.
-struct HandBack(Arc<Inner>);
+/// Gives the core back to the home thread when dropped, even by a panic.
+struct HandBack(Arc<Shared>);
 
 impl Drop for HandBack {
     fn drop(&mut self) {
-        self.0.state.store(RUNNING, Ordering::SeqCst);
-        if let Some(home) = home_thread(&self.0) {
+        match context::take_core() {
+            Some(core) => self.0.returned.set(core),
+            None => tracing::error!("lwt: a switch stand-in lost the loop's state"),
+        }
+        if let Some(home) = self.0.home_thread() {
             home.unpark();
         }
     }
 }
 
-fn start_stand_in(rt: Arc<Inner>) {
-    let hand_back = HandBack(rt);
-    let slot = Arc::new(Mutex::new(Some(hand_back)));
+fn start_stand_in(rt: Arc<Shared>, core: Box<crate::scheduler::Core>) {
+    let slot = Arc::new(Mutex::new(Some(core)));
     let in_thread = slot.clone();
+    let rt2 = rt.clone();
     let spawned = thread::Builder::new()
         .name("lwt-switch".into())
         .spawn(move || {
-            if let Some(hand_back) = lock(&in_thread).take() {
-                // Drives the loop until the home thread reclaims it; our owner marker is gone
-                // when it returns, then `hand_back` stores `RUNNING`.
-                runtime::run_stand_in(&hand_back.0);
+            let Some(core) = lock(&in_thread).take() else {
+                return;
+            };
+            let _enter = context::enter(rt2.clone(), Some(core), false);
+            let hand_back = HandBack(rt2.clone());
+            if let Err(p) = catch(|| rt2.run_stand_in()) {
+                rt2.set_loop_panic(p);
             }
+            drop(hand_back);
         });
     if let Err(e) = spawned {
-        // No thread: nobody drives the loop during this call, as under `none`. Give the loop
-        // back at once: with `RUNNING` stored, the home thread's `Leave` finds nothing to
-        // reclaim (its CASes fail and its wait ends at once), and the watchdog does not steal
-        // this call again.
+        // No thread: nobody drives the loop during this call, as under `none`. Give the core
+        // back at once; the home thread finds it when its call returns.
         tracing::warn!("lwt: cannot start a switch stand-in thread: {e}");
-        drop(lock(&slot).take());
+        if let Some(core) = lock(&slot).take() {
+            rt.returned.set(core);
+        }
+        if let Some(home) = rt.home_thread() {
+            home.unpark();
+        }
     }
 }
 
 /// Whether [`switch_call`] can hand the loop off on this thread: it must be the home thread
-/// of a running runtime, driving it now.
+/// of a running runtime, holding its loop now.
 ///
 /// # Examples
 ///
@@ -214,13 +210,7 @@ fn start_stand_in(rt: Arc<Inner>) {
 /// lwt::run(async { assert!(lwt::core::switch::available()) });
 /// ```
 pub fn available() -> bool {
-    runtime::with_current(|rt| can_switch(rt)).unwrap_or(false)
-}
-
-/// Owning the loop in state `RUNNING` means being its home thread: a stand-in owns it only in
-/// `STOLEN` / `RECLAIM`, and gives up its marker before it stores `RUNNING`.
-fn can_switch(rt: &Inner) -> bool {
-    runtime::is_owner_of(rt) && rt.state.load(Ordering::SeqCst) == RUNNING
+    context::is_home() && context::holds(context::current_ptr())
 }
 
 /// Runs the blocking call `f` inline on the loop's thread; if it has not returned after about
@@ -259,16 +249,21 @@ pub fn switch_call<R>(f: impl FnOnce() -> R) -> R {
 /// });
 /// ```
 pub fn try_switch_call<R, F: FnOnce() -> R>(f: F) -> Result<R, F> {
-    let rt = match runtime::with_current(|rt| can_switch(rt).then(|| rt.clone())) {
-        Some(Some(rt)) => rt,
-        _ => return Err(f),
+    if !context::is_home() {
+        return Err(f);
+    }
+    let Some(rt) = context::current() else {
+        return Err(f);
     };
-    // Only the home thread writes `call_seq`; the `SeqCst` store of `IN_CALL` publishes it.
+    let Some(core) = context::take_core() else {
+        return Err(f);
+    };
+    // Only the home thread writes `call_seq`; the swap into `call` publishes it.
     rt.call_seq.store(
         rt.call_seq.load(Ordering::Relaxed).wrapping_add(1),
         Ordering::Relaxed,
     );
-    rt.state.store(IN_CALL, Ordering::SeqCst);
+    rt.call.set(core);
     if !rt.watched.load(Ordering::Relaxed) && !rt.watched.swap(true, Ordering::SeqCst) {
         lock(&watchdog().runtimes).push(Arc::downgrade(&rt));
     }
@@ -276,40 +271,37 @@ pub fn try_switch_call<R, F: FnOnce() -> R>(f: F) -> Result<R, F> {
     if w.parked.load(Ordering::SeqCst) {
         w.thread.unpark();
     }
-    struct Leave {
-        rt: Arc<Inner>,
-        marker: *const Inner,
-    }
-    impl Drop for Leave {
-        fn drop(&mut self) {
-            let rt = &self.rt;
-            if rt
-                .state
-                .compare_exchange(IN_CALL, RUNNING, Ordering::SeqCst, Ordering::SeqCst)
-                .is_err()
-            {
-                // Stolen: ask for the loop back and wait for the stand-in to let go.
-                let _ =
-                    rt.state
-                        .compare_exchange(STOLEN, RECLAIM, Ordering::SeqCst, Ordering::SeqCst);
-                rt.wake_loop();
-                let mut spins = 0u32;
-                while rt.state.load(Ordering::SeqCst) != RUNNING {
-                    if spins < 2000 {
-                        spins += 1;
-                        std::hint::spin_loop();
-                    } else {
-                        thread::park_timeout(Duration::from_millis(1));
-                    }
-                }
-                HANDED_OFF.fetch_sub(1, Ordering::SeqCst);
-            }
-            put_ownership_marker(self.marker);
-        }
-    }
-    let _leave = Leave {
-        marker: take_ownership_marker(),
-        rt,
-    };
+    let _leave = Leave(rt);
     Ok(f())
+}
+
+/// Takes the loop back when a switch call ends (even by a panic).
+struct Leave(Arc<Shared>);
+
+impl Drop for Leave {
+    fn drop(&mut self) {
+        let rt = &self.0;
+        if let Some(core) = rt.call.take() {
+            context::put_core(core);
+            return;
+        }
+        // Stolen: ask for the loop back and wait for the stand-in to let go.
+        rt.reclaim.store(true, Ordering::SeqCst);
+        rt.driver.wake();
+        let mut spins = 0u32;
+        let core = loop {
+            if let Some(core) = rt.returned.take() {
+                break core;
+            }
+            if spins < 2000 {
+                spins += 1;
+                std::hint::spin_loop();
+            } else {
+                thread::park_timeout(Duration::from_millis(1));
+            }
+        };
+        rt.reclaim.store(false, Ordering::SeqCst);
+        HANDED_OFF.fetch_sub(1, Ordering::SeqCst);
+        context::put_core(core);
+    }
 }

@@ -1,7 +1,13 @@
 //! Sleeping and timeouts on the loop's monotonic clock.
+//!
+//! A [`Sleep`] arms a timer in the driver of the runtime it is first polled in (see
+//! `crate::driver`); dropping it cancels the timer. A duration too large for the clock (such as
+//! `Duration::MAX`) means "never": such a sleep stays pending without arming anything, so
+//! `with_timeout(Duration::MAX, f)` is just `f`.
 
-use crate::runtime::{current_inner, lock, Inner};
-use crate::timer::TimerId;
+use crate::context;
+use crate::driver::timers::TimerId;
+use crate::driver::Driver;
 use crate::{Error, Result};
 use std::future::Future;
 use std::pin::Pin;
@@ -14,72 +20,80 @@ use std::time::{Duration, Instant};
 /// Dropping it before it fires cancels the timer (in `O(1)`).
 #[must_use = "futures do nothing unless awaited"]
 pub struct Sleep {
-    deadline: Instant,
+    /// `None`: never.
+    deadline: Option<Instant>,
     /// When the sleep was created: a deadline not after it is due at once, without a timer.
     start: Instant,
-    timer: Option<(Arc<Inner>, TimerId)>,
-    invalid: Option<Error>,
+    timer: Option<(Arc<Driver>, TimerId)>,
 }
 
 impl Sleep {
-    /// The instant at which the sleep ends.
-    pub fn deadline(&self) -> Instant {
+    /// The instant at which the sleep ends; `None` for a sleep that never ends (a duration
+    /// too large for the clock).
+    pub fn deadline(&self) -> Option<Instant> {
         self.deadline
+    }
+}
+
+impl std::fmt::Debug for Sleep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sleep")
+            .field("deadline", &self.deadline)
+            .field("armed", &self.timer.is_some())
+            .finish()
     }
 }
 
 impl Future for Sleep {
     type Output = Result<()>;
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
-        if let Some(e) = self.invalid.take() {
-            return Poll::Ready(Err(e));
-        }
         // No clock read here: the loop's timers fire only once their deadline has passed on
         // the monotonic clock, so "the timer is gone" means "the deadline has passed". (The
-        // clock is read once per sleep, when it is created; reading it on every poll was a
-        // third of the cost of a timer armed then cancelled.)
-        match &self.timer {
-            Some((rt, id)) => {
-                if lock(&rt.timers).update_waker(*id, cx.waker()) {
-                    return Poll::Pending;
-                }
-                self.timer = None;
-                Poll::Ready(Ok(()))
+        // clock is read once per sleep, when it is created.)
+        if let Some((driver, id)) = &self.timer {
+            if driver.update_timer(*id, cx.waker()) {
+                return Poll::Pending;
             }
-            None if self.deadline <= self.start => Poll::Ready(Ok(())),
-            None => {
-                let rt = match current_inner("sleep") {
-                    Ok(rt) => rt,
-                    Err(e) => return Poll::Ready(Err(e)),
-                };
-                let id = lock(&rt.timers).insert(self.deadline, cx.waker().clone());
-                let owner = crate::runtime::is_owner_of(&rt);
-                let rt2 = rt.clone();
-                self.timer = Some((rt, id));
-                if !owner {
-                    // A loop blocked with an older, later deadline must recompute it.
-                    rt2.wake_loop();
-                }
-                Poll::Pending
-            }
+            self.timer = None;
+            return Poll::Ready(Ok(()));
         }
+        let deadline = match self.deadline {
+            // Never: nothing will wake it, so no waker is kept.
+            None => return Poll::Pending,
+            Some(d) if d <= self.start => return Poll::Ready(Ok(())),
+            Some(d) => d,
+        };
+        let Some(driver) = context::current_driver() else {
+            return Poll::Ready(Err(Error::invalid(
+                "sleep",
+                "not inside an lwt runtime".to_string(),
+            )));
+        };
+        let id = driver.insert_timer(deadline, cx.waker().clone());
+        if !context::holds_driver(&driver) {
+            // A loop blocked with an older, later deadline must recompute it.
+            driver.wake();
+        }
+        self.timer = Some((driver, id));
+        Poll::Pending
     }
 }
 
 impl Drop for Sleep {
     fn drop(&mut self) {
-        if let Some((rt, id)) = self.timer.take() {
-            lock(&rt.timers).cancel(id);
+        if let Some((driver, id)) = self.timer.take() {
+            driver.cancel_timer(id);
         }
     }
 }
 
-/// Suspends the current task for `d` (Lwt's `sleep`), on the monotonic clock.
+/// Suspends the current task for `d` (Lwt's `sleep`), on the monotonic clock. A duration too
+/// large for the clock (`Duration::MAX`) never ends.
 ///
 /// # Errors
 ///
-/// `InvalidArgument` for a duration too large to add to the clock, or outside of a runtime.
-/// See [`sleep_secs`] for a duration given in (possibly negative or NaN) seconds.
+/// `InvalidArgument` outside of a runtime. See [`sleep_secs`] for a duration given in
+/// (possibly negative or NaN) seconds.
 ///
 /// # Examples
 ///
@@ -92,23 +106,10 @@ impl Drop for Sleep {
 /// ```
 pub fn sleep(d: Duration) -> Sleep {
     let start = Instant::now();
-    match start.checked_add(d) {
-        Some(deadline) => Sleep {
-            deadline,
-            start,
-            timer: None,
-            invalid: None,
-        },
-        // Instant + Duration overflows for absurd durations: reject instead of panicking.
-        None => Sleep {
-            deadline: start,
-            start,
-            timer: None,
-            invalid: Some(Error::invalid(
-                "sleep",
-                format!("duration {d:?} is out of range"),
-            )),
-        },
+    Sleep {
+        deadline: start.checked_add(d),
+        start,
+        timer: None,
     }
 }
 
@@ -125,10 +126,9 @@ pub fn sleep(d: Duration) -> Sleep {
 /// ```
 pub fn sleep_until(deadline: Instant) -> Sleep {
     Sleep {
-        deadline,
+        deadline: Some(deadline),
         start: Instant::now(),
         timer: None,
-        invalid: None,
     }
 }
 

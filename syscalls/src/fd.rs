@@ -1,12 +1,36 @@
 //! `FileDescr`: a file descriptor with a state (Opened / Closed / Aborted), the blocking mode
-//! lwt uses for it, and its registration with the loop (Lwt's `file_descr`).
+//! lwt uses for it, and its readiness on the loop (Lwt's `file_descr`).
+//!
+//! # Who owns what
+//!
+//! Clones of a `FileDescr` share one [`FdInner`]: the descriptor number, one atomic state word
+//! and a [`Source`] (the descriptor's registrations, one per runtime that waited on it, see
+//! `lwt_core::reactor`).
+//!
+//! The state word holds the state (open, aborted, closed), whether the descriptor has been
+//! released, and how many operations are using the number right now. Every system call on the
+//! descriptor runs between an *enter* (one `fetch_add`, which also checks the state) and an
+//! *exit* (one `fetch_sub`): no lock on the I/O path. [`close`] marks the state closed, closes
+//! the `Source` (deregistering it everywhere and waking every waiter, which then fail with
+//! `Closed`), and releases the number at once if no call is using it; otherwise the last call
+//! to exit releases it. So a number is never closed (and reused) under a call in flight.
+//!
+//! # Borrowing the descriptor
+//!
+//! `FileDescr` implements `AsFd`, so every rustix or std function that takes a descriptor
+//! applies. A borrowed descriptor must stay open for the borrow, even if another clone is
+//! closed meanwhile; so once a descriptor has been borrowed, `close` detaches the number from
+//! the file with `dup2` of a dead descriptor (the file is closed for real, the peer sees it) and
+//! the number itself stays reserved until the last clone is dropped. A descriptor never
+//! borrowed is simply closed (and `close` then reports `close(2)`'s error, which the `dup2`
+//! path cannot). Borrowing a closed descriptor gives the dead descriptor.
 
 use crate::cvt;
-use lwt_core::reactor::{Direction, Registration};
+use lwt_core::reactor::{Direction, Source, Waiter};
 use lwt_core::{Error, Result};
-use rustix::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use rustix::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use rustix::fs::FileType;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 /// The state of a file descriptor (Lwt's `state`).
@@ -24,16 +48,37 @@ pub enum State {
 /// A readiness direction of `wrap_syscall` and `register_action` (Lwt's `io_event`).
 pub type IoEvent = Direction;
 
-struct Shared {
-    state: State,
-    fd: Option<Arc<OwnedFd>>,
-}
+// The state word (see the module documentation).
+const STATE: usize = 0b11;
+const OPEN: usize = 0;
+const ABORTED: usize = 1;
+const CLOSED: usize = 2;
+/// The number was closed, or detached from its file (`close` happened for the OS).
+const RELEASED: usize = 0b100;
+/// One operation using the number.
+const ONE: usize = 0b1000;
+
+// Whether a short read on the descriptor means "drained".
+const DRAINS_UNKNOWN: u8 = 0;
+const DRAINS_YES: u8 = 1;
+const DRAINS_NO: u8 = 2;
 
 pub(crate) struct FdInner {
+    /// # Invariant
+    ///
+    /// Open (on its file, or on the dead descriptor after a detaching `close`) until
+    /// `RELEASED` is set by a plain close, or until this value is dropped.
     raw: RawFd,
-    shared: Mutex<Shared>,
+    word: AtomicUsize,
+    /// The abort cause; set before the state says `ABORTED`.
+    cause: Mutex<Option<Arc<Error>>>,
+    /// Lent out through `AsFd` at least once (see the module documentation).
+    borrowed: AtomicBool,
+    /// A detaching close left the number on the dead descriptor: close it on drop.
+    reserved: AtomicBool,
     blocking: AtomicBool,
-    reg: OnceLock<Result<Registration>>,
+    drains: AtomicU8,
+    source: Source,
     close_on_drop: bool,
     /// Free for the I/O paths' own bookkeeping (the regular-file fast path of `io.rs`
     /// remembers here whether `RWF_NOWAIT` reads work and when a cold file may be tried again).
@@ -42,13 +87,38 @@ pub(crate) struct FdInner {
     pub(crate) io_hint: std::sync::atomic::AtomicU64,
 }
 
+/// What a socket or pipe is, as far as reading it goes: whether a short read means the
+/// descriptor is drained (internet-family stream sockets and pipes) or not (Unix-domain stream
+/// sockets stop reads at ancillary-data boundaries; datagrams are read one at a time).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// A short read means drained.
+    Drains,
+    /// A short read says nothing.
+    Other,
+    /// Not known yet: found out on the first short read.
+    Unknown,
+}
+
+impl Kind {
+    /// What a socket of this domain and type is.
+    pub(crate) fn of_socket(domain: crate::net::SocketDomain, ty: crate::net::SocketType) -> Kind {
+        use crate::net::{SocketDomain, SocketType};
+        match (domain, ty) {
+            (SocketDomain::Inet | SocketDomain::Inet6, SocketType::Stream) => Kind::Drains,
+            _ => Kind::Other,
+        }
+    }
+}
+
 /// An lwt file descriptor: the OS descriptor, its [`State`], whether lwt does blocking or
-/// non-blocking I/O on it, and its registration with the loop.
+/// non-blocking I/O on it, and its readiness on the loop.
 ///
 /// Clones share the same descriptor and state (like an OCaml value). The OS descriptor is
 /// closed by [`close`], or when the last clone is dropped (except for [`stdin`], [`stdout`]
-/// and [`stderr`]). An operation in flight on another thread keeps the OS descriptor alive
-/// until it returns, so its number is never reused under it.
+/// and [`stderr`]). An operation in flight on another thread keeps the OS descriptor open
+/// until it returns, so its number is never reused under it. A descriptor works in whichever
+/// runtime uses it, one after another or several at once (see `lwt_core::reactor`).
 ///
 /// # Examples
 ///
@@ -71,14 +141,14 @@ impl std::fmt::Debug for FileDescr {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FileDescr")
             .field("fd", &self.inner.raw)
-            .field("state", &lock(&self.inner.shared).state)
+            .field("state", &state(self))
             .field("blocking", &self.inner.blocking.load(Ordering::Relaxed))
             .finish()
     }
 }
 
-fn lock(m: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
-    // Every critical section leaves `Shared` consistent; poisoning is ignored.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Every critical section leaves its data consistent; poisoning is ignored.
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -91,6 +161,31 @@ fn guess_blocking(fd: BorrowedFd<'_>) -> bool {
             FileType::Socket | FileType::Fifo
         ),
         Err(_) => true,
+    }
+}
+
+/// Finds out whether a short read on `fd` means drained (see [`Kind`]).
+fn probe_kind(fd: BorrowedFd<'_>) -> Kind {
+    let Ok(st) = rustix::fs::fstat(fd) else {
+        return Kind::Other;
+    };
+    match FileType::from_raw_mode(st.st_mode) {
+        FileType::Fifo => Kind::Drains,
+        FileType::Socket => {
+            use rustix::net::{sockopt, AddressFamily, SocketType};
+            let stream = sockopt::socket_type(fd) == Ok(SocketType::STREAM);
+            // The family of the local address (`SO_DOMAIN` is not on every system).
+            let inet = matches!(
+                rustix::net::getsockname(fd).map(|a| a.address_family()),
+                Ok(f) if f == AddressFamily::INET || f == AddressFamily::INET6
+            );
+            if stream && inet {
+                Kind::Drains
+            } else {
+                Kind::Other
+            }
+        }
+        _ => Kind::Other,
     }
 }
 
@@ -107,17 +202,169 @@ fn set_os_blocking(fd: BorrowedFd<'_>, blocking: bool) -> Result<()> {
     Ok(())
 }
 
+/// A descriptor that is never anything: the read end of a pipe whose write end is closed
+/// (reads give end of file, writes fail with `EBADF`). A detaching `close` puts it under the
+/// closed number, and `AsFd` lends it for a closed descriptor.
+///
+/// # Invariant
+///
+/// Open for the life of the process (never closed; a forked child inherits it).
+fn dead_fd() -> Result<BorrowedFd<'static>> {
+    static DEAD: OnceLock<std::result::Result<RawFd, Error>> = OnceLock::new();
+    let raw = DEAD
+        .get_or_init(|| {
+            let (r, w) = cvt(rustix::pipe::pipe(), "close", "dead descriptor")?;
+            cvt(
+                rustix::io::fcntl_setfd(&r, rustix::io::FdFlags::CLOEXEC),
+                "close",
+                "dead descriptor",
+            )?;
+            drop(w);
+            Ok(r.into_raw_fd())
+        })
+        .clone()?;
+    // SAFETY: the number is open for the life of the process (the invariant above).
+    Ok(unsafe { BorrowedFd::borrow_raw(raw) })
+}
+
+/// An operation using a descriptor's number: the number stays open while it lives.
+pub(crate) struct FdRef<'a> {
+    inner: &'a FdInner,
+}
+
+impl FdRef<'_> {
+    pub(crate) fn fd(&self) -> BorrowedFd<'_> {
+        // SAFETY: while an operation is counted in the state word the number is not released
+        // (the `raw` invariant: release waits for the count to be zero).
+        unsafe { BorrowedFd::borrow_raw(self.inner.raw) }
+    }
+}
+
+impl Drop for FdRef<'_> {
+    fn drop(&mut self) {
+        self.inner.exit();
+    }
+}
+
+/// The descriptor of a [`FileDescr`], checked open and kept open (not closed, its number not
+/// reused) while this guard lives, even if the `FileDescr` is closed meanwhile; `Send`, so it
+/// can go into a job. Made by [`FileDescr::checked`].
+pub struct FdGuard {
+    inner: Arc<FdInner>,
+}
+
+impl AsFd for FdGuard {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        // SAFETY: the guard counts as an operation in flight, so the number is not released
+        // while it lives (the `raw` invariant).
+        unsafe { BorrowedFd::borrow_raw(self.inner.raw) }
+    }
+}
+
+impl AsRawFd for FdGuard {
+    fn as_raw_fd(&self) -> RawFd {
+        self.inner.raw
+    }
+}
+
+impl Drop for FdGuard {
+    fn drop(&mut self) {
+        self.inner.exit();
+    }
+}
+
+impl std::fmt::Debug for FdGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("FdGuard").field(&self.inner.raw).finish()
+    }
+}
+
+impl FdInner {
+    /// Counts an operation in and checks the state.
+    fn enter(&self) -> Result<()> {
+        let w = self.word.fetch_add(ONE, Ordering::Acquire);
+        match w & STATE {
+            OPEN => Ok(()),
+            ABORTED => {
+                self.exit();
+                Err(self.abort_error())
+            }
+            _ => {
+                self.exit();
+                Err(Error::Closed)
+            }
+        }
+    }
+
+    /// Counts an operation out; the last one out of a closed descriptor releases it.
+    fn exit(&self) {
+        let w = self.word.fetch_sub(ONE, Ordering::AcqRel) - ONE;
+        if w == CLOSED {
+            if let Some(Err(e)) = self.try_release() {
+                // The `close` that deferred this has returned already: nobody to tell.
+                tracing::debug!("lwt: deferred close of fd {} failed: {e}", self.raw);
+            }
+        }
+    }
+
+    fn abort_error(&self) -> Error {
+        match &*lock(&self.cause) {
+            Some(c) => Error::Aborted(c.clone()),
+            None => Error::Closed,
+        }
+    }
+
+    /// Releases the number if it is closed, unreleased and unused; `None` if someone else
+    /// does (or did).
+    fn try_release(&self) -> Option<Result<()>> {
+        self.word
+            .compare_exchange(
+                CLOSED,
+                CLOSED | RELEASED,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .ok()?;
+        Some(self.release())
+    }
+
+    /// Closes the number for the OS (the state word says `RELEASED`, by our CAS).
+    fn release(&self) -> Result<()> {
+        if self.borrowed.load(Ordering::SeqCst) {
+            // Borrowed: keep the number, on the dead descriptor, until the last clone goes.
+            let dead = dead_fd()?;
+            // SAFETY: `raw` is open and ours (unreleased until this call); `dup2` replaces its
+            // file in place, so the number stays open and ours, now on the dead descriptor.
+            let r = unsafe { libc::dup2(dead.as_raw_fd(), self.raw) };
+            if r == -1 {
+                return Err(Error::last_os_error("close", ""));
+            }
+            self.reserved.store(true, Ordering::Release);
+            return Ok(());
+        }
+        close_raw(self.raw)
+    }
+}
+
 impl FileDescr {
-    fn make(fd: OwnedFd, blocking: bool, close_on_drop: bool) -> FileDescr {
+    fn make(fd: OwnedFd, blocking: bool, close_on_drop: bool, kind: Kind) -> FileDescr {
+        let source = Source::new(fd.as_fd());
+        let raw = fd.into_raw_fd();
+        let drains = match kind {
+            Kind::Drains => DRAINS_YES,
+            Kind::Other => DRAINS_NO,
+            Kind::Unknown => DRAINS_UNKNOWN,
+        };
         FileDescr {
             inner: Arc::new(FdInner {
-                raw: fd.as_raw_fd(),
-                shared: Mutex::new(Shared {
-                    state: State::Opened,
-                    fd: Some(Arc::new(fd)),
-                }),
+                raw,
+                word: AtomicUsize::new(OPEN),
+                cause: Mutex::new(None),
+                borrowed: AtomicBool::new(false),
+                reserved: AtomicBool::new(false),
                 blocking: AtomicBool::new(blocking),
-                reg: OnceLock::new(),
+                drains: AtomicU8::new(drains),
+                source,
                 close_on_drop,
                 io_hint: std::sync::atomic::AtomicU64::new(0),
             }),
@@ -125,9 +372,9 @@ impl FileDescr {
     }
 
     /// Wraps a descriptor known to be in non-blocking mode already (sockets and pipes that lwt
-    /// created itself).
-    pub(crate) fn new_nonblocking(fd: OwnedFd) -> FileDescr {
-        FileDescr::make(fd, false, true)
+    /// created itself), saying what it is.
+    pub(crate) fn new_nonblocking(fd: OwnedFd, kind: Kind) -> FileDescr {
+        FileDescr::make(fd, false, true, kind)
     }
 
     /// Wraps an owned descriptor with the blocking mode lwt should use (see
@@ -141,18 +388,38 @@ impl FileDescr {
         if set_flags {
             set_os_blocking(fd.as_fd(), blocking)?;
         }
-        Ok(FileDescr::make(fd, blocking, true))
+        Ok(FileDescr::make(fd, blocking, true, Kind::Unknown))
     }
 
-    /// The OS descriptor, after checking the state: `Closed` or the abort cause otherwise.
-    /// The `Arc` keeps it open for the duration of the call.
-    pub fn checked(&self) -> Result<Arc<OwnedFd>> {
-        let s = lock(&self.inner.shared);
-        match (&s.state, &s.fd) {
-            (State::Opened, Some(fd)) => Ok(fd.clone()),
-            (State::Aborted(cause), _) => Err(Error::Aborted(cause.clone())),
-            _ => Err(Error::Closed),
-        }
+    /// Counts an operation in (the number stays open until the returned value drops), after
+    /// checking the state: `Closed` or the abort cause otherwise.
+    pub(crate) fn enter(&self) -> Result<FdRef<'_>> {
+        self.inner.enter()?;
+        Ok(FdRef { inner: &self.inner })
+    }
+
+    /// The OS descriptor, after checking the state (`Closed`, or the abort cause): the guard
+    /// keeps it open for as long as it lives, even if the `FileDescr` is closed meanwhile.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Closed`] after [`close`], `Error::Aborted(cause)` after [`abort`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::os::fd::AsFd;
+    /// lwt::run(async {
+    ///     let (r, _w) = lwt::unix::pipe().unwrap();
+    ///     let g = r.checked().unwrap();
+    ///     assert!(rustix::fs::fstat(g.as_fd()).is_ok());
+    /// });
+    /// ```
+    pub fn checked(&self) -> Result<FdGuard> {
+        self.inner.enter()?;
+        Ok(FdGuard {
+            inner: self.inner.clone(),
+        })
     }
 
     /// Whether lwt uses blocking I/O (jobs) on this descriptor.
@@ -160,89 +427,114 @@ impl FileDescr {
         self.inner.blocking.load(Ordering::Relaxed)
     }
 
-    /// The loop registration, made on first need. `None` for descriptors the backend cannot
-    /// watch (regular files under epoll): they are always ready.
-    pub(crate) fn registration(&self) -> Result<Option<&Registration>> {
-        let fd = self.checked()?;
-        match self.inner.reg.get_or_init(|| Registration::new(fd.as_fd())) {
-            Ok(r) => Ok(Some(r)),
-            Err(e) if e.errno() == Some(libc::EPERM) => Ok(None),
-            Err(e) => Err(e.clone()),
+    /// What the descriptor is, as far as reading it goes (inherited by accepted sockets).
+    pub(crate) fn kind(&self) -> Kind {
+        match self.inner.drains.load(Ordering::Relaxed) {
+            DRAINS_YES => Kind::Drains,
+            DRAINS_NO => Kind::Other,
+            _ => Kind::Unknown,
+        }
+    }
+
+    /// Whether a short read on this descriptor means it is drained (see [`Kind`]).
+    fn drains(&self, fd: BorrowedFd<'_>) -> bool {
+        match self.inner.drains.load(Ordering::Relaxed) {
+            DRAINS_YES => true,
+            DRAINS_NO => false,
+            _ => {
+                let yes = probe_kind(fd) == Kind::Drains;
+                let v = if yes { DRAINS_YES } else { DRAINS_NO };
+                self.inner.drains.store(v, Ordering::Relaxed);
+                yes
+            }
         }
     }
 
     /// Runs `op` on the descriptor in the manner of Lwt's `wrap_syscall`: now, and if it
     /// would block (`EAGAIN` or [`Error::Retry`]/[`Error::RetryRead`]/[`Error::RetryWrite`]),
     /// again each time the loop reports the direction ready. The state is checked before every
-    /// attempt, so a close or an abort makes a pending operation fail. EINTR is retried.
+    /// attempt, so a close or an abort makes a pending operation fail (with `Closed` or the
+    /// abort cause). EINTR is retried.
     pub async fn io<T>(
         &self,
         dir: IoEvent,
         mut op: impl FnMut(BorrowedFd<'_>) -> Result<T>,
     ) -> Result<T> {
+        let mut waiter = Waiter::default();
         let mut attempt = || {
-            let fd = self.checked()?;
-            loop {
-                match op(fd.as_fd()) {
-                    Err(e) if e.errno() == Some(libc::EINTR) => continue,
-                    r => return r,
-                }
-            }
+            let g = self.enter()?;
+            op(g.fd())
         };
-        // Once registered, `Registration::op` makes the first attempt itself (after reading
-        // the readiness tick): trying here first as well would cost a second failing system
-        // call every time the operation has to wait.
-        if let Some(Ok(reg)) = self.inner.reg.get() {
-            return reg.op(dir, attempt).await;
+        std::future::poll_fn(|cx| {
+            self.inner
+                .source
+                .poll_op(cx, dir, &mut waiter, &mut attempt)
+        })
+        .await
+    }
+
+    /// [`FileDescr::io`] for a read of up to `len` bytes returning how many it got: a short
+    /// read on a descriptor where that means "drained" (a TCP socket, a pipe) makes the next
+    /// read wait for the loop's next report instead of trying a call that would fail with
+    /// `EAGAIN`.
+    pub(crate) async fn io_read(
+        &self,
+        len: usize,
+        mut op: impl FnMut(BorrowedFd<'_>) -> Result<usize>,
+    ) -> Result<usize> {
+        let mut waiter = Waiter::default();
+        let mut short = false;
+        let mut attempt = || {
+            let g = self.enter()?;
+            let r = op(g.fd());
+            if let Ok(n) = r {
+                short = n > 0 && n < len && self.drains(g.fd());
+            }
+            r
+        };
+        let r = std::future::poll_fn(|cx| {
+            self.inner
+                .source
+                .poll_op(cx, Direction::Read, &mut waiter, &mut attempt)
+        })
+        .await;
+        if short {
+            waiter.mark_drained();
         }
-        match attempt() {
-            Err(e) if would_block(&e) => {}
-            r => return r,
-        }
-        match self.registration()? {
-            Some(reg) => reg.op(dir, attempt).await,
-            // An unwatchable descriptor is always "ready": the operation decides.
-            None => loop {
-                match attempt() {
-                    Err(e) if would_block(&e) => lwt_core::yield_now().await,
-                    r => return r,
-                }
-            },
-        }
+        r
     }
 
     /// Waits until the descriptor is ready in `dir` (readable or writable now, or reported
     /// so by the loop).
+    ///
+    /// # Errors
+    ///
+    /// `Closed` or the abort cause if it is (or gets) closed or aborted.
     pub(crate) async fn wait_ready(&self, dir: IoEvent) -> Result<()> {
-        let reg = match self.registration()? {
-            Some(reg) => reg,
-            None => return Ok(()),
-        };
-        loop {
-            let tick = reg.tick(dir);
-            if poll_now(&self.checked()?, dir)? {
-                return Ok(());
+        self.io(dir, |fd| {
+            if poll_now(fd, dir)? {
+                Ok(())
+            } else {
+                Err(Error::Retry)
             }
-            reg.wait(dir, tick).await?;
-            self.checked()?;
-            if poll_now(&self.checked()?, dir)? {
-                return Ok(());
-            }
-        }
+        })
+        .await
+    }
+
+    /// Forgets the descriptor's registrations (its number now refers to another file, after
+    /// `dup2`): waiting operations try again, and register anew if they must wait.
+    pub(crate) fn reregister(&self) {
+        self.inner.source.deregister();
     }
 }
 
-fn would_block(e: &Error) -> bool {
-    matches!(e, Error::Retry | Error::RetryRead | Error::RetryWrite) || e.is_would_block()
-}
-
-fn poll_now(fd: &impl AsFd, dir: IoEvent) -> Result<bool> {
+fn poll_now(fd: BorrowedFd<'_>, dir: IoEvent) -> Result<bool> {
     use rustix::event::{PollFd, PollFlags};
     let want = match dir {
         Direction::Read => PollFlags::IN,
         Direction::Write => PollFlags::OUT,
     };
-    let mut fds = [PollFd::new(fd, want)];
+    let mut fds = [PollFd::new(&fd, want)];
     loop {
         match rustix::event::poll(
             &mut fds,
@@ -264,29 +556,68 @@ impl AsRawFd for FileDescr {
     }
 }
 
+/// Lends the descriptor (see the module documentation, "Borrowing the descriptor"): it stays
+/// open for the borrow even if another clone is closed meanwhile; a closed descriptor lends a
+/// dead one (reads give end of file, writes fail).
+///
+/// # Examples
+///
+/// ```
+/// use std::os::fd::AsFd;
+/// lwt::run(async {
+///     let (r, _w) = lwt::unix::pipe().unwrap();
+///     let st = rustix::fs::fstat(r.as_fd()).unwrap();
+///     assert_eq!(rustix::fs::FileType::from_raw_mode(st.st_mode), rustix::fs::FileType::Fifo);
+/// });
+/// ```
+impl AsFd for FileDescr {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        // Announce the borrow before reading the state; `close` sets the state before reading
+        // `borrowed` (both sequentially consistent), so either `close` sees the borrow and keeps
+        // the number, or this sees the descriptor closed and lends the dead one.
+        self.inner.borrowed.store(true, Ordering::SeqCst);
+        if self.inner.word.load(Ordering::SeqCst) & STATE == CLOSED {
+            if let Ok(dead) = dead_fd() {
+                return dead;
+            }
+        }
+        // SAFETY: the state was not closed after the borrow was announced, so any later close
+        // sees the borrow and keeps the number open (on its file, or on the dead descriptor)
+        // until the last clone drops; this borrow of one clone cannot outlive that.
+        unsafe { BorrowedFd::borrow_raw(self.inner.raw) }
+    }
+}
+
 impl Drop for FdInner {
     fn drop(&mut self) {
-        // Deregister before the descriptor can be closed (the registration's invariant).
-        if let Some(Ok(reg)) = self.reg.get() {
-            reg.deregister();
-        }
-        let fd = lock(&self.shared).fd.take();
-        if let Some(fd) = fd {
-            if !self.close_on_drop {
-                // stdin/stdout/stderr belong to the process, not to this value.
-                if let Ok(fd) = Arc::try_unwrap(fd) {
-                    let _ = rustix::fd::IntoRawFd::into_raw_fd(fd);
-                }
+        // Deregister before the descriptor can be closed (the source's invariant).
+        self.source.close();
+        let w = *self.word.get_mut();
+        if w & RELEASED != 0 {
+            if *self.reserved.get_mut() {
+                // The number sat on the dead descriptor for borrowers; nobody can borrow now.
+                let _ = close_raw(self.raw);
             }
-            // Otherwise dropping the last Arc closes it; an error of close(2) in a destructor
-            // has nobody to report to.
+            return;
         }
+        if self.close_on_drop {
+            // An error of close(2) in a destructor has nobody to report to.
+            let _ = close_raw(self.raw);
+        }
+        // stdin/stdout/stderr belong to the process, not to this value.
     }
 }
 
 /// The state of a descriptor (Lwt's `state`).
 pub fn state(fd: &FileDescr) -> State {
-    lock(&fd.inner.shared).state.clone()
+    match fd.inner.word.load(Ordering::Acquire) & STATE {
+        OPEN => State::Opened,
+        ABORTED => match fd.inner.abort_error() {
+            Error::Aborted(c) => State::Aborted(c),
+            _ => State::Closed,
+        },
+        _ => State::Closed,
+    }
 }
 
 /// The OS descriptor number; always answers, even if `fd` is closed (Lwt's
@@ -317,7 +648,7 @@ pub fn unix_file_descr(fd: &FileDescr) -> RawFd {
 /// });
 /// ```
 pub fn check_descriptor(fd: &FileDescr) -> Result<()> {
-    fd.checked().map(drop)
+    fd.enter().map(drop)
 }
 
 /// Wraps an OS descriptor (Lwt's `of_unix_file_descr ?blocking ?set_flags fd`).
@@ -372,9 +703,9 @@ pub fn blocking(fd: &FileDescr) -> bool {
 /// });
 /// ```
 pub fn set_blocking(fd: &FileDescr, blocking: bool, set_flags: bool) -> Result<()> {
-    let os = fd.checked()?;
+    let os = fd.enter()?;
     if set_flags {
-        set_os_blocking(os.as_fd(), blocking)?;
+        set_os_blocking(os.fd(), blocking)?;
     }
     fd.inner.blocking.store(blocking, Ordering::Relaxed);
     Ok(())
@@ -382,66 +713,95 @@ pub fn set_blocking(fd: &FileDescr, blocking: bool, set_flags: bool) -> Result<(
 
 /// Makes every current and future operation on `fd` fail with `Error::Aborted(cause)`; only
 /// [`close`] still works (Lwt's `abort`). Does nothing on a closed descriptor; on an aborted
-/// one, replaces the cause. Pending reads and writes fail at once.
+/// one, replaces the cause. Pending operations (reads, writes, waits for readiness, connects)
+/// fail at once with the cause.
 pub fn abort(fd: &FileDescr, cause: Error) {
+    let inner = &fd.inner;
     {
-        let mut s = lock(&fd.inner.shared);
-        if matches!(s.state, State::Closed) {
+        let mut c = lock(&inner.cause);
+        if inner.word.load(Ordering::Acquire) & STATE == CLOSED {
             return;
         }
-        s.state = State::Aborted(Arc::new(cause));
+        *c = Some(Arc::new(cause));
     }
-    wake_all(fd);
-}
-
-fn wake_all(fd: &FileDescr) {
-    if let Some(Ok(reg)) = fd.inner.reg.get() {
-        // Deregistering wakes every waiter; they re-check the state and fail.
-        reg.deregister();
+    let mut w = inner.word.load(Ordering::Acquire);
+    loop {
+        if w & STATE == CLOSED {
+            return;
+        }
+        match inner.word.compare_exchange_weak(
+            w,
+            (w & !STATE) | ABORTED,
+            Ordering::SeqCst,
+            Ordering::Acquire,
+        ) {
+            Ok(_) => break,
+            Err(cur) => w = cur,
+        }
     }
+    // Waiting operations wake up, try again and fail at their state check.
+    inner.source.close();
 }
 
 /// Closes `fd` (Lwt's `close`): its state becomes `Closed`, pending operations fail with
 /// [`Error::Closed`], and the OS descriptor is closed (at once if no operation of another
-/// thread is using it, else when that operation returns).
+/// thread is using it, else when that operation returns). The descriptor is deregistered from
+/// every runtime first.
 ///
 /// # Errors
 ///
-/// `EBADF` (named `"close"`) if `fd` was already closed; the error of `close(2)` (e.g. `EIO`).
+/// `EBADF` (named `"close"`) if `fd` was already closed; the error of `close(2)` (e.g. `EIO`),
+/// unless the descriptor was borrowed through `AsFd` (see [`FileDescr`]'s module notes) or
+/// another thread's operation was using it.
 pub async fn close(fd: &FileDescr) -> Result<()> {
-    let os = {
-        let mut s = lock(&fd.inner.shared);
-        if matches!(s.state, State::Closed) {
+    let inner = &fd.inner;
+    let mut w = inner.word.load(Ordering::Acquire);
+    loop {
+        if w & STATE == CLOSED {
             return Err(Error::from_errno(libc::EBADF, "close", ""));
         }
-        s.state = State::Closed;
-        s.fd.take()
-    };
-    wake_all(fd);
-    let os = match os {
-        Some(os) => os,
-        None => return Ok(()),
-    };
-    if !fd.inner.close_on_drop {
-        // The standard descriptors: close the OS descriptor too, as Lwt does.
-        if let Ok(owned) = Arc::try_unwrap(os) {
-            return close_owned(owned);
+        match inner.word.compare_exchange_weak(
+            w,
+            (w & !STATE) | CLOSED,
+            Ordering::SeqCst,
+            Ordering::Acquire,
+        ) {
+            Ok(_) => break,
+            Err(cur) => w = cur,
         }
-        return Ok(());
     }
-    match Arc::try_unwrap(os) {
-        Ok(owned) if fd.is_blocking() => {
-            lwt_jobs::run_job(None, move || close_owned(owned)).await?
+    inner.source.close();
+    if inner.blocking.load(Ordering::Relaxed)
+        && inner.close_on_drop
+        && !inner.borrowed.load(Ordering::SeqCst)
+    {
+        // close(2) of a file can block (a network file system flushing): claim the release
+        // here, then run it as a job.
+        if inner
+            .word
+            .compare_exchange(
+                CLOSED,
+                CLOSED | RELEASED,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .is_err()
+        {
+            return Ok(()); // another thread's operation releases it when it returns
         }
-        Ok(owned) => close_owned(owned),
+        let raw = inner.raw;
+        return lwt_jobs::run_job(None, move || close_raw(raw)).await?;
+    }
+    match inner.try_release() {
+        Some(r) => r,
         // Another thread's operation holds it; it is closed when that returns.
-        Err(_) => Ok(()),
+        None => Ok(()),
     }
 }
 
-fn close_owned(fd: OwnedFd) -> Result<()> {
-    let raw = rustix::fd::IntoRawFd::into_raw_fd(fd);
-    // SAFETY: we owned `raw` and just released it; it is closed exactly once, here.
+fn close_raw(raw: RawFd) -> Result<()> {
+    // SAFETY: the caller owns `raw` and closes it exactly once (the state word's `RELEASED`
+    // bit, set by one CAS, or the last drop).
     let r = unsafe { libc::close(raw) };
     if r == -1 {
         let e = std::io::Error::last_os_error();
@@ -457,7 +817,7 @@ fn std_fd(n: RawFd) -> FileDescr {
     // SAFETY: descriptors 0, 1 and 2 belong to the process for its whole life; the
     // `FileDescr` made here never closes them on drop (`close_on_drop` is false).
     let fd = unsafe { OwnedFd::from_raw_fd(n) };
-    FileDescr::make(fd, true, false)
+    FileDescr::make(fd, true, false, Kind::Unknown)
 }
 
 fn std_slot(n: usize) -> &'static FileDescr {
@@ -465,7 +825,8 @@ fn std_slot(n: usize) -> &'static FileDescr {
     SLOTS[n].get_or_init(|| std_fd(n as RawFd))
 }
 
-/// Standard input (Lwt's `stdin`): used with blocking I/O, never closed on drop.
+/// Standard input (Lwt's `stdin`): used with blocking I/O, never closed on drop. It works in
+/// every runtime of the program, one after another.
 pub fn stdin() -> FileDescr {
     std_slot(0).clone()
 }
@@ -534,7 +895,7 @@ pub async fn register_action<T>(
 ///
 /// `Closed`/`Aborted`, or the error of `poll`.
 pub fn readable(fd: &FileDescr) -> Result<bool> {
-    poll_now(&fd.checked()?, Direction::Read)
+    poll_now(fd.enter()?.fd(), Direction::Read)
 }
 
 /// Whether `fd` is writable now (Lwt's `writable`).
@@ -543,7 +904,7 @@ pub fn readable(fd: &FileDescr) -> Result<bool> {
 ///
 /// `Closed`/`Aborted`, or the error of `poll`.
 pub fn writable(fd: &FileDescr) -> Result<bool> {
-    poll_now(&fd.checked()?, Direction::Write)
+    poll_now(fd.enter()?.fd(), Direction::Write)
 }
 
 /// Waits, without blocking other tasks, until there is something to read on `fd` (Lwt's
@@ -551,7 +912,8 @@ pub fn writable(fd: &FileDescr) -> Result<bool> {
 ///
 /// # Errors
 ///
-/// `Closed`/`Aborted` if `fd` is (or gets) closed or aborted meanwhile.
+/// `Closed`, or `Aborted(cause)` with the cause given to [`abort`], if `fd` is (or gets)
+/// closed or aborted meanwhile.
 pub async fn wait_read(fd: &FileDescr) -> Result<()> {
     fd.wait_ready(Direction::Read).await
 }
@@ -560,7 +922,8 @@ pub async fn wait_read(fd: &FileDescr) -> Result<()> {
 ///
 /// # Errors
 ///
-/// `Closed`/`Aborted` if `fd` is (or gets) closed or aborted meanwhile.
+/// `Closed`, or `Aborted(cause)` with the cause given to [`abort`], if `fd` is (or gets)
+/// closed or aborted meanwhile.
 pub async fn wait_write(fd: &FileDescr) -> Result<()> {
     fd.wait_ready(Direction::Write).await
 }
@@ -571,5 +934,6 @@ mod tests {
     #[test]
     fn file_descr_is_send_and_sync() {
         send_sync::<super::FileDescr>();
+        send_sync::<super::FdGuard>();
     }
 }

@@ -8,7 +8,7 @@
 use crate::cvt;
 use crate::fd::FileDescr;
 use lwt_core::{Error, Result};
-use rustix::fd::{AsFd, AsRawFd, OwnedFd};
+use rustix::fd::{AsFd, AsRawFd};
 use rustix::fs::{Mode, OFlags};
 use std::ffi::{CString, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
@@ -242,7 +242,7 @@ pub async fn lseek(fd: &FileDescr, offset: i64, cmd: SeekCommand) -> Result<u64>
         SeekCommand::Cur => SeekFrom::Current(offset),
         SeekCommand::End => SeekFrom::End(offset),
     };
-    cvt(rustix::fs::seek(&*os, pos), "lseek", &offset.to_string())
+    cvt(rustix::fs::seek(&os, pos), "lseek", &offset.to_string())
 }
 
 /// Truncates (or extends with zeros) the file at `path` to `len` bytes (Lwt's `truncate`).
@@ -303,7 +303,7 @@ pub async fn truncate(path: impl AsRef<Path>, len: u64) -> Result<()> {
 /// ```
 pub async fn ftruncate(fd: &FileDescr, len: u64) -> Result<()> {
     let os = fd.checked()?;
-    job(move || crate::retry_eintr(|| cvt(rustix::fs::ftruncate(&*os, len), "ftruncate", ""))).await
+    job(move || crate::retry_eintr(|| cvt(rustix::fs::ftruncate(&os, len), "ftruncate", ""))).await
 }
 
 /// Flushes the data and metadata of `fd`'s file to the disk (Lwt's `fsync`). Runs in a job.
@@ -327,7 +327,7 @@ pub async fn ftruncate(fd: &FileDescr, len: u64) -> Result<()> {
 /// ```
 pub async fn fsync(fd: &FileDescr) -> Result<()> {
     let os = fd.checked()?;
-    job(move || crate::retry_eintr(|| cvt(rustix::fs::fsync(&*os), "fsync", ""))).await
+    job(move || crate::retry_eintr(|| cvt(rustix::fs::fsync(&os), "fsync", ""))).await
 }
 
 /// Flushes the data (not the metadata that is not needed to read it back) of `fd`'s file to
@@ -356,7 +356,7 @@ pub async fn fdatasync(fd: &FileDescr) -> Result<()> {
     use rustix::fs::fdatasync as sync_data;
     #[cfg(target_vendor = "apple")]
     use rustix::fs::fsync as sync_data;
-    job(move || crate::retry_eintr(|| cvt(sync_data(&*os), "fdatasync", ""))).await
+    job(move || crate::retry_eintr(|| cvt(sync_data(&os), "fdatasync", ""))).await
 }
 
 /// The kind of a file (OCaml's `file_kind`).
@@ -527,7 +527,7 @@ pub async fn lstat(path: impl AsRef<Path>) -> Result<Stats> {
 /// ```
 pub async fn fstat(fd: &FileDescr) -> Result<Stats> {
     let os = fd.checked()?;
-    job(move || cvt(rustix::fs::fstat(&*os), "fstat", "").map(|s| stats_of(&s))).await
+    job(move || cvt(rustix::fs::fstat(&os), "fstat", "").map(|s| stats_of(&s))).await
 }
 
 /// Whether a directory entry named `path` exists (Lwt's `file_exists`): `stat` succeeds.
@@ -635,7 +635,7 @@ pub async fn utimes(path: impl AsRef<Path>, atime: SystemTime, mtime: SystemTime
 /// });
 /// ```
 pub async fn isatty(fd: &FileDescr) -> Result<bool> {
-    Ok(rustix::termios::isatty(&*fd.checked()?))
+    Ok(rustix::termios::isatty(fd.checked()?))
 }
 
 /// Lwt's `LargeFile`: the same calls with 64-bit offsets and sizes.
@@ -828,7 +828,7 @@ pub async fn fchmod(fd: &FileDescr, perm: u32) -> Result<()> {
     let os = fd.checked()?;
     job(move || {
         cvt(
-            rustix::fs::fchmod(&*os, Mode::from_raw_mode(perm as _)),
+            rustix::fs::fchmod(&os, Mode::from_raw_mode(perm as _)),
             "fchmod",
             "",
         )
@@ -888,7 +888,7 @@ pub async fn chown(path: impl AsRef<Path>, uid: Option<u32>, gid: Option<u32>) -
 pub async fn fchown(fd: &FileDescr, uid: Option<u32>, gid: Option<u32>) -> Result<()> {
     let os = fd.checked()?;
     let (u, g) = ids(uid, gid);
-    job(move || cvt(rustix::fs::fchown(&*os, u, g), "fchown", "")).await
+    job(move || cvt(rustix::fs::fchown(&os, u, g), "fchown", "")).await
 }
 
 bitflags::bitflags! {
@@ -961,9 +961,9 @@ pub async fn access(path: impl AsRef<Path>, perm: AccessPermission) -> Result<()
 pub fn dup(fd: &FileDescr, cloexec: bool) -> Result<FileDescr> {
     let os = fd.checked()?;
     let new = if cloexec {
-        cvt(rustix::io::fcntl_dupfd_cloexec(&*os, 0), "dup", "")?
+        cvt(rustix::io::fcntl_dupfd_cloexec(&os, 0), "dup", "")?
     } else {
-        cvt(rustix::io::dup(&*os), "dup", "")?
+        cvt(rustix::io::dup(&os), "dup", "")?
     };
     // O_NONBLOCK belongs to the open file, which the copy shares: no flag to set.
     FileDescr::from_owned(new, Some(fd.is_blocking()), false)
@@ -974,9 +974,8 @@ pub fn dup(fd: &FileDescr, cloexec: bool) -> Result<FileDescr> {
 /// `cloexec` is true; pass `false` to hand it to a child (e.g. `dup2(&fd, &stdout(), false)`
 /// before `exec`). Immediate. See [dup2(2)](https://man7.org/linux/man-pages/man2/dup2.2.html).
 ///
-/// Use `dup2` on a `dst` the loop has not waited on yet (or a blocking one, such as the
-/// standard descriptors): the loop's registration of `dst`, if it has one, still refers to the
-/// file that was replaced.
+/// The loop forgets its registrations of `dst` first (they refer to the file being replaced):
+/// an operation waiting on `dst` tries again, now on `src`'s file, and waits for it if it must.
 ///
 /// # Errors
 ///
@@ -1004,6 +1003,9 @@ pub fn dup2(src: &FileDescr, dst: &FileDescr, cloexec: bool) -> Result<()> {
             clear_close_on_exec(dst)
         };
     }
+    // Before the number changes file: epoll keys its registrations by (file, number), so the
+    // old file's registration could not be removed afterwards.
+    dst.reregister();
     loop {
         // SAFETY: both numbers are open descriptors kept alive by `s` and `d` for the call;
         // dup2/dup3 replace `d`'s open file in place, so `d`'s owner still owns an open number.
@@ -1051,13 +1053,13 @@ unsafe fn dup_onto(src: i32, dst: i32, _cloexec: bool) -> i32 {
 fn set_cloexec(fd: &FileDescr, on: bool, call: &'static str) -> Result<()> {
     use rustix::io::FdFlags;
     let os = fd.checked()?;
-    let flags = cvt(rustix::io::fcntl_getfd(&*os), call, "")?;
+    let flags = cvt(rustix::io::fcntl_getfd(&os), call, "")?;
     let new = if on {
         flags | FdFlags::CLOEXEC
     } else {
         flags - FdFlags::CLOEXEC
     };
-    cvt(rustix::io::fcntl_setfd(&*os, new), call, "")
+    cvt(rustix::io::fcntl_setfd(&os, new), call, "")
 }
 
 /// Makes `fd` close when the process `exec`s (Lwt's `set_close_on_exec`). Immediate. See
@@ -1189,7 +1191,7 @@ pub async fn lockf(fd: &FileDescr, cmd: LockCommand, len: i64) -> Result<()> {
     job(move || lockf_now(&os, cmd, len)).await
 }
 
-fn lockf_now(fd: &OwnedFd, cmd: LockCommand, len: i64) -> Result<()> {
+fn lockf_now(fd: &crate::fd::FdGuard, cmd: LockCommand, len: i64) -> Result<()> {
     let (op, ty) = match cmd {
         LockCommand::Unlock => (libc::F_SETLK, libc::F_UNLCK),
         LockCommand::Lock => (libc::F_SETLKW, libc::F_WRLCK),

@@ -54,10 +54,9 @@ pub async fn read(fd: &FileDescr, buf: &mut [u8]) -> Result<usize> {
         buf[..data.len()].copy_from_slice(&data);
         return Ok(data.len());
     }
-    fd.io(IoEvent::Read, |os| {
-        cvt(rustix::io::read(os, &mut *buf), "read", "")
-    })
-    .await
+    let len = buf.len();
+    fd.io_read(len, |os| cvt(rustix::io::read(os, &mut *buf), "read", ""))
+        .await
 }
 
 /// Writes up to `buf.len()` bytes to `fd` and returns how many were written, which may be

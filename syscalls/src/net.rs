@@ -2,7 +2,7 @@
 //! `shutdown`, names, and `recv`/`send` with their message flags.
 
 use crate::cvt;
-use crate::fd::{FileDescr, IoEvent};
+use crate::fd::{FileDescr, IoEvent, Kind};
 use lwt_core::{Error, Result};
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::io::Errno;
@@ -95,9 +95,10 @@ pub fn socketpair(
         "socketpair",
         "",
     )?;
+    let kind = Kind::of_socket(domain, ty);
     Ok((
-        finish_socket(a, "socketpair")?,
-        finish_socket(b, "socketpair")?,
+        finish_socket(a, "socketpair", kind)?,
+        finish_socket(b, "socketpair", kind)?,
     ))
 }
 
@@ -226,12 +227,12 @@ pub(crate) fn new_socket_flags() -> SocketFlags {
 /// Makes a new socket non-blocking and close-on-exec where [`new_socket_flags`] could not
 /// (Apple systems have no `SOCK_NONBLOCK`/`SOCK_CLOEXEC` and no `accept4`).
 #[cfg(not(target_vendor = "apple"))]
-pub(crate) fn finish_socket(fd: OwnedFd, _call: &'static str) -> Result<FileDescr> {
-    Ok(FileDescr::new_nonblocking(fd))
+pub(crate) fn finish_socket(fd: OwnedFd, _call: &'static str, kind: Kind) -> Result<FileDescr> {
+    Ok(FileDescr::new_nonblocking(fd, kind))
 }
 
 #[cfg(target_vendor = "apple")]
-pub(crate) fn finish_socket(fd: OwnedFd, call: &'static str) -> Result<FileDescr> {
+pub(crate) fn finish_socket(fd: OwnedFd, call: &'static str, kind: Kind) -> Result<FileDescr> {
     cvt(rustix::io::ioctl_fioclex(&fd), call, "")?;
     let fl = cvt(rustix::fs::fcntl_getfl(&fd), call, "")?;
     cvt(
@@ -239,7 +240,7 @@ pub(crate) fn finish_socket(fd: OwnedFd, call: &'static str) -> Result<FileDescr
         call,
         "",
     )?;
-    Ok(FileDescr::new_nonblocking(fd))
+    Ok(FileDescr::new_nonblocking(fd, kind))
 }
 
 impl From<SocketAddr> for SockAddr {
@@ -300,7 +301,7 @@ pub fn socket(domain: SocketDomain, ty: SocketType, proto: i32) -> Result<FileDe
         "socket",
         "",
     )?;
-    finish_socket(fd, "socket")
+    finish_socket(fd, "socket", Kind::of_socket(domain, ty))
 }
 
 fn bind_now(os: BorrowedFd<'_>, addr: &SockAddr) -> Result<()> {
@@ -364,13 +365,13 @@ pub fn listen(fd: &FileDescr, backlog: i32) -> Result<()> {
     )
 }
 
-fn accept_now(os: BorrowedFd<'_>) -> Result<(FileDescr, SockAddr)> {
+fn accept_now(os: BorrowedFd<'_>, kind: Kind) -> Result<(FileDescr, SockAddr)> {
     #[cfg(not(target_vendor = "apple"))]
     let r = rustix::net::acceptfrom_with(os, new_socket_flags());
     #[cfg(target_vendor = "apple")]
     let r = rustix::net::acceptfrom(os);
     let (fd, addr) = cvt(r, "accept", "")?;
-    Ok((finish_socket(fd, "accept")?, SockAddr::from_any(addr)))
+    Ok((finish_socket(fd, "accept", kind)?, SockAddr::from_any(addr)))
 }
 
 /// Accepts a connection (Lwt's `accept`): `accept4` with `SOCK_NONBLOCK | SOCK_CLOEXEC`, so
@@ -399,7 +400,8 @@ fn accept_now(os: BorrowedFd<'_>) -> Result<(FileDescr, SockAddr)> {
 /// });
 /// ```
 pub async fn accept(fd: &FileDescr) -> Result<(FileDescr, SockAddr)> {
-    fd.io(IoEvent::Read, accept_now).await
+    let kind = fd.kind();
+    fd.io(IoEvent::Read, |os| accept_now(os, kind)).await
 }
 
 /// Accepts up to `count` connections at once (Lwt's `accept_n`). Waits until at least one
@@ -444,7 +446,7 @@ pub async fn accept_n(fd: &FileDescr, count: usize) -> (Vec<(FileDescr, SockAddr
             Ok(os) => os,
             Err(e) => return (out, Some(e)),
         };
-        match crate::retry_eintr(|| accept_now(os.as_fd())) {
+        match crate::retry_eintr(|| accept_now(os.as_fd(), fd.kind())) {
             Ok(c) => out.push(c),
             Err(e) if e.is_would_block() => break,
             Err(e) => return (out, Some(e)),
@@ -654,10 +656,16 @@ fn recv_flags(f: MsgFlags) -> RecvFlags {
 /// ```
 pub async fn recv(fd: &FileDescr, buf: &mut [u8], flags: MsgFlags) -> Result<usize> {
     let f = recv_flags(flags);
-    fd.io(IoEvent::Read, |os| {
-        cvt(rustix::net::recv(os, &mut *buf, f), "recv", "").map(|(_, n)| n.min(buf.len()))
-    })
-    .await
+    let len = buf.len();
+    let mut op = |os: BorrowedFd<'_>| {
+        cvt(rustix::net::recv(os, &mut *buf, f), "recv", "").map(|(_, n)| n.min(len))
+    };
+    if flags.is_empty() {
+        // A plain receive consumes what it gets, like `read` (a peek does not).
+        fd.io_read(len, op).await
+    } else {
+        fd.io(IoEvent::Read, &mut op).await
+    }
 }
 
 /// Receives a datagram and the address of its sender (Lwt's `recvfrom`). Cooperates by

@@ -1,7 +1,7 @@
 //! Pipes: `pipe`, `pipe_in`, `pipe_out`.
 
 use crate::cvt;
-use crate::fd::FileDescr;
+use crate::fd::{FileDescr, Kind};
 use lwt_core::Result;
 use rustix::fd::OwnedFd;
 
@@ -25,7 +25,10 @@ use rustix::fd::OwnedFd;
 /// ```
 pub fn pipe() -> Result<(FileDescr, FileDescr)> {
     let (r, w) = cvt(crate::compat::pipe(true), "pipe", "")?;
-    Ok((FileDescr::new_nonblocking(r), FileDescr::new_nonblocking(w)))
+    Ok((
+        FileDescr::new_nonblocking(r, Kind::Drains),
+        FileDescr::new_nonblocking(w, Kind::Drains),
+    ))
 }
 
 /// Creates a pipe whose read end is an lwt descriptor and whose write end is a plain,

@@ -393,13 +393,10 @@ mod tests {
         fn name(&self) -> &'static str {
             "none"
         }
-        fn edge_triggered(&self) -> bool {
-            true
-        }
-        fn register(&self, _: BorrowedSource<'_>, _: usize, _: Interest) -> std::io::Result<()> {
+        fn register(&self, _: BorrowedSource<'_>, _: usize) -> std::io::Result<()> {
             Ok(())
         }
-        fn modify(&self, _: BorrowedSource<'_>, _: usize, _: Interest) -> std::io::Result<()> {
+        fn arm(&self, _: BorrowedSource<'_>, _: usize, _: Interest) -> std::io::Result<()> {
             Ok(())
         }
         fn deregister(&self, _: BorrowedSource<'_>, _: usize) -> std::io::Result<()> {

@@ -4,11 +4,10 @@
 //! Every call runs as a job (`run_job`, by the async method in force): `tcdrain` and
 //! `tcsetattr(TCSADRAIN)` block until the output is sent.
 
-use crate::fd::FileDescr;
+use crate::fd::{FdGuard, FileDescr};
 use lwt_core::{Error, Result};
 use lwt_jobs::run_job;
-use std::os::fd::{AsRawFd, OwnedFd};
-use std::sync::Arc;
+use std::os::fd::AsRawFd;
 
 /// A terminal's settings (Lwt's `terminal_io`): the fields of `struct termios` that OCaml's
 /// `Unix.terminal_io` exposes, by the same names.
@@ -335,11 +334,11 @@ impl TerminalIo {
 }
 
 /// Reads the settings of the terminal `fd` refers to.
-fn get(fd: &OwnedFd, call: &'static str) -> Result<libc::termios> {
+fn get(fd: &FdGuard, call: &'static str) -> Result<libc::termios> {
     // SAFETY: an all-zero termios is a valid out-parameter.
     let mut t: libc::termios = unsafe { std::mem::zeroed() };
     crate::retry_eintr(|| {
-        // SAFETY: `fd` is open (the Arc keeps it) and `t` is a valid out-pointer.
+        // SAFETY: `fd` is open (the guard keeps it) and `t` is a valid out-pointer.
         if unsafe { libc::tcgetattr(fd.as_raw_fd(), &mut t) } != 0 {
             return Err(Error::last_os_error(call, ""));
         }
@@ -351,7 +350,7 @@ fn get(fd: &OwnedFd, call: &'static str) -> Result<libc::termios> {
 /// Runs `f` on `fd` as a job and flattens the two levels of errors.
 async fn job<T: Send + 'static>(
     fd: &FileDescr,
-    f: impl FnOnce(Arc<OwnedFd>) -> Result<T> + Send + 'static,
+    f: impl FnOnce(FdGuard) -> Result<T> + Send + 'static,
 ) -> Result<T> {
     let owned = fd.checked()?;
     run_job(None, move || f(owned)).await?

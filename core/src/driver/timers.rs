@@ -1,4 +1,5 @@
-//! The timer structure of a loop: a binary heap of deadlines over a slab of live timers.
+//! The timer structure of a loop: a binary heap of deadlines over a slab of live timers. The
+//! driver owns it, behind its `timers` lock.
 //!
 //! Arming is `O(log n)`, cancelling is `O(1)` (the slab entry goes; its heap entry is skipped
 //! when it surfaces, and the heap is rebuilt when dead entries outnumber live ones), firing is

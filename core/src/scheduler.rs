@@ -1,0 +1,599 @@
+//! The scheduler: the run queues, the loop that runs tasks and turns the driver, the registry
+//! of live tasks, and shutdown.
+//!
+//! # Who owns what
+//!
+//! - [`Core`] is the loop's private state: the local run queue, the registry of live tasks and
+//!   the driver's private half. Exactly one `Box<Core>` exists per runtime and it is always in
+//!   exactly one place: in [`Shared::idle`] while no thread drives the loop, in one thread's
+//!   context while that thread holds the loop (`crate::context`), or in one of the switch
+//!   hand-off cells (`crate::switch`). It moves only by being taken out of one place and put
+//!   into another, so two threads can never drive the loop at once. (This is how tokio's
+//!   current-thread scheduler hands its `Box<Core>` around.)
+//! - [`Shared`] is what every thread may touch: the driver, the injector (tasks scheduled by
+//!   threads that do not hold the loop), the queue of `spawn_local` tasks, and the hand-off
+//!   cells. It is behind an `Arc` held by the `Runtime`, its `Handle`s and the threads in it; a
+//!   task's schedule function holds only a `Weak`, so a task woken after its runtime is gone is
+//!   dropped instead of keeping the runtime (and its descriptors) alive.
+//!
+//! # Fairness
+//!
+//! The loop runs tasks from its local queue, but every [`GLOBAL_INTERVAL`] tasks it looks at the
+//! remote queues first (the injector, where job completions and other threads' wake-ups land,
+//! and the `spawn_local` queue), and every [`EVENT_INTERVAL`] tasks it turns the driver without
+//! blocking (I/O, timers, notifications). A task that yields forever therefore delays nothing
+//! by more than a bounded number of polls. The `block_on` future is polled between passes.
+//!
+//! # Live tasks and shutdown
+//!
+//! Every task that has returned `Pending` once is in the core's registry with its waker, until
+//! its future is dropped. Dropping the runtime wakes every registered task and drops every
+//! runnable that shows up in the queues, so each future is dropped wherever it was parked (on
+//! a timer, a descriptor, a job, another task's handle, a channel), and the I/O sources and
+//! timers are released. `spawn_local` tasks belong to the `block_on` call that drives them: when
+//! it returns, those still alive are cancelled the same way on their home thread, so a runtime
+//! dropped on another thread only ever drops `Send` futures.
+//!
+//! # Locks
+//!
+//! `home` and `waiting` are leaf locks taken briefly; no lock is held while a task runs.
+
+use crate::cell::AtomicCell;
+use crate::context;
+use crate::driver::{Driver, DriverLocal};
+use async_task::Runnable;
+use concurrent_queue::ConcurrentQueue;
+use slab::Slab;
+use std::any::Any;
+use std::collections::VecDeque;
+use std::future::Future;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::task::{Context, Poll, Wake, Waker};
+use std::thread::{self, Thread};
+
+/// How many tasks run between two looks at the driver when the run queue stays busy.
+pub(crate) const EVENT_INTERVAL: u32 = 61;
+/// How many tasks run between two looks at the remote queues before the local one.
+pub(crate) const GLOBAL_INTERVAL: u32 = 31;
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // The scheduler's critical sections are a few assignments, so a poisoned lock still
+    // guards consistent data.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The message of the panic of a nested `block_on`.
+const NESTED: &str = "lwt: cannot start a runtime from within a running one: this thread is \
+    already driving an lwt loop (a nested lwt::run or Runtime::block_on would block it, as Lwt \
+    refuses a nested Lwt_main.run); spawn the future instead, or run the other runtime on \
+    another thread";
+
+/// The registry of live tasks: one waker per task that has been pending at least once.
+#[derive(Default)]
+pub(crate) struct TaskSet {
+    slab: Slab<(u64, Waker)>,
+    next_id: u64,
+}
+
+impl TaskSet {
+    fn insert(&mut self, waker: &Waker) -> (usize, u64) {
+        self.next_id += 1;
+        let id = self.next_id;
+        (self.slab.insert((id, waker.clone())), id)
+    }
+
+    fn remove(&mut self, (key, id): (usize, u64)) {
+        if self.slab.get(key).is_some_and(|(i, _)| *i == id) {
+            self.slab.remove(key);
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.slab.len()
+    }
+
+    fn into_wakers(self) -> impl Iterator<Item = Waker> {
+        self.slab.into_iter().map(|(_, (_, w))| w)
+    }
+}
+
+/// The loop's private state (see the module documentation).
+pub(crate) struct Core {
+    queue: VecDeque<Runnable>,
+    tick: u32,
+    pub(crate) tasks: TaskSet,
+    pub(crate) local_tasks: TaskSet,
+    pub(crate) driver: DriverLocal,
+}
+
+impl Core {
+    fn new() -> Core {
+        Core {
+            queue: VecDeque::with_capacity(256),
+            tick: 0,
+            tasks: TaskSet::default(),
+            local_tasks: TaskSet::default(),
+            driver: DriverLocal::new(),
+        }
+    }
+
+    fn next_task(&mut self, shared: &Shared, home: bool) -> Option<Runnable> {
+        self.tick = self.tick.wrapping_add(1);
+        if self.tick % GLOBAL_INTERVAL == 0 {
+            shared
+                .next_remote(home, self.tick)
+                .or_else(|| self.queue.pop_front())
+        } else {
+            self.queue
+                .pop_front()
+                .or_else(|| shared.next_remote(home, self.tick))
+        }
+    }
+}
+
+/// The shared half of a runtime (see the module documentation).
+pub(crate) struct Shared {
+    pub(crate) driver: Arc<Driver>,
+    injector: ConcurrentQueue<Runnable>,
+    local_queue: ConcurrentQueue<Runnable>,
+    main_woken: AtomicBool,
+    /// The core while no thread drives the loop.
+    idle: AtomicCell<Core>,
+    /// Switch: the core while the home thread is in a blocking call (the watchdog may take it).
+    pub(crate) call: AtomicCell<Core>,
+    /// Switch: where a stand-in gives the core back.
+    pub(crate) returned: AtomicCell<Core>,
+    /// Switch: the home thread wants the core back from its stand-in.
+    pub(crate) reclaim: AtomicBool,
+    /// Switch: the number of the home thread's current (or last) call.
+    pub(crate) call_seq: AtomicU64,
+    /// Switch: the watchdog knows this runtime.
+    pub(crate) watched: AtomicBool,
+    /// The thread running `block_on`, if any.
+    home: Mutex<Option<Thread>>,
+    /// Threads in `block_on` waiting for the core (another thread drives the loop).
+    waiting: Mutex<Vec<Thread>>,
+    /// Set when the runtime starts shutting down: later schedules drop their task.
+    closed: AtomicBool,
+    /// A panic of the loop's own work on a stand-in thread, for `block_on` to re-raise.
+    loop_panic: Mutex<Option<Box<dyn Any + Send>>>,
+    has_loop_panic: AtomicBool,
+}
+
+impl Shared {
+    pub(crate) fn new(driver: Driver) -> Arc<Shared> {
+        Arc::new(Shared {
+            driver: Arc::new(driver),
+            injector: ConcurrentQueue::unbounded(),
+            local_queue: ConcurrentQueue::unbounded(),
+            main_woken: AtomicBool::new(false),
+            idle: AtomicCell::new(Some(Box::new(Core::new()))),
+            call: AtomicCell::new(None),
+            returned: AtomicCell::new(None),
+            reclaim: AtomicBool::new(false),
+            call_seq: AtomicU64::new(0),
+            watched: AtomicBool::new(false),
+            home: Mutex::new(None),
+            waiting: Mutex::new(Vec::new()),
+            closed: AtomicBool::new(false),
+            loop_panic: Mutex::new(None),
+            has_loop_panic: AtomicBool::new(false),
+        })
+    }
+
+    fn next_remote(&self, home: bool, tick: u32) -> Option<Runnable> {
+        if !home {
+            return self.injector.pop().ok();
+        }
+        // Alternate which remote queue goes first, so neither starves the other.
+        if (tick / GLOBAL_INTERVAL) % 2 == 0 {
+            self.local_queue
+                .pop()
+                .ok()
+                .or_else(|| self.injector.pop().ok())
+        } else {
+            self.injector
+                .pop()
+                .ok()
+                .or_else(|| self.local_queue.pop().ok())
+        }
+    }
+
+    fn has_work(&self, home: bool) -> bool {
+        context::with_held_core(|c| !c.queue.is_empty())
+            || !self.injector.is_empty()
+            || self.driver.has_queued()
+            || if home {
+                !self.local_queue.is_empty() || self.main_woken.load(Ordering::SeqCst)
+            } else {
+                self.reclaim.load(Ordering::SeqCst)
+            }
+    }
+
+    /// Runs up to [`EVENT_INTERVAL`] tasks, then turns the driver (blocking if the queues ran
+    /// dry). The calling thread holds the loop.
+    fn pass(&self, home: bool) {
+        for _ in 0..EVENT_INTERVAL {
+            match context::with_held_core(|c| c.next_task(self, home)) {
+                Some(r) => {
+                    r.run();
+                }
+                None => {
+                    self.park(home, true);
+                    return;
+                }
+            }
+            if !home && self.reclaim.load(Ordering::Relaxed) {
+                return;
+            }
+        }
+        self.park(home, false);
+    }
+
+    /// Turns the driver, then runs what it made ready: wakes the wakers and delivers the
+    /// notifications (a panicking handler is contained, see `crate::notification`).
+    fn park(&self, home: bool, may_block: bool) {
+        let mut block = false;
+        if may_block {
+            self.driver.begin_park();
+            block = !self.has_work(home);
+        }
+        // The turn runs no user code, so it may borrow the core throughout.
+        let (mut wakers, mut notes) = context::with_held_core(|c| {
+            self.driver.turn(&mut c.driver, block);
+            (
+                std::mem::take(&mut c.driver.wakers),
+                std::mem::take(&mut c.driver.notes),
+            )
+        });
+        // Waking and delivering run user code: with the core back in place (a panic here
+        // loses only these two buffers' allocations).
+        for w in wakers.drain(..) {
+            w.wake();
+        }
+        for id in notes.drain(..) {
+            crate::notification::deliver(id);
+        }
+        context::with_held_core(|c| {
+            c.driver.wakers = wakers;
+            c.driver.notes = notes;
+        });
+    }
+
+    /// Re-raises, on the home thread, a panic of the loop's work on a stand-in.
+    fn check_loop_panic(&self) {
+        if self.has_loop_panic.load(Ordering::Acquire) {
+            self.has_loop_panic.store(false, Ordering::Release);
+            if let Some(p) = lock(&self.loop_panic).take() {
+                resume_unwind(p);
+            }
+        }
+    }
+
+    /// Records a panic of the loop's work on a stand-in thread.
+    pub(crate) fn set_loop_panic(&self, p: Box<dyn Any + Send>) {
+        *lock(&self.loop_panic) = Some(p);
+        self.has_loop_panic.store(true, Ordering::Release);
+    }
+
+    /// Drives the loop as a switch stand-in until the home thread reclaims it.
+    pub(crate) fn run_stand_in(&self) {
+        while !self.reclaim.load(Ordering::Acquire) {
+            self.pass(false);
+        }
+    }
+
+    pub(crate) fn home_thread(&self) -> Option<Thread> {
+        lock(&self.home).clone()
+    }
+
+    /// Runs `fut` to completion on this thread, driving the loop (`Runtime::block_on`).
+    pub(crate) fn block_on<F: Future>(self: &Arc<Self>, fut: F) -> F::Output {
+        if context::in_runtime() {
+            panic!("{NESTED}");
+        }
+        let mut fut = std::pin::pin!(fut);
+        let core = match self.idle.take() {
+            Some(core) => core,
+            None => match self.wait_for_core(fut.as_mut()) {
+                Ok(core) => core,
+                Err(out) => return out,
+            },
+        };
+        let _enter = context::enter(self.clone(), Some(core), true);
+        *lock(&self.home) = Some(thread::current());
+        let _exit = HomeExit(self);
+        let waker = Waker::from(Arc::new(MainWaker {
+            shared: Arc::downgrade(self),
+        }));
+        let mut cx = Context::from_waker(&waker);
+        self.main_woken.store(true, Ordering::SeqCst);
+        loop {
+            if self.main_woken.swap(false, Ordering::AcqRel) {
+                if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
+                    return v;
+                }
+            }
+            self.check_loop_panic();
+            self.pass(true);
+        }
+    }
+
+    /// Another thread drives the loop: polls `fut` here meanwhile, until it completes (`Err`)
+    /// or the core is free (`Ok`).
+    fn wait_for_core<F: Future>(
+        self: &Arc<Self>,
+        mut fut: Pin<&mut F>,
+    ) -> Result<Box<Core>, F::Output> {
+        let _enter = context::enter(self.clone(), None, false);
+        let waker = Waker::from(Arc::new(ThreadWaker(thread::current())));
+        let mut cx = Context::from_waker(&waker);
+        loop {
+            lock(&self.waiting).push(thread::current());
+            if let Some(core) = self.idle.take() {
+                return Ok(core);
+            }
+            if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
+                return Err(v);
+            }
+            thread::park();
+        }
+    }
+
+    /// Drops every task of the runtime (see the module documentation); the runtime's
+    /// descriptors and timers go with them.
+    pub(crate) fn shutdown(self: &Arc<Self>) {
+        self.closed.store(true, Ordering::SeqCst);
+        let core = match self.idle.take() {
+            Some(core) => core,
+            None => {
+                // Only reachable if a loop's core was lost to a bug; its tasks cannot be
+                // reached, but the driver can still release its sources and timers.
+                tracing::error!("lwt: a runtime was dropped without its loop state");
+                let mut wakers = Vec::new();
+                self.driver.shutdown(&mut wakers);
+                wakers.into_iter().for_each(Waker::wake);
+                return;
+            }
+        };
+        let enter = context::enter(self.clone(), Some(core), false);
+        loop {
+            let tasks = context::with_held_core(|c| std::mem::take(&mut c.tasks));
+            let mut wakers = Vec::new();
+            self.driver.shutdown(&mut wakers);
+            let mut progressed = tasks.len() > 0 || !wakers.is_empty();
+            // Waking a parked task schedules it here, so its runnable is dropped below; a
+            // dropped runnable drops its future (the task is cancelled).
+            tasks.into_wakers().for_each(Waker::wake);
+            wakers.into_iter().for_each(Waker::wake);
+            loop {
+                let r = context::with_held_core(|c| c.queue.pop_front())
+                    .or_else(|| self.injector.pop().ok());
+                match r {
+                    Some(r) => {
+                        drop(r);
+                        progressed = true;
+                    }
+                    None => break,
+                }
+            }
+            if !progressed {
+                break;
+            }
+        }
+        // `spawn_local` tasks never outlive their `block_on` (see `HomeExit`), so this queue
+        // is empty; were it not, its futures could not be dropped on this thread.
+        while let Ok(r) = self.local_queue.pop() {
+            tracing::error!("lwt: a spawn_local task outlived its block_on; leaking it");
+            std::mem::forget(r);
+        }
+        let core = context::take_core();
+        drop(enter);
+        drop(core);
+    }
+}
+
+/// Ends a `block_on`: cancels its `spawn_local` tasks on this (their home) thread, then puts
+/// the core back for the next `block_on` (also when the future panicked).
+struct HomeExit<'a>(&'a Arc<Shared>);
+
+impl Drop for HomeExit<'_> {
+    fn drop(&mut self) {
+        let sh = self.0;
+        if context::holds(Arc::as_ptr(sh)) {
+            loop {
+                let tasks = context::with_held_core(|c| std::mem::take(&mut c.local_tasks));
+                let mut progressed = tasks.len() > 0;
+                tasks.into_wakers().for_each(Waker::wake);
+                while let Ok(r) = sh.local_queue.pop() {
+                    drop(r); // drops the future here, on its home thread
+                    progressed = true;
+                }
+                if !progressed {
+                    break;
+                }
+            }
+        }
+        *lock(&sh.home) = None;
+        match context::take_core() {
+            Some(core) => sh.idle.set(core),
+            None => tracing::error!("lwt: block_on ended without its loop state"),
+        }
+        for t in lock(&sh.waiting).drain(..) {
+            t.unpark();
+        }
+    }
+}
+
+struct ThreadWaker(Thread);
+
+impl Wake for ThreadWaker {
+    fn wake(self: Arc<Self>) {
+        self.0.unpark();
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.unpark();
+    }
+}
+
+/// The waker of the `block_on` future.
+struct MainWaker {
+    shared: Weak<Shared>,
+}
+
+impl Wake for MainWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref()
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        let ptr = self.shared.as_ptr();
+        if context::holds(ptr) {
+            // SAFETY: this thread holds the loop of the runtime at `ptr`, so the runtime is
+            // alive (the thread's context keeps an `Arc` to it) for this call.
+            unsafe { &*ptr }.main_woken.store(true, Ordering::SeqCst);
+        } else if let Some(sh) = self.shared.upgrade() {
+            sh.main_woken.store(true, Ordering::SeqCst);
+            sh.driver.wake();
+        }
+    }
+}
+
+/// A spawned future, tracked in the core's registry once it has been pending.
+struct Tracked<F> {
+    fut: F,
+    /// The address of the runtime's `Shared` (identity only).
+    shared: usize,
+    local: bool,
+    entry: Option<(usize, u64)>,
+}
+
+impl<F: Future> Future for Tracked<F> {
+    type Output = F::Output;
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        // SAFETY: `fut` is structurally pinned: it is never moved out of `self`, and `Tracked`
+        // has no `Unpin` impl of its own; the other fields are plain data, not pinned.
+        let this = unsafe { self.get_unchecked_mut() };
+        // SAFETY: as above, `fut` stays in place.
+        let res = unsafe { Pin::new_unchecked(&mut this.fut) }.poll(cx);
+        if res.is_pending() && this.entry.is_none() {
+            let local = this.local;
+            this.entry = context::with_core(this.shared as *const Shared, |core| {
+                let set = if local {
+                    &mut core.local_tasks
+                } else {
+                    &mut core.tasks
+                };
+                set.insert(cx.waker())
+            });
+        }
+        res
+    }
+}
+
+impl<F> Drop for Tracked<F> {
+    fn drop(&mut self) {
+        if let Some(entry) = self.entry.take() {
+            let local = self.local;
+            context::with_core(self.shared as *const Shared, |core| {
+                if local {
+                    core.local_tasks.remove(entry)
+                } else {
+                    core.tasks.remove(entry)
+                }
+            });
+        }
+    }
+}
+
+/// Schedules a `Send` task: on the loop's own queue if this thread holds the loop, else on the
+/// injector (waking the loop); a task of a runtime that is gone or closing is dropped.
+fn schedule(weak: &Weak<Shared>, runnable: Runnable) {
+    let mut slot = Some(runnable);
+    if context::with_core(weak.as_ptr(), |core| {
+        if let Some(r) = slot.take() {
+            core.queue.push_back(r);
+        }
+    })
+    .is_some()
+    {
+        return;
+    }
+    let Some(runnable) = slot else { return };
+    match weak.upgrade() {
+        Some(sh) if !sh.closed.load(Ordering::Acquire) => {
+            // Unbounded and never closed.
+            let _ = sh.injector.push(runnable);
+            sh.driver.wake();
+        }
+        // Dropping the runnable cancels the task (its future is dropped here: it is `Send`).
+        _ => drop(runnable),
+    }
+}
+
+/// Schedules a `spawn_local` task on its runtime's local queue.
+fn schedule_local(weak: &Weak<Shared>, runnable: Runnable) {
+    let ptr = weak.as_ptr();
+    if context::holds(ptr) {
+        // SAFETY: this thread holds the loop of the runtime at `ptr`, so its context keeps an
+        // `Arc` to the runtime alive for this call.
+        let _ = unsafe { &*ptr }.local_queue.push(runnable);
+        return;
+    }
+    match weak.upgrade() {
+        Some(sh) => {
+            let _ = sh.local_queue.push(runnable);
+            sh.driver.wake();
+        }
+        // Unreachable: a local task never outlives the `block_on` that spawned it, and its
+        // runtime outlives every `block_on`. Dropping it here, off its thread, would panic.
+        None => std::mem::forget(runnable),
+    }
+}
+
+/// Spawns a `Send` task into `shared`.
+pub(crate) fn spawn<F>(shared: &Arc<Shared>, fut: F) -> async_task::Task<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let weak = Arc::downgrade(shared);
+    let fut = Tracked {
+        fut,
+        shared: Arc::as_ptr(shared) as usize,
+        local: false,
+        entry: None,
+    };
+    let (runnable, task) = async_task::Builder::new()
+        .propagate_panic(true)
+        .spawn(|()| fut, move |r| schedule(&weak, r));
+    runnable.schedule();
+    task
+}
+
+/// Spawns a `!Send` task into `shared`; the caller checked that this is its home thread.
+pub(crate) fn spawn_local<F>(shared: &Arc<Shared>, fut: F) -> async_task::Task<F::Output>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    let weak = Arc::downgrade(shared);
+    let fut = Tracked {
+        fut,
+        shared: Arc::as_ptr(shared) as usize,
+        local: true,
+        entry: None,
+    };
+    let (runnable, task) = async_task::Builder::new()
+        .propagate_panic(true)
+        .spawn_local(|()| fut, move |r| schedule_local(&weak, r));
+    runnable.schedule();
+    task
+}
+
+/// Runs `f`, catching a panic (used by a stand-in around its loop).
+pub(crate) fn catch<R>(f: impl FnOnce() -> R) -> std::thread::Result<R> {
+    catch_unwind(AssertUnwindSafe(f))
+}
