@@ -6,6 +6,11 @@
 //! (`JOBS_BENCH_N=20000` for a shorter run). The contenders take turns, one round each, for
 //! `JOBS_BENCH_ROUNDS` (5) rounds, so a busy spell of the machine hits them alike; each figure
 //! is a contender's best and median round. `JOBS_BENCH_VERBOSE=1` prints every round.
+//!
+//! Each round is timed twice: wall time per call, and the process's CPU time per call (every
+//! thread: the loop, the workers, the runtime's helpers). Wall time alone flatters whoever
+//! spins: lwt's detach spins on both sides (see bench/README.md), so its CPU figure is the
+//! honest cost.
 
 use lwt::unix::{run_job, AsyncMethod};
 use std::hint::black_box;
@@ -34,28 +39,56 @@ fn stat(p: &Path) -> u64 {
     std::fs::metadata(p).map(|m| m.len()).unwrap_or(0)
 }
 
+/// The CPU time used so far by every thread of the process.
+fn cpu_now() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid out-pointer; the clock id is a constant the OS defines.
+    unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// Wall and CPU time of a round.
+#[derive(Clone, Copy)]
+struct Took {
+    wall: Duration,
+    cpu: Duration,
+}
+
+/// Times `f`: wall clock and process CPU time.
+fn timed(f: impl FnOnce()) -> Took {
+    let (t, c) = (Instant::now(), cpu_now());
+    f();
+    Took {
+        wall: t.elapsed(),
+        cpu: cpu_now() - c,
+    }
+}
+
 /// One contender: runs `n` calls and says how long they took.
-type Round = Box<dyn FnMut(usize) -> Duration>;
+type Round = Box<dyn FnMut(usize) -> Took>;
 
 fn lwt_round(m: AsyncMethod, path: Option<PathBuf>) -> Round {
     let rt = lwt_rt();
     Box::new(move |n| {
-        rt.block_on(async {
-            let t = Instant::now();
-            match &path {
-                None => {
-                    for i in 0..n {
-                        black_box(run_job(Some(m), move || black_box(i)).await.unwrap());
+        timed(|| {
+            rt.block_on(async {
+                match &path {
+                    None => {
+                        for i in 0..n {
+                            black_box(run_job(Some(m), move || black_box(i)).await.unwrap());
+                        }
+                    }
+                    Some(p) => {
+                        for _ in 0..n {
+                            let p = p.clone();
+                            black_box(run_job(Some(m), move || stat(&p)).await.unwrap());
+                        }
                     }
                 }
-                Some(p) => {
-                    for _ in 0..n {
-                        let p = p.clone();
-                        black_box(run_job(Some(m), move || stat(&p)).await.unwrap());
-                    }
-                }
-            }
-            t.elapsed()
+            })
         })
     })
 }
@@ -63,65 +96,67 @@ fn lwt_round(m: AsyncMethod, path: Option<PathBuf>) -> Round {
 fn tokio_round(path: Option<PathBuf>) -> Round {
     let rt = tokio_rt();
     Box::new(move |n| {
-        rt.block_on(async {
-            let t = Instant::now();
-            match &path {
-                None => {
-                    for i in 0..n {
-                        let r = tokio::task::spawn_blocking(move || black_box(i)).await;
-                        black_box(r.unwrap());
+        timed(|| {
+            rt.block_on(async {
+                match &path {
+                    None => {
+                        for i in 0..n {
+                            let r = tokio::task::spawn_blocking(move || black_box(i)).await;
+                            black_box(r.unwrap());
+                        }
+                    }
+                    Some(p) => {
+                        for _ in 0..n {
+                            let p = p.clone();
+                            let r = tokio::task::spawn_blocking(move || stat(&p)).await;
+                            black_box(r.unwrap());
+                        }
                     }
                 }
-                Some(p) => {
-                    for _ in 0..n {
-                        let p = p.clone();
-                        let r = tokio::task::spawn_blocking(move || stat(&p)).await;
-                        black_box(r.unwrap());
-                    }
-                }
-            }
-            t.elapsed()
+            })
         })
     })
 }
 
 fn smol_round(path: Option<PathBuf>) -> Round {
     Box::new(move |n| {
-        smol::block_on(async {
-            let t = Instant::now();
-            match &path {
-                None => {
-                    for i in 0..n {
-                        black_box(blocking::unblock(move || black_box(i)).await);
+        timed(|| {
+            smol::block_on(async {
+                match &path {
+                    None => {
+                        for i in 0..n {
+                            black_box(blocking::unblock(move || black_box(i)).await);
+                        }
+                    }
+                    Some(p) => {
+                        for _ in 0..n {
+                            let p = p.clone();
+                            black_box(blocking::unblock(move || stat(&p)).await);
+                        }
                     }
                 }
-                Some(p) => {
-                    for _ in 0..n {
-                        let p = p.clone();
-                        black_box(blocking::unblock(move || stat(&p)).await);
-                    }
-                }
-            }
-            t.elapsed()
+            })
         })
     })
 }
 
 fn plain_round(path: PathBuf) -> Round {
     Box::new(move |n| {
-        let t = Instant::now();
-        for _ in 0..n {
-            black_box(stat(&path));
-        }
-        t.elapsed()
+        timed(|| {
+            for _ in 0..n {
+                black_box(stat(&path));
+            }
+        })
     })
 }
 
-/// A contender's ns per call: its best round and its median round.
+/// A contender's ns per call: its best round and its median round (wall), and its median
+/// round's CPU time (all threads).
 #[derive(Clone, Copy)]
 struct Figure {
     best: f64,
     median: f64,
+    cpu: f64,
 }
 
 /// Runs the contenders in turn, `rounds` times; returns each one's figure.
@@ -143,13 +178,17 @@ fn measure(
     let steals = lwt::core::switch::steals();
     for _ in 0..rounds {
         for (_, f, all) in contenders.iter_mut() {
-            all.push(f(n).as_nanos() as f64 / n as f64);
+            let took = f(n);
+            all.push((
+                took.wall.as_nanos() as f64 / n as f64,
+                took.cpu.as_nanos() as f64 / n as f64,
+            ));
         }
     }
     println!("\n{title}");
     if verbose {
         for (name, _, all) in &contenders {
-            println!("    {name}: every round (ns/call) {all:.0?}");
+            println!("    {name}: every round (wall, cpu ns/call) {all:.0?}");
         }
     }
     println!(
@@ -159,10 +198,13 @@ fn measure(
     contenders
         .into_iter()
         .map(|(name, _, mut all)| {
-            all.sort_by(f64::total_cmp);
+            all.sort_by(|a, b| a.0.total_cmp(&b.0));
+            let mut cpu: Vec<f64> = all.iter().map(|r| r.1).collect();
+            cpu.sort_by(f64::total_cmp);
             let fig = Figure {
-                best: all[0],
-                median: all[all.len() / 2],
+                best: all[0].0,
+                median: all[all.len() / 2].0,
+                cpu: cpu[cpu.len() / 2],
             };
             (name, fig)
         })
@@ -181,6 +223,7 @@ fn get(rows: &[(&str, Figure)], name: &str) -> Figure {
     let missing = Figure {
         best: f64::NAN,
         median: f64::NAN,
+        cpu: f64::NAN,
     };
     rows.iter()
         .find(|(n, _)| *n == name)
@@ -194,21 +237,30 @@ fn table(rows: &[(&str, Figure)]) {
         get(rows, "lwt none"),
     );
     println!(
-        "  {:<24} {:>11} {:>11}   {:>15} {:>15} {:>15}",
-        "", "best", "median", "/tokio b|m", "/smol b|m", "/none b|m"
+        "  {:<24} {:>11} {:>11} {:>11}   {:>15} {:>15} {:>15} {:>10}",
+        "",
+        "wall best",
+        "wall median",
+        "cpu median",
+        "/tokio b|m",
+        "/smol b|m",
+        "/none b|m",
+        "cpu/tokio"
     );
     for (name, f) in rows {
         println!(
-            "  {:<24} {} {}   {:>6.3}x|{:>6.3}x {:>6.3}x|{:>6.3}x {:>6.2}x|{:>6.2}x",
+            "  {:<24} {} {} {}   {:>6.3}x|{:>6.3}x {:>6.3}x|{:>6.3}x {:>6.2}x|{:>6.2}x {:>9.3}x",
             name,
             fmt(f.best),
             fmt(f.median),
+            fmt(f.cpu),
             f.best / tokio.best,
             f.median / tokio.median,
             f.best / smol.best,
             f.median / smol.median,
             f.best / none.best,
             f.median / none.median,
+            f.cpu / tokio.cpu,
         );
     }
 }
@@ -272,6 +324,13 @@ fn main() {
         "detach / tokio, stat",
         ratio(&stats, "lwt detach", "tokio spawn_blocking"),
         0.3,
+    );
+    let cpu = |rows: &[(&str, Figure)], a: &str, b: &str| get(rows, a).cpu / get(rows, b).cpu;
+    println!(
+        "  CPU time per call (every thread), detach / tokio: trivial {:.3}x, stat {:.3}x (no target: \
+         shows what the spinning costs)",
+        cpu(&trivial, "lwt detach", "tokio spawn_blocking"),
+        cpu(&stats, "lwt detach", "tokio spawn_blocking")
     );
     check(
         "switch / none, trivial job",
