@@ -20,7 +20,7 @@ pub use method::{
 #[allow(deprecated)]
 pub use pool::execute_job;
 pub use pool::{
-    abort_jobs, cancel_jobs, jobs_run_inline, keep_alive, pool_size, run_job, set_keep_alive,
-    set_pool_size, thread_count, thread_waiting_count, wait_for_jobs, Job, AWAIT_SPIN,
-    DEFAULT_KEEP_ALIVE, POOL_SIZE_ENV, WORKER_SPIN,
+    abort_jobs, cancel_jobs, jobs_queued_at_limit, jobs_run_inline, keep_alive, pool_size, run_job,
+    set_keep_alive, set_pool_size, thread_count, thread_waiting_count, wait_for_jobs, Job,
+    AWAIT_SPIN, DEFAULT_KEEP_ALIVE, POOL_SIZE_ENV, WORKER_SPIN,
 };
