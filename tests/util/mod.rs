@@ -114,3 +114,25 @@ pub fn run_child_test(
     );
     (status.success(), text)
 }
+
+/// Runs `body` on its own thread and waits at most `limit` for it: a body that hangs fails
+/// the test (its thread is left behind; the test binary exits when the tests end) instead of
+/// stalling the suite. A panic in `body` is re-raised here.
+pub fn with_deadline<T: Send + 'static>(
+    limit: std::time::Duration,
+    body: impl FnOnce() -> T + Send + 'static,
+) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let t = std::thread::spawn(move || {
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(body));
+        let _ = tx.send(r);
+    });
+    match rx.recv_timeout(limit) {
+        Ok(Ok(v)) => {
+            let _ = t.join();
+            v
+        }
+        Ok(Err(panic)) => std::panic::resume_unwind(panic),
+        Err(_) => panic!("the test body did not end within {limit:?}"),
+    }
+}
