@@ -224,7 +224,8 @@ pub(crate) fn new_socket_flags() -> SocketFlags {
 }
 
 /// Makes a new socket non-blocking and close-on-exec where [`new_socket_flags`] could not
-/// (Apple systems have no `SOCK_NONBLOCK`/`SOCK_CLOEXEC` and no `accept4`).
+/// (Apple systems have no `SOCK_NONBLOCK`/`SOCK_CLOEXEC` and no `accept4`), and gives it
+/// `SO_NOSIGPIPE` there (no `MSG_NOSIGNAL` either).
 #[cfg(not(target_vendor = "apple"))]
 pub(crate) fn finish_socket(fd: OwnedFd, _call: &'static str) -> Result<FileDescr> {
     Ok(FileDescr::new_nonblocking(fd))
@@ -233,6 +234,12 @@ pub(crate) fn finish_socket(fd: OwnedFd, _call: &'static str) -> Result<FileDesc
 #[cfg(target_vendor = "apple")]
 pub(crate) fn finish_socket(fd: OwnedFd, call: &'static str) -> Result<FileDescr> {
     cvt(rustix::io::ioctl_fioclex(&fd), call, "")?;
+    // No MSG_NOSIGNAL here: a write to a closed connection fails with EPIPE, no SIGPIPE.
+    cvt(
+        rustix::net::sockopt::set_socket_nosigpipe(&fd, true),
+        call,
+        "SO_NOSIGPIPE",
+    )?;
     let fl = cvt(rustix::fs::fcntl_getfl(&fd), call, "")?;
     cvt(
         rustix::fs::fcntl_setfl(&fd, fl | rustix::fs::OFlags::NONBLOCK),
@@ -617,10 +624,26 @@ bitflags::bitflags! {
     }
 }
 
-#[cfg(any(target_os = "linux", target_os = "android"))]
+/// `MSG_NOSIGNAL`: a send to a closed connection fails with `EPIPE` and raises no SIGPIPE.
+#[cfg(not(target_vendor = "apple"))]
 pub(crate) const NOSIGNAL: SendFlags = SendFlags::NOSIGNAL;
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
+/// Apple systems have no `MSG_NOSIGNAL`: lwt's sockets have `SO_NOSIGPIPE` instead, and sends
+/// go through [`crate::sigpipe::without_sigpipe`] for the others.
+#[cfg(target_vendor = "apple")]
 pub(crate) const NOSIGNAL: SendFlags = SendFlags::empty();
+
+/// Runs a send made with [`NOSIGNAL`] so that it raises no visible SIGPIPE: the flag does it
+/// where it exists; elsewhere SIGPIPE is blocked around the call (see `crate::sigpipe`).
+pub(crate) fn send_without_sigpipe<T>(send: impl FnOnce() -> Result<T>) -> Result<T> {
+    #[cfg(target_vendor = "apple")]
+    {
+        crate::sigpipe::without_sigpipe(send)
+    }
+    #[cfg(not(target_vendor = "apple"))]
+    {
+        send()
+    }
+}
 
 fn send_flags(f: MsgFlags) -> SendFlags {
     SendFlags::from_bits_retain(f.bits()) | NOSIGNAL
@@ -718,10 +741,9 @@ pub async fn recvfrom(
 /// });
 /// ```
 pub async fn send(fd: &FileDescr, buf: &[u8], flags: MsgFlags) -> Result<usize> {
-    crate::ignore_sigpipe();
     let f = send_flags(flags);
     fd.io(IoEvent::Write, |os| {
-        cvt(rustix::net::send(os, buf, f), "send", "")
+        send_without_sigpipe(|| cvt(rustix::net::send(os, buf, f), "send", ""))
     })
     .await
 }
@@ -746,15 +768,16 @@ pub async fn send(fd: &FileDescr, buf: &[u8], flags: MsgFlags) -> Result<usize> 
 /// });
 /// ```
 pub async fn sendto(fd: &FileDescr, buf: &[u8], flags: MsgFlags, addr: &SockAddr) -> Result<usize> {
-    crate::ignore_sigpipe();
     let any = addr.to_any("sendto")?;
     let f = send_flags(flags);
     fd.io(IoEvent::Write, |os| {
-        cvt(
-            rustix::net::sendto(os, buf, f, &any),
-            "sendto",
-            &addr.to_string(),
-        )
+        send_without_sigpipe(|| {
+            cvt(
+                rustix::net::sendto(os, buf, f, &any),
+                "sendto",
+                &addr.to_string(),
+            )
+        })
     })
     .await
 }

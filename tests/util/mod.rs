@@ -58,6 +58,21 @@ pub fn run_child_test(
     vars: &[(&str, &str)],
     limit: std::time::Duration,
 ) -> (bool, String) {
+    let (status, text) = run_child(name, vars, limit);
+    assert!(
+        text.contains("1 passed") || !status.success(),
+        "child test {name} did not run: {text}"
+    );
+    (status.success(), text)
+}
+
+/// [`run_child_test`], giving the child's exit status itself (e.g. to see the signal that
+/// ended it).
+pub fn run_child(
+    name: &str,
+    vars: &[(&str, &str)],
+    limit: std::time::Duration,
+) -> (std::process::ExitStatus, String) {
     use std::io::Read;
     use std::process::{Command, Stdio};
     let mut cmd = Command::new(std::env::current_exe().expect("the test binary"));
@@ -104,15 +119,10 @@ pub fn run_child_test(
         .into_iter()
         .map(|r| r.join().unwrap_or_default())
         .collect();
-    let status = match status {
-        Some(s) => s,
+    match status {
+        Some(s) => (s, text),
         None => panic!("child test {name} did not end within {limit:?}: {text}"),
-    };
-    assert!(
-        text.contains("1 passed") || !status.success(),
-        "child test {name} did not run: {text}"
-    );
-    (status.success(), text)
+    }
 }
 
 /// Runs `body` on its own thread and waits at most `limit` for it: a body that hangs fails
