@@ -87,8 +87,8 @@ pub const WORKER_SPIN: Duration = Duration::from_micros(50);
 /// assert!(lwt::unix::AWAIT_SPIN < std::time::Duration::from_millis(1));
 /// ```
 pub const AWAIT_SPIN: Duration = Duration::from_micros(20);
-/// The environment variable that sets the pool size (a whole number; 0 runs every job
-/// synchronously).
+/// The environment variable that sets the pool size (a whole number from 0 to
+/// [`MAX_POOL_SIZE`]; 0 runs every job synchronously).
 ///
 /// # Examples
 ///
@@ -96,6 +96,22 @@ pub const AWAIT_SPIN: Duration = Duration::from_micros(20);
 /// assert_eq!(lwt::unix::POOL_SIZE_ENV, "LWT_POOL_SIZE");
 /// ```
 pub const POOL_SIZE_ENV: &str = "LWT_POOL_SIZE";
+/// The largest pool size lwt takes: 1024 worker threads (Lwt's own default is 1000). Each
+/// worker is an OS thread with its own stack, so a size far beyond the CPUs only helps jobs
+/// that block, and an unbounded one let 3 000 blocking jobs make 3 000 threads.
+/// [`set_pool_size`] caps larger values to it; `LWT_POOL_SIZE` and `lwt::Builder::pool_size`
+/// refuse them (see [`pool_size_from_env`]).
+///
+/// # Examples
+///
+/// ```
+/// use lwt::unix::{pool_size, set_pool_size, MAX_POOL_SIZE};
+/// let before = pool_size();
+/// set_pool_size(usize::MAX);
+/// assert_eq!(pool_size(), MAX_POOL_SIZE);
+/// set_pool_size(before);
+/// ```
+pub const MAX_POOL_SIZE: usize = 1024;
 
 /// A blocking computation that `run_job` can run on any thread (Lwt's `'a job`). Every
 /// `FnOnce() -> T + Send` closure is a job; a type of your own can be one too.
@@ -158,19 +174,61 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Reads `LWT_POOL_SIZE` the way lwt does (the jobs layer here, `lwt::Builder::from_env` the
+/// same way): `None` when it is unset or empty, else a whole number of threads from 0 to
+/// [`MAX_POOL_SIZE`] (surrounding spaces allowed). Immediate.
+///
+/// # Errors
+///
+/// `InvalidArgument` naming `LWT_POOL_SIZE` and the value, for a value that is not valid
+/// UTF-8, not a whole number, or above [`MAX_POOL_SIZE`]. The jobs layer then prints the
+/// error once on standard error and uses its default size; `lwt::Builder::from_env` (and so
+/// `lwt::run`) refuses to start with it.
+///
+/// # Examples
+///
+/// ```
+/// // Whatever the environment of this doc test says, the answer is a valid size or an error.
+/// match lwt::unix::pool_size_from_env() {
+///     Ok(Some(n)) => assert!(n <= lwt::unix::MAX_POOL_SIZE),
+///     Ok(None) => {}
+///     Err(e) => assert!(e.to_string().contains("LWT_POOL_SIZE")),
+/// }
+/// ```
+pub fn pool_size_from_env() -> Result<Option<usize>, Error> {
+    let bad = |what: String| Error::invalid(POOL_SIZE_ENV, what);
+    let v = match std::env::var(POOL_SIZE_ENV) {
+        Err(std::env::VarError::NotPresent) => return Ok(None),
+        Err(std::env::VarError::NotUnicode(v)) => {
+            return Err(bad(format!("{v:?} is not valid UTF-8")))
+        }
+        Ok(v) => v,
+    };
+    if v.is_empty() {
+        return Ok(None);
+    }
+    match v.trim().parse::<u64>() {
+        Ok(n) if n <= MAX_POOL_SIZE as u64 => Ok(Some(n as usize)),
+        Ok(_) => Err(bad(format!(
+            "{v:?} threads is more than the largest pool, {MAX_POOL_SIZE} (MAX_POOL_SIZE)"
+        ))),
+        Err(_) => Err(bad(format!(
+            "{v:?} is not a whole number of threads (0..={MAX_POOL_SIZE})"
+        ))),
+    }
+}
+
 fn default_size() -> usize {
-    if let Ok(v) = std::env::var(POOL_SIZE_ENV) {
-        if !v.is_empty() {
-            match v.trim().parse::<usize>() {
-                Ok(n) => return n,
-                Err(_) => eprintln!(
-                    "lwt: {POOL_SIZE_ENV}={v:?} is not a whole number of threads; using the default"
-                ),
-            }
+    let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let default = (cpus * 8).clamp(8, 128);
+    match pool_size_from_env() {
+        Ok(Some(n)) => n,
+        Ok(None) => default,
+        Err(e) => {
+            eprintln!("lwt: {e}; using the default pool size ({default})");
+            default
         }
     }
-    let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
-    (cpus * 8).clamp(8, 128)
 }
 
 fn pool() -> &'static Pool {
@@ -195,8 +253,8 @@ fn pool() -> &'static Pool {
     })
 }
 
-/// The maximum number of worker threads (Lwt's `pool_size`): `LWT_POOL_SIZE`, else 8 per
-/// CPU, between 8 and 128. When every worker is busy and this many exist, a new job waits in
+/// The maximum number of worker threads (Lwt's `pool_size`): `LWT_POOL_SIZE` (at most
+/// [`MAX_POOL_SIZE`]), else 8 per CPU, between 8 and 128. When every worker is busy and this many exist, a new job waits in
 /// the queue until a worker is free (see [`jobs_queued_at_limit`]); it never runs on the
 /// calling thread (Lwt's seed runs it synchronously there, which freezes the loop). With 0,
 /// every job runs synchronously on the calling thread.
@@ -210,10 +268,11 @@ pub fn pool_size() -> usize {
     pool().size.load(Ordering::SeqCst)
 }
 
-/// Changes the maximum number of worker threads (Lwt's `set_pool_size`). With 0, every job
-/// runs synchronously on the calling thread, **blocking the loop** while it runs, as under the
-/// `none` async method (counted by [`jobs_run_inline`]). Shrinking does not stop busy
-/// workers; they exit when they next find no work (parked ones at once).
+/// Changes the maximum number of worker threads (Lwt's `set_pool_size`), capped at
+/// [`MAX_POOL_SIZE`] (a larger `n` is taken as that, with a warning through `tracing`). With
+/// 0, every job runs synchronously on the calling thread, **blocking the loop** while it
+/// runs, as under the `none` async method (counted by [`jobs_run_inline`]). Shrinking does
+/// not stop busy workers; they exit when they next find no work (parked ones at once).
 ///
 /// # Examples
 ///
@@ -225,6 +284,10 @@ pub fn pool_size() -> usize {
 /// ```
 pub fn set_pool_size(n: usize) {
     let p = pool();
+    if n > MAX_POOL_SIZE {
+        tracing::warn!("lwt: set_pool_size({n}) capped at MAX_POOL_SIZE ({MAX_POOL_SIZE})");
+    }
+    let n = n.min(MAX_POOL_SIZE);
     p.size.store(n, Ordering::SeqCst);
     // Parked workers beyond the new size exit at once.
     if p.threads.load(Ordering::SeqCst) > n {

@@ -58,7 +58,8 @@ pub fn run_child_test(
     vars: &[(&str, &str)],
     limit: std::time::Duration,
 ) -> (bool, String) {
-    let (status, text) = run_child(name, vars, limit);
+    let vars: Vec<(&str, &std::ffi::OsStr)> = vars.iter().map(|(k, v)| (*k, v.as_ref())).collect();
+    let (status, text) = run_child(name, &vars, limit);
     assert!(
         text.contains("1 passed") || !status.success(),
         "child test {name} did not run: {text}"
@@ -67,10 +68,10 @@ pub fn run_child_test(
 }
 
 /// [`run_child_test`], giving the child's exit status itself (e.g. to see the signal that
-/// ended it).
+/// ended it), with values that need not be UTF-8.
 pub fn run_child(
     name: &str,
-    vars: &[(&str, &str)],
+    vars: &[(&str, &std::ffi::OsStr)],
     limit: std::time::Duration,
 ) -> (std::process::ExitStatus, String) {
     use std::io::Read;
