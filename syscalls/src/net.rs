@@ -59,11 +59,17 @@ impl SocketType {
     }
 }
 
-pub(crate) fn protocol(proto: i32) -> Option<Protocol> {
-    u32::try_from(proto)
-        .ok()
-        .and_then(std::num::NonZeroU32::new)
-        .map(Protocol::from_raw)
+/// The protocol argument of `socket`/`socketpair`: 0 is the default protocol of the domain
+/// and type (`None`); a negative number is no protocol at all and is refused (it used to
+/// silently mean the default).
+pub(crate) fn protocol(call: &'static str, proto: i32) -> Result<Option<Protocol>> {
+    match u32::try_from(proto) {
+        Ok(p) => Ok(std::num::NonZeroU32::new(p).map(Protocol::from_raw)),
+        Err(_) => Err(Error::invalid(
+            call,
+            format!("negative protocol {proto} (0 is the default protocol)"),
+        )),
+    }
 }
 
 /// Creates a pair of connected sockets, non-blocking and close-on-exec (Lwt's
@@ -71,7 +77,8 @@ pub(crate) fn protocol(proto: i32) -> Option<Protocol> {
 ///
 /// # Errors
 ///
-/// The errors of `socketpair` (e.g. `EOPNOTSUPP` for `Inet`).
+/// `InvalidArgument` for a negative `proto`; the errors of `socketpair` (e.g. `EOPNOTSUPP`
+/// for `Inet`).
 ///
 /// # Examples
 ///
@@ -91,7 +98,7 @@ pub fn socketpair(
     proto: i32,
 ) -> Result<(FileDescr, FileDescr)> {
     let (a, b) = cvt(
-        crate::compat::socketpair(domain.family(), ty.raw(), protocol(proto)),
+        crate::compat::socketpair(domain.family(), ty.raw(), protocol("socketpair", proto)?),
         "socketpair",
         "",
     )?;
@@ -166,6 +173,11 @@ impl SockAddr {
             None => return SockAddr::Unix(PathBuf::new()),
         };
         if a.address_family() == AddressFamily::UNIX {
+            // An unnamed socket's address is the family alone. (rustix reads it as the path
+            // "", which then looks like an abstract address with an empty name: "\0".)
+            if a.addr_len() as usize <= std::mem::offset_of!(libc::sockaddr_un, sun_path) {
+                return SockAddr::Unix(PathBuf::new());
+            }
             return match SocketAddrUnix::try_from(a) {
                 Ok(u) => {
                     if let Some(p) = u.path_bytes() {
@@ -287,7 +299,8 @@ impl std::fmt::Display for SockAddr {
 ///
 /// # Errors
 ///
-/// The errors of `socket` (`EAFNOSUPPORT`, `EPROTONOSUPPORT`, `EMFILE`...).
+/// `InvalidArgument` for a negative `proto`; the errors of `socket` (`EAFNOSUPPORT`,
+/// `EPROTONOSUPPORT`, `EMFILE`...).
 ///
 /// # Examples
 ///
@@ -302,7 +315,7 @@ pub fn socket(domain: SocketDomain, ty: SocketType, proto: i32) -> Result<FileDe
             domain.family(),
             ty.raw(),
             new_socket_flags(),
-            protocol(proto),
+            protocol("socket", proto)?,
         ),
         "socket",
         "",
@@ -311,6 +324,15 @@ pub fn socket(domain: SocketDomain, ty: SocketType, proto: i32) -> Result<FileDe
 }
 
 fn bind_now(os: BorrowedFd<'_>, addr: &SockAddr) -> Result<()> {
+    if matches!(addr, SockAddr::Unix(p) if p.as_os_str().is_empty()) {
+        // Linux would "autobind" the socket to a random abstract name, which is not what a
+        // path says; other systems fail in their own ways.
+        return Err(Error::invalid(
+            "bind",
+            "the empty Unix-domain path \"\" names no socket file; give a path, or (Linux) an \
+             abstract name: a path that starts with a NUL byte, e.g. \"\\0name\"",
+        ));
+    }
     let any = addr.to_any("bind")?;
     cvt(rustix::net::bind(os, &any), "bind", &addr.to_string())
 }
@@ -322,7 +344,9 @@ fn bind_now(os: BorrowedFd<'_>, addr: &SockAddr) -> Result<()> {
 ///
 /// # Errors
 ///
-/// `Closed`/`Aborted`; `InvalidArgument` for a path with a NUL byte; the errors of `bind`
+/// `Closed`/`Aborted`; `InvalidArgument` for a path with a NUL byte, or for the empty
+/// Unix-domain path (which Linux would silently "autobind" to a random abstract name: use an
+/// abstract name, a path starting with a NUL byte, to bind one); the errors of `bind`
 /// (`EADDRINUSE`, `EACCES`...), naming the address.
 ///
 /// # Examples

@@ -138,28 +138,40 @@ fn registry() -> MutexGuard<'static, Registry> {
         .unwrap_or_else(|e| e.into_inner())
 }
 
-/// Checks a signal number against what lwt can handle.
+/// Checks a signal number against what lwt can handle: the numbers of [`signal_ranges`],
+/// except [`FORBIDDEN`]. The error names exactly those ranges.
 fn check_signum(call: &'static str, signum: i32) -> Result<usize> {
-    let max = max_signal().min(NSIG as i32 - 1);
-    if signum < 1 || signum > max || FORBIDDEN.contains(&signum) {
+    let ranges = signal_ranges();
+    let valid = ranges.iter().any(|r| r.contains(&signum));
+    if !valid || FORBIDDEN.contains(&signum) {
+        let list: Vec<String> = ranges
+            .iter()
+            .map(|r| format!("{}..={}", r.start(), r.end()))
+            .collect();
         return Err(Error::invalid(
             call,
-            format!("unavailable signal {signum} (valid: 1..={max}, except SIGKILL, SIGSTOP, SIGILL, SIGFPE, SIGSEGV)"),
+            format!(
+                "unavailable signal {signum} (valid: {}, except SIGKILL, SIGSTOP, SIGILL, SIGFPE, SIGSEGV)",
+                list.join(" and ")
+            ),
         ));
     }
     Ok(signum as usize)
 }
 
-/// The highest signal number of this system.
+/// The signal numbers of this system that a program may handle: the classic signals, and on
+/// Linux the real-time ones the C library leaves to programs, `SIGRTMIN()..=SIGRTMAX()`
+/// (glibc keeps 32 and 33 for its threads, so `sigaction` refuses them).
 #[cfg(any(target_os = "linux", target_os = "android"))]
-fn max_signal() -> i32 {
-    libc::SIGRTMAX()
+fn signal_ranges() -> Vec<std::ops::RangeInclusive<i32>> {
+    let max = libc::SIGRTMAX().min(NSIG as i32 - 1);
+    vec![1..=31, libc::SIGRTMIN()..=max]
 }
-/// The highest signal number of this system (the classic signals; real-time ones are not
-/// handled here).
+/// The signal numbers of this system that a program may handle (the classic signals;
+/// real-time ones are not handled here).
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
-fn max_signal() -> i32 {
-    31
+fn signal_ranges() -> Vec<std::ops::RangeInclusive<i32>> {
+    vec![1..=31]
 }
 
 /// A new self-pipe: both ends close-on-exec, the write end non-blocking (a full pipe already
