@@ -254,10 +254,11 @@ fn pool() -> &'static Pool {
 }
 
 /// The maximum number of worker threads (Lwt's `pool_size`): `LWT_POOL_SIZE` (at most
-/// [`MAX_POOL_SIZE`]), else 8 per CPU, between 8 and 128. When every worker is busy and this many exist, a new job waits in
-/// the queue until a worker is free (see [`jobs_queued_at_limit`]); it never runs on the
-/// calling thread (Lwt's seed runs it synchronously there, which freezes the loop). With 0,
-/// every job runs synchronously on the calling thread.
+/// [`MAX_POOL_SIZE`]), else 8 per CPU, between 8 and 128. When every worker is busy and this
+/// many exist, a new job waits in the queue until a worker is free (see
+/// [`jobs_queued_at_limit`]); it never runs on the calling thread (Lwt's seed runs it
+/// synchronously there, which freezes the loop). With 0, every job runs synchronously on the
+/// calling thread.
 ///
 /// # Examples
 ///
