@@ -53,7 +53,8 @@ impl Builder {
         self
     }
 
-    /// Sets the job pool's size when the runtime is built.
+    /// Sets the job pool's size when the runtime is built (at most
+    /// [`MAX_POOL_SIZE`](lwt_jobs::MAX_POOL_SIZE): [`Builder::build`] refuses more).
     pub fn pool_size(mut self, n: usize) -> Builder {
         self.pool_size = Some(n);
         self
@@ -63,32 +64,39 @@ impl Builder {
     ///
     /// # Errors
     ///
-    /// `InvalidArgument` for an unknown or unavailable backend, a bad `LWT_ASYNC_METHOD` or
-    /// `LWT_POOL_SIZE` (with [`Builder::from_env`]); the OS error if the backend cannot be
-    /// created.
+    /// `InvalidArgument` for an unknown or unavailable backend, a pool size above
+    /// [`MAX_POOL_SIZE`](lwt_jobs::MAX_POOL_SIZE), or (with [`Builder::from_env`]) a bad
+    /// `LWT_ASYNC_METHOD` or `LWT_POOL_SIZE`: unknown, not a number, above the cap, or not
+    /// valid UTF-8, read by the same functions the jobs layer uses
+    /// ([`async_method_from_env`](lwt_jobs::async_method_from_env),
+    /// [`pool_size_from_env`](lwt_jobs::pool_size_from_env)); the OS error if the backend
+    /// cannot be created.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let e = lwt::Builder::new().pool_size(lwt::unix::MAX_POOL_SIZE + 1).build().err().unwrap();
+    /// assert!(e.to_string().contains("MAX_POOL_SIZE"));
+    /// ```
     pub fn build(self) -> Result<Runtime, Error> {
         let mut method = self.async_method;
         let mut pool = self.pool_size;
         if self.from_env {
             if method.is_none() {
-                if let Ok(v) = std::env::var(lwt_jobs::ASYNC_METHOD_ENV) {
-                    if !v.is_empty() {
-                        method = Some(v.parse()?);
-                    }
-                }
+                method = lwt_jobs::async_method_from_env()?;
             }
             if pool.is_none() {
-                if let Ok(v) = std::env::var("LWT_POOL_SIZE") {
-                    if !v.is_empty() {
-                        pool = Some(v.trim().parse().map_err(|_| {
-                            Error::invalid(
-                                "LWT_POOL_SIZE",
-                                format!("{v:?} is not a whole number of threads"),
-                            )
-                        })?);
-                    }
-                }
+                pool = lwt_jobs::pool_size_from_env()?;
             }
+        }
+        if let Some(n) = pool.filter(|&n| n > lwt_jobs::MAX_POOL_SIZE) {
+            return Err(Error::invalid(
+                "Builder::pool_size",
+                format!(
+                    "{n} threads is more than the largest pool, {} (MAX_POOL_SIZE)",
+                    lwt_jobs::MAX_POOL_SIZE
+                ),
+            ));
         }
         let backend = crate::backends::open(self.backend)?;
         if let Some(m) = method {

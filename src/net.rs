@@ -5,8 +5,15 @@
 //! ...). Windows has no file descriptors, so there lwt offers sockets through this small
 //! wrapper instead: a [`Socket`] owns a std socket and waits for its readiness on the loop
 //! (IOCP on Windows), in the manner of Lwt's `wrap_syscall`. It works the same way on Unix,
-//! so portable programs can use it everywhere. Connecting blocks by nature in std, so
-//! [`Socket::connect`] runs it as a job.
+//! so portable programs can use it everywhere. [`Socket::connect`] connects by readiness too
+//! (a non-blocking `connect`, then a wait for writability and a look at `SO_ERROR`), so a
+//! connection that takes long (a peer whose accept queue is full, a lost SYN) costs no thread.
+//!
+//! # Who owns what
+//!
+//! A [`Socket`] owns its std socket and its registration with the runtime it was made in;
+//! operations borrow it, so none is pending when it is dropped (deregistered first, then
+//! closed). No lock is held while an operation's closure runs.
 //!
 //! ```
 //! use lwt::net::Socket;
@@ -250,22 +257,43 @@ impl Socket<TcpListener> {
 }
 
 impl Socket<TcpStream> {
-    /// Connects to `addr`. std's `connect` blocks, so it runs as a job (by the current async
-    /// method); the connected socket is then made non-blocking and registered.
+    /// Connects a new TCP socket to `addr`, by readiness (Lwt's `connect`): the socket is
+    /// created non-blocking (and close-on-exec, not inherited on Windows) and registered, a
+    /// non-blocking `connect` starts the connection, and while it is in progress
+    /// (`EINPROGRESS`, `WSAEWOULDBLOCK`) the task waits until the socket is writable, then
+    /// reads the outcome from `SO_ERROR` (and `getpeername`). No job, no thread: a connection
+    /// that takes long only costs a pending task. Dropping the future (a timeout, a
+    /// [`crate::pick`]) closes the half-made socket. See
+    /// [connect(2)](https://man7.org/linux/man-pages/man2/connect.2.html).
     ///
     /// # Errors
     ///
-    /// The error of `connect` (e.g. `ECONNREFUSED`), named `"connect"`; `Canceled` if the job
-    /// is rejected; those of [`Socket::new`].
+    /// The error of `connect` (e.g. `ECONNREFUSED`, `ETIMEDOUT`), named `"connect"` with the
+    /// address; those of creating the socket (`"socket"`) and of [`Socket::new`].
     ///
     /// # Examples
     ///
-    /// See the [module documentation](self).
+    /// ```
+    /// use lwt::net::Socket;
+    /// lwt::run(async {
+    ///     // A port nobody listens on: bind one, then close it.
+    ///     let addr = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    ///     let e = Socket::<std::net::TcpStream>::connect(addr).await.unwrap_err();
+    ///     assert_eq!(e.kind(), std::io::ErrorKind::ConnectionRefused);
+    ///     assert_eq!(e.call(), Some("connect"));
+    /// });
+    /// ```
     pub async fn connect(addr: SocketAddr) -> Result<Socket<TcpStream>> {
-        let s = lwt_jobs::run_job(None, move || TcpStream::connect(addr))
-            .await?
-            .map_err(|e| Error::from_io(e, "connect", addr.to_string()))?;
-        Socket::new(s)
+        let (stream, in_progress) = sys::start_connect(addr)?;
+        // Registered before waiting; on any error below, dropping it closes the socket.
+        let sock = Socket::new(stream)?;
+        if in_progress {
+            let io = &sock.io;
+            sock.reg
+                .op(Direction::Write, || connect_outcome(io, addr))
+                .await?;
+        }
+        Ok(sock)
     }
 
     /// Reads into `buf`, waiting for readability on the loop; `Ok(0)` is end of file.
@@ -325,5 +353,185 @@ impl Socket<TcpStream> {
             }
         }
         Ok(())
+    }
+}
+
+/// The state of a connection started by a non-blocking `connect`: `SO_ERROR` holds its error
+/// if it failed; otherwise it is established once the socket has a peer, and still in
+/// progress (`RetryWrite`: wait until writable) while `getpeername` says `ENOTCONN`.
+fn connect_outcome(s: &TcpStream, addr: SocketAddr) -> Result<()> {
+    let failed = |e| Error::from_io(e, "connect", addr.to_string());
+    if let Some(e) = s.take_error().map_err(failed)? {
+        return Err(failed(e));
+    }
+    match s.peer_addr() {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotConnected => Err(Error::RetryWrite),
+        Err(e) => Err(failed(e)),
+    }
+}
+
+#[cfg(unix)]
+mod sys {
+    use crate::{Error, Result};
+    use rustix::io::Errno;
+    use rustix::net::{ipproto, AddressFamily, SocketType};
+    use std::net::{SocketAddr, TcpStream};
+
+    /// A new non-blocking, close-on-exec TCP socket for `addr`'s family, with a non-blocking
+    /// `connect` to `addr` started: returns the socket and whether the connection is still in
+    /// progress.
+    pub(super) fn start_connect(addr: SocketAddr) -> Result<(TcpStream, bool)> {
+        let family = match addr {
+            SocketAddr::V4(_) => AddressFamily::INET,
+            SocketAddr::V6(_) => AddressFamily::INET6,
+        };
+        let fd =
+            new_socket(family).map_err(|e| Error::from_errno(e.raw_os_error(), "socket", ""))?;
+        match rustix::net::connect(&fd, &addr) {
+            Ok(()) => Ok((TcpStream::from(fd), false)),
+            // EINTR: the connection goes on in the background, as for EINPROGRESS.
+            Err(Errno::INPROGRESS) | Err(Errno::INTR) => Ok((TcpStream::from(fd), true)),
+            Err(e) => Err(Error::from_errno(
+                e.raw_os_error(),
+                "connect",
+                addr.to_string(),
+            )),
+        }
+    }
+
+    #[cfg(not(target_vendor = "apple"))]
+    fn new_socket(family: AddressFamily) -> rustix::io::Result<rustix::fd::OwnedFd> {
+        use rustix::net::SocketFlags;
+        rustix::net::socket_with(
+            family,
+            SocketType::STREAM,
+            SocketFlags::NONBLOCK | SocketFlags::CLOEXEC,
+            Some(ipproto::TCP),
+        )
+    }
+
+    /// Apple systems have no `SOCK_NONBLOCK`/`SOCK_CLOEXEC` and no `MSG_NOSIGNAL`: the flags
+    /// are set after `socket`, and `SO_NOSIGPIPE` makes a write to a closed connection fail
+    /// with `EPIPE` instead of raising SIGPIPE (as std does for its own sockets).
+    #[cfg(target_vendor = "apple")]
+    fn new_socket(family: AddressFamily) -> rustix::io::Result<rustix::fd::OwnedFd> {
+        let fd = rustix::net::socket(family, SocketType::STREAM, Some(ipproto::TCP))?;
+        rustix::io::ioctl_fioclex(&fd)?;
+        rustix::io::ioctl_fionbio(&fd, true)?;
+        rustix::net::sockopt::set_socket_nosigpipe(&fd, true)?;
+        Ok(fd)
+    }
+}
+
+#[cfg(windows)]
+mod sys {
+    use crate::{Error, Result};
+    use std::net::{SocketAddr, TcpStream};
+    use std::os::windows::io::{FromRawSocket, RawSocket};
+    use windows_sys::Win32::Networking::WinSock as ws;
+
+    /// Winsock must be started before the first `WSASocketW` (std starts it lazily, in its own
+    /// socket calls, which may not have run yet). Started once and never cleaned up, as std
+    /// does.
+    fn start_winsock() {
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        ONCE.call_once(|| {
+            let mut data = std::mem::MaybeUninit::<ws::WSADATA>::zeroed();
+            // SAFETY: `data` is a valid out-pointer for the call; version 2.2 is what std asks
+            // for. A failure shows up as the error of the next socket call.
+            unsafe { ws::WSAStartup(0x202, data.as_mut_ptr()) };
+        });
+    }
+
+    fn last_error(call: &'static str, arg: String) -> Error {
+        // SAFETY: reads this thread's last Winsock error; no preconditions.
+        let code = unsafe { ws::WSAGetLastError() };
+        Error::from_errno(code, call, arg)
+    }
+
+    /// A new non-blocking, non-inheritable TCP socket for `addr`'s family, with a
+    /// non-blocking `connect` to `addr` started: returns the socket and whether the
+    /// connection is still in progress (`WSAEWOULDBLOCK`).
+    pub(super) fn start_connect(addr: SocketAddr) -> Result<(TcpStream, bool)> {
+        start_winsock();
+        let family = match addr {
+            SocketAddr::V4(_) => ws::AF_INET,
+            SocketAddr::V6(_) => ws::AF_INET6,
+        };
+        // SAFETY: a plain call with no pointer arguments; the flags make an overlapped socket
+        // (what IOCP needs) that child processes do not inherit, as std's sockets are.
+        let raw = unsafe {
+            ws::WSASocketW(
+                i32::from(family),
+                ws::SOCK_STREAM,
+                ws::IPPROTO_TCP,
+                std::ptr::null(),
+                0,
+                ws::WSA_FLAG_OVERLAPPED | ws::WSA_FLAG_NO_HANDLE_INHERIT,
+            )
+        };
+        if raw == ws::INVALID_SOCKET {
+            return Err(last_error("socket", String::new()));
+        }
+        // SAFETY: `raw` is a socket just created here that nothing else owns; the stream
+        // closes it when dropped (also on every error path below).
+        let stream = unsafe { TcpStream::from_raw_socket(raw as RawSocket) };
+        stream
+            .set_nonblocking(true)
+            .map_err(|e| Error::from_io(e, "set_nonblocking", ""))?;
+        let r = match addr {
+            SocketAddr::V4(a) => {
+                let sa = ws::SOCKADDR_IN {
+                    sin_family: ws::AF_INET,
+                    sin_port: a.port().to_be(),
+                    sin_addr: ws::IN_ADDR {
+                        S_un: ws::IN_ADDR_0 {
+                            S_addr: u32::from_ne_bytes(a.ip().octets()),
+                        },
+                    },
+                    sin_zero: [0; 8],
+                };
+                // SAFETY: `sa` is a valid `SOCKADDR_IN` that lives across the call, and the
+                // length given is its size.
+                unsafe {
+                    ws::connect(
+                        raw,
+                        (&sa as *const ws::SOCKADDR_IN).cast(),
+                        std::mem::size_of::<ws::SOCKADDR_IN>() as i32,
+                    )
+                }
+            }
+            SocketAddr::V6(a) => {
+                let sa = ws::SOCKADDR_IN6 {
+                    sin6_family: ws::AF_INET6,
+                    sin6_port: a.port().to_be(),
+                    sin6_flowinfo: a.flowinfo(),
+                    sin6_addr: ws::IN6_ADDR {
+                        u: ws::IN6_ADDR_0 {
+                            Byte: a.ip().octets(),
+                        },
+                    },
+                    Anonymous: ws::SOCKADDR_IN6_0 {
+                        sin6_scope_id: a.scope_id(),
+                    },
+                };
+                // SAFETY: as above, for a `SOCKADDR_IN6`.
+                unsafe {
+                    ws::connect(
+                        raw,
+                        (&sa as *const ws::SOCKADDR_IN6).cast(),
+                        std::mem::size_of::<ws::SOCKADDR_IN6>() as i32,
+                    )
+                }
+            }
+        };
+        if r == 0 {
+            return Ok((stream, false));
+        }
+        match last_error("connect", addr.to_string()) {
+            e if e.errno() == Some(ws::WSAEWOULDBLOCK) => Ok((stream, true)),
+            e => Err(e),
+        }
     }
 }

@@ -179,5 +179,121 @@ fn child_bad_pool_size() {
 fn a_bad_lwt_pool_size_is_reported() {
     let (ok, text) = child("child_bad_pool_size", &[("LWT_POOL_SIZE", "lots")]);
     assert!(ok, "{text}");
-    assert!(text.contains("LWT_POOL_SIZE=\"lots\""), "{text}");
+    assert!(
+        text.contains("LWT_POOL_SIZE") && text.contains("\"lots\""),
+        "{text}"
+    );
+}
+
+/// A value that is not UTF-8 (the bytes `4`, `0xff`).
+fn not_utf8() -> &'static std::ffi::OsStr {
+    use std::os::unix::ffi::OsStrExt;
+    std::ffi::OsStr::from_bytes(b"4\xff")
+}
+
+#[test]
+#[ignore = "run by the parent tests in a child process"]
+fn child_setting_not_utf8() {
+    if !in_child() {
+        return;
+    }
+    let var = std::env::var("EXPECT_BAD_VAR").unwrap();
+    // The jobs layer warns and keeps its default...
+    match var.as_str() {
+        "LWT_POOL_SIZE" => assert!((8..=128).contains(&pool_size()), "{}", pool_size()),
+        _ => assert_eq!(default_async_method(), AsyncMethod::Detach),
+    }
+    // ...and building a runtime from the environment refuses it, naming the variable.
+    let err = lwt::Builder::from_env()
+        .build()
+        .err()
+        .expect("a setting that is not UTF-8 is refused");
+    let msg = err.to_string();
+    assert!(msg.contains(&var) && msg.contains("UTF-8"), "{msg}");
+}
+
+#[test]
+fn settings_that_are_not_utf8_are_reported() {
+    for var in ["LWT_POOL_SIZE", "LWT_ASYNC_METHOD"] {
+        let (status, text) = util::run_child(
+            "child_setting_not_utf8",
+            &[
+                (var, not_utf8()),
+                ("EXPECT_BAD_VAR", std::ffi::OsStr::new(var)),
+                (CHILD, std::ffi::OsStr::new("1")),
+            ],
+            std::time::Duration::from_secs(60),
+        );
+        assert!(
+            status.success() && text.contains("1 passed"),
+            "{var}: {text}"
+        );
+        assert!(
+            text.contains(&format!("lwt: {var}")) && text.contains("UTF-8"),
+            "{var}: the jobs layer did not warn: {text}"
+        );
+    }
+}
+
+#[test]
+#[ignore = "run by the parent tests in a child process"]
+fn child_pool_size_cap() {
+    if !in_child() {
+        return;
+    }
+    use lwt::unix::{set_pool_size, MAX_POOL_SIZE};
+    // LWT_POOL_SIZE above the cap: warned and ignored by the jobs layer, refused by the
+    // builder, with the same message naming the cap.
+    let n = pool_size();
+    assert!((8..=128).contains(&n), "default pool size {n}");
+    let err = lwt::Builder::from_env()
+        .build()
+        .err()
+        .expect("LWT_POOL_SIZE above the cap is refused");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("99999999999") && msg.contains(&MAX_POOL_SIZE.to_string()),
+        "{msg}"
+    );
+    // In code: the builder refuses a size above the cap; set_pool_size caps it.
+    let err = lwt::Builder::new()
+        .pool_size(MAX_POOL_SIZE + 1)
+        .build()
+        .err()
+        .expect("a pool size above the cap is refused");
+    assert!(
+        err.to_string().contains(&MAX_POOL_SIZE.to_string()),
+        "{err}"
+    );
+    assert!(matches!(err, lwt::Error::InvalidArgument { .. }), "{err:?}");
+    set_pool_size(usize::MAX);
+    assert_eq!(pool_size(), MAX_POOL_SIZE);
+    let rt = lwt::Builder::new()
+        .pool_size(MAX_POOL_SIZE)
+        .build()
+        .unwrap();
+    assert_eq!(pool_size(), MAX_POOL_SIZE);
+    // The runtime works, and a job still runs on a worker.
+    let me = std::thread::current().id();
+    let on = rt.block_on(run_job(Some(AsyncMethod::Detach), || {
+        std::thread::current().id()
+    }));
+    assert_ne!(on.unwrap(), me);
+}
+
+#[test]
+fn the_pool_size_is_capped() {
+    let (ok, text) = child("child_pool_size_cap", &[("LWT_POOL_SIZE", "99999999999")]);
+    assert!(ok, "{text}");
+    assert!(
+        text.contains("lwt: LWT_POOL_SIZE") && text.contains("99999999999"),
+        "the jobs layer did not warn: {text}"
+    );
+    // At the cap itself, the setting is taken.
+    let max = lwt::unix::MAX_POOL_SIZE.to_string();
+    let (ok, text) = child(
+        "child_pool_size_from_env",
+        &[("LWT_POOL_SIZE", &max), ("EXPECT_POOL", &max)],
+    );
+    assert!(ok, "{text}");
 }

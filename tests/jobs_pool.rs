@@ -1,4 +1,4 @@
-//! The worker pool: its size limit, synchronous jobs at the limit, worker threads' names and
+//! The worker pool: its size limit, synchronous jobs at pool size 0, worker threads' names and
 //! signal masks, panics and canceled waiters.
 #![cfg(unix)]
 mod util;

@@ -81,6 +81,22 @@ fn bool_int_optint_float_options_round_trip() {
             );
         }
         assert!(setsockopt_float(&s6, SocketFloatOption::SoRcvtimeo, Duration::MAX).is_err());
+        // A timeout shorter than a timeval can hold is rounded up, never to "no timeout".
+        for tiny in [Duration::from_nanos(1), Duration::from_nanos(999)] {
+            for opt in [SocketFloatOption::SoRcvtimeo, SocketFloatOption::SoSndtimeo] {
+                setsockopt_float(&s6, opt, tiny).unwrap();
+                let got = getsockopt_float(&s6, opt).unwrap();
+                assert!(
+                    got >= Duration::from_micros(1),
+                    "{opt:?} {tiny:?} read back as {got:?}"
+                );
+            }
+        }
+        setsockopt_float(&s6, SocketFloatOption::SoRcvtimeo, Duration::ZERO).unwrap();
+        assert_eq!(
+            getsockopt_float(&s6, SocketFloatOption::SoRcvtimeo).unwrap(),
+            Duration::ZERO
+        );
 
         assert!(getsockopt_error(&s6).unwrap().is_none());
         close(&s6).await.unwrap();
@@ -277,5 +293,33 @@ fn ipv6_multicast_options() {
             mcast_add_membership(&s, Some(LO.into()), group.into()),
             Err(lwt::Error::InvalidArgument { .. })
         ));
+    });
+}
+
+#[test]
+fn a_negative_protocol_is_refused() {
+    util::for_each_backend(|kind| async move {
+        for proto in [-1, i32::MIN] {
+            let e = socket(SocketDomain::Inet, SocketType::Stream, proto).unwrap_err();
+            assert!(
+                matches!(e, lwt::Error::InvalidArgument { call: "socket", .. }),
+                "{kind}: {e:?}"
+            );
+            assert!(e.to_string().contains(&proto.to_string()), "{kind}: {e}");
+            let e = socketpair(SocketDomain::Unix, SocketType::Stream, proto).unwrap_err();
+            assert!(
+                matches!(
+                    e,
+                    lwt::Error::InvalidArgument {
+                        call: "socketpair",
+                        ..
+                    }
+                ),
+                "{kind}: {e:?}"
+            );
+        }
+        // 0 is the default protocol; a positive one is the kernel's to judge.
+        socket(SocketDomain::Inet, SocketType::Stream, 0).unwrap();
+        socket(SocketDomain::Inet, SocketType::Stream, libc::IPPROTO_TCP).unwrap();
     });
 }

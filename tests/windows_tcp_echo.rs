@@ -102,3 +102,34 @@ fn waiting_on_a_socket_outside_a_runtime_is_an_error() {
         c.join().unwrap();
     });
 }
+
+#[test]
+fn connect_by_readiness_over_ipv4_and_ipv6() {
+    util::for_each_backend(|kind| async move {
+        for lo in ["127.0.0.1:0", "[::1]:0"] {
+            let listener = match std::net::TcpListener::bind(lo) {
+                Ok(l) => Socket::new(l).unwrap(),
+                // A host without IPv6 loopback: nothing to connect to.
+                Err(e) if lo.starts_with('[') => {
+                    eprintln!("{kind}: no IPv6 loopback here ({e}); skipped");
+                    continue;
+                }
+                Err(e) => panic!("{lo}: {e}"),
+            };
+            let addr = listener.get_ref().local_addr().unwrap();
+            // The connect completes on the loop while this task waits in accept.
+            let client = lwt::spawn(async move { Socket::<TcpStream>::connect(addr).await });
+            let (server, peer) = listener.accept().await.unwrap();
+            let c = client.await.unwrap().unwrap();
+            assert_eq!(c.get_ref().peer_addr().unwrap(), addr, "{kind}");
+            assert_eq!(c.get_ref().local_addr().unwrap(), peer, "{kind}");
+            c.write_all(b"hi").await.unwrap();
+            let mut buf = [0u8; 2];
+            let mut got = 0;
+            while got < 2 {
+                got += server.read(&mut buf[got..]).await.unwrap();
+            }
+            assert_eq!(&buf, b"hi", "{kind}");
+        }
+    });
+}

@@ -221,9 +221,26 @@ impl std::error::Error for Error {
 }
 
 impl From<Error> for io::Error {
+    /// A `Unix` error keeps its errno (`raw_os_error()` answers). On Unix, [`Error::Closed`]
+    /// becomes `EBADF`, what a system call on a closed descriptor reports and what code ported
+    /// from Lwt (`Unix_error (EBADF, ..)`) or from plain Unix checks for; its `kind()` is then
+    /// the one std gives `EBADF`, while [`Error::kind`] still says `NotConnected`. Every other
+    /// error (and `Closed` on Windows) is wrapped whole, with [`Error::kind`] as its kind.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let io: std::io::Error = lwt::Error::Closed.into();
+    /// # #[cfg(unix)]
+    /// assert_eq!(io.raw_os_error(), Some(libc::EBADF));
+    /// let io: std::io::Error = lwt::Error::Timeout.into();
+    /// assert_eq!(io.kind(), std::io::ErrorKind::TimedOut);
+    /// ```
     fn from(e: Error) -> io::Error {
         match e {
             Error::Unix { errno, .. } => io::Error::from_raw_os_error(errno),
+            #[cfg(unix)]
+            Error::Closed => io::Error::from_raw_os_error(libc::EBADF),
             other => io::Error::new(other.kind(), other),
         }
     }
@@ -292,7 +309,17 @@ mod tests {
             Error::Unsupported("fd_passing").kind(),
             io::ErrorKind::Unsupported
         );
+        assert_eq!(Error::Closed.kind(), io::ErrorKind::NotConnected);
+        let io: io::Error = Error::Timeout.into();
+        assert_eq!(io.kind(), io::ErrorKind::TimedOut);
+    }
+
+    #[test]
+    fn closed_converts_to_ebadf() {
         let io: io::Error = Error::Closed.into();
+        #[cfg(unix)]
+        assert_eq!(io.raw_os_error(), Some(libc::EBADF));
+        #[cfg(windows)]
         assert_eq!(io.kind(), io::ErrorKind::NotConnected);
     }
 }

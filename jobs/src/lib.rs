@@ -14,13 +14,14 @@ mod method;
 mod pool;
 
 pub use method::{
-    async_method, async_method_key, default_async_method, set_default_async_method,
-    with_async_detach, with_async_none, with_async_switch, AsyncMethod, ASYNC_METHOD_ENV,
+    async_method, async_method_from_env, async_method_key, default_async_method,
+    set_default_async_method, with_async_detach, with_async_none, with_async_switch, AsyncMethod,
+    ASYNC_METHOD_ENV,
 };
 #[allow(deprecated)]
 pub use pool::execute_job;
 pub use pool::{
-    abort_jobs, cancel_jobs, jobs_run_inline, keep_alive, pool_size, run_job, set_keep_alive,
-    set_pool_size, thread_count, thread_waiting_count, wait_for_jobs, Job, AWAIT_SPIN,
-    DEFAULT_KEEP_ALIVE, POOL_SIZE_ENV, WORKER_SPIN,
+    abort_jobs, cancel_jobs, jobs_queued_at_limit, jobs_run_inline, keep_alive, pool_size,
+    pool_size_from_env, run_job, set_keep_alive, set_pool_size, thread_count, thread_waiting_count,
+    wait_for_jobs, Job, AWAIT_SPIN, DEFAULT_KEEP_ALIVE, MAX_POOL_SIZE, POOL_SIZE_ENV, WORKER_SPIN,
 };

@@ -96,19 +96,33 @@ fn decode(v: u8) -> Option<AsyncMethod> {
     }
 }
 
-/// Reads `LWT_ASYNC_METHOD`.
+/// Reads `LWT_ASYNC_METHOD` the way lwt does (the jobs layer here, `lwt::Builder::from_env`
+/// the same way): `None` when it is unset or empty, else the method it names (any case,
+/// surrounding spaces allowed). Immediate.
 ///
 /// # Errors
 ///
-/// `InvalidArgument` naming the value and the valid ones.
-pub(crate) fn method_from_env() -> Result<Option<AsyncMethod>, Error> {
+/// `InvalidArgument` naming `LWT_ASYNC_METHOD`, the value and the valid ones, for an unknown
+/// method or a value that is not valid UTF-8.
+///
+/// # Examples
+///
+/// ```
+/// // Whatever the environment of this doc test says, the answer is a method or an error.
+/// match lwt::unix::async_method_from_env() {
+///     Ok(_) => {}
+///     Err(e) => assert!(e.to_string().contains("LWT_ASYNC_METHOD")),
+/// }
+/// ```
+pub fn async_method_from_env() -> Result<Option<AsyncMethod>, Error> {
     match std::env::var(ASYNC_METHOD_ENV) {
         Ok(v) if v.is_empty() => Ok(None),
         Ok(v) => v.parse().map(Some),
         Err(std::env::VarError::NotPresent) => Ok(None),
-        Err(std::env::VarError::NotUnicode(v)) => {
-            v.to_string_lossy().parse::<AsyncMethod>().map(Some)
-        }
+        Err(std::env::VarError::NotUnicode(v)) => Err(Error::invalid(
+            "LWT_ASYNC_METHOD",
+            format!("{v:?} is not valid UTF-8; valid values are none, detach, switch"),
+        )),
     }
 }
 
@@ -126,7 +140,7 @@ pub fn default_async_method() -> AsyncMethod {
     if let Some(m) = decode(DEFAULT.load(Ordering::Relaxed)) {
         return m;
     }
-    let m = match method_from_env() {
+    let m = match async_method_from_env() {
         Ok(Some(m)) => m,
         Ok(None) => AsyncMethod::Detach,
         Err(e) => {

@@ -20,9 +20,30 @@
 //!   at once instead of burning its time slice. Measured here (2 vCPUs, load 6-8 from other
 //!   work): a trivial job's round trip went from 5-45 us with busy spinning to 2-3.5 us.
 //! - When the pool is full (no idle worker and [`thread_count`] `>=` [`pool_size`]), the job
-//!   runs synchronously on the submitting thread, as the seed says; [`jobs_run_inline`] counts
-//!   those.
+//!   waits in the queue until a worker finishes its job and takes it; [`jobs_queued_at_limit`]
+//!   counts those. It never runs on the submitting thread, which is usually the loop's: a full
+//!   pool must not freeze the loop. This departs from Lwt, whose seed runs such a job
+//!   synchronously (and whose users then raise the pool to 1000 threads to avoid it). Only a
+//!   pool of size 0 runs jobs synchronously, by request ([`jobs_run_inline`] counts those),
+//!   and, as a last resort, a job for which no worker exists and the OS refuses to start one.
 //! - An idle worker exits after [`keep_alive`] (default [`DEFAULT_KEEP_ALIVE`]).
+//! - [`set_keep_alive`] and [`set_pool_size`] unpark the parked workers so they take the new
+//!   setting at once, but leave them on the idle stack: a job submitted meanwhile still finds
+//!   them there. A worker leaves the stack to exit only under the stack's lock, after winning
+//!   the decrement of the thread count, so a submitter never sees an empty stack while a
+//!   worker that stays is idle.
+//! - A worker that exits re-checks the queue after giving up its place; if a job arrived
+//!   meanwhile and the pool has room (or no other worker is left), it stays to run it, so a
+//!   job queued at the limit is never left without a worker.
+//!
+//! # Who owns what
+//!
+//! The pool (`Pool`, one per process) is shared by every runtime and worker: its counters are
+//! atomics, the job queue is lock-free, and the idle stack is the one lock of the worker side
+//! (never held while a job, a waker or any user code runs, and never nested with another
+//! lock). The registry of pending jobs (`Registry`) is only locked by the submitting side and
+//! by `abort_jobs`/`wait_for_jobs`; a job slot's lock is taken alone, never inside the
+//! registry's.
 
 use crate::method::{async_method, AsyncMethod};
 use concurrent_queue::ConcurrentQueue;
@@ -66,8 +87,8 @@ pub const WORKER_SPIN: Duration = Duration::from_micros(50);
 /// assert!(lwt::unix::AWAIT_SPIN < std::time::Duration::from_millis(1));
 /// ```
 pub const AWAIT_SPIN: Duration = Duration::from_micros(20);
-/// The environment variable that sets the pool size (a whole number; 0 runs every job
-/// synchronously).
+/// The environment variable that sets the pool size (a whole number from 0 to
+/// [`MAX_POOL_SIZE`]; 0 runs every job synchronously).
 ///
 /// # Examples
 ///
@@ -75,6 +96,22 @@ pub const AWAIT_SPIN: Duration = Duration::from_micros(20);
 /// assert_eq!(lwt::unix::POOL_SIZE_ENV, "LWT_POOL_SIZE");
 /// ```
 pub const POOL_SIZE_ENV: &str = "LWT_POOL_SIZE";
+/// The largest pool size lwt takes: 1024 worker threads (Lwt's own default is 1000). Each
+/// worker is an OS thread with its own stack, so a size far beyond the CPUs only helps jobs
+/// that block, and an unbounded one let 3 000 blocking jobs make 3 000 threads.
+/// [`set_pool_size`] caps larger values to it; `LWT_POOL_SIZE` and `lwt::Builder::pool_size`
+/// refuse them (see [`pool_size_from_env`]).
+///
+/// # Examples
+///
+/// ```
+/// use lwt::unix::{pool_size, set_pool_size, MAX_POOL_SIZE};
+/// let before = pool_size();
+/// set_pool_size(usize::MAX);
+/// assert_eq!(pool_size(), MAX_POOL_SIZE);
+/// set_pool_size(before);
+/// ```
+pub const MAX_POOL_SIZE: usize = 1024;
 
 /// A blocking computation that `run_job` can run on any thread (Lwt's `'a job`). Every
 /// `FnOnce() -> T + Send` closure is a job; a type of your own can be one too.
@@ -127,6 +164,7 @@ struct Pool {
     next_name: AtomicUsize,
     keep_alive_ns: AtomicU64,
     inline: AtomicU64,
+    queued_at_limit: AtomicU64,
     multi_cpu: bool,
     max_spinning: usize,
 }
@@ -136,19 +174,61 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Reads `LWT_POOL_SIZE` the way lwt does (the jobs layer here, `lwt::Builder::from_env` the
+/// same way): `None` when it is unset or empty, else a whole number of threads from 0 to
+/// [`MAX_POOL_SIZE`] (surrounding spaces allowed). Immediate.
+///
+/// # Errors
+///
+/// `InvalidArgument` naming `LWT_POOL_SIZE` and the value, for a value that is not valid
+/// UTF-8, not a whole number, or above [`MAX_POOL_SIZE`]. The jobs layer then prints the
+/// error once on standard error and uses its default size; `lwt::Builder::from_env` (and so
+/// `lwt::run`) refuses to start with it.
+///
+/// # Examples
+///
+/// ```
+/// // Whatever the environment of this doc test says, the answer is a valid size or an error.
+/// match lwt::unix::pool_size_from_env() {
+///     Ok(Some(n)) => assert!(n <= lwt::unix::MAX_POOL_SIZE),
+///     Ok(None) => {}
+///     Err(e) => assert!(e.to_string().contains("LWT_POOL_SIZE")),
+/// }
+/// ```
+pub fn pool_size_from_env() -> Result<Option<usize>, Error> {
+    let bad = |what: String| Error::invalid(POOL_SIZE_ENV, what);
+    let v = match std::env::var(POOL_SIZE_ENV) {
+        Err(std::env::VarError::NotPresent) => return Ok(None),
+        Err(std::env::VarError::NotUnicode(v)) => {
+            return Err(bad(format!("{v:?} is not valid UTF-8")))
+        }
+        Ok(v) => v,
+    };
+    if v.is_empty() {
+        return Ok(None);
+    }
+    match v.trim().parse::<u64>() {
+        Ok(n) if n <= MAX_POOL_SIZE as u64 => Ok(Some(n as usize)),
+        Ok(_) => Err(bad(format!(
+            "{v:?} threads is more than the largest pool, {MAX_POOL_SIZE} (MAX_POOL_SIZE)"
+        ))),
+        Err(_) => Err(bad(format!(
+            "{v:?} is not a whole number of threads (0..={MAX_POOL_SIZE})"
+        ))),
+    }
+}
+
 fn default_size() -> usize {
-    if let Ok(v) = std::env::var(POOL_SIZE_ENV) {
-        if !v.is_empty() {
-            match v.trim().parse::<usize>() {
-                Ok(n) => return n,
-                Err(_) => eprintln!(
-                    "lwt: {POOL_SIZE_ENV}={v:?} is not a whole number of threads; using the default"
-                ),
-            }
+    let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let default = (cpus * 8).clamp(8, 128);
+    match pool_size_from_env() {
+        Ok(Some(n)) => n,
+        Ok(None) => default,
+        Err(e) => {
+            eprintln!("lwt: {e}; using the default pool size ({default})");
+            default
         }
     }
-    let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
-    (cpus * 8).clamp(8, 128)
 }
 
 fn pool() -> &'static Pool {
@@ -166,15 +246,19 @@ fn pool() -> &'static Pool {
             next_name: AtomicUsize::new(0),
             keep_alive_ns: AtomicU64::new(DEFAULT_KEEP_ALIVE.as_nanos() as u64),
             inline: AtomicU64::new(0),
+            queued_at_limit: AtomicU64::new(0),
             multi_cpu: cpus > 1,
             max_spinning: (cpus / 4).max(1),
         }
     })
 }
 
-/// The maximum number of worker threads (Lwt's `pool_size`): `LWT_POOL_SIZE`, else 8 per
-/// CPU, between 8 and 128. When every worker is busy and this many exist, a new job runs
-/// synchronously on the calling thread (see [`jobs_run_inline`]).
+/// The maximum number of worker threads (Lwt's `pool_size`): `LWT_POOL_SIZE` (at most
+/// [`MAX_POOL_SIZE`]), else 8 per CPU, between 8 and 128. When every worker is busy and this
+/// many exist, a new job waits in the queue until a worker is free (see
+/// [`jobs_queued_at_limit`]); it never runs on the calling thread (Lwt's seed runs it
+/// synchronously there, which freezes the loop). With 0, every job runs synchronously on the
+/// calling thread.
 ///
 /// # Examples
 ///
@@ -185,9 +269,11 @@ pub fn pool_size() -> usize {
     pool().size.load(Ordering::SeqCst)
 }
 
-/// Changes the maximum number of worker threads (Lwt's `set_pool_size`). With 0, every job
-/// runs synchronously on the calling thread, as when the pool is full. Shrinking does not
-/// stop busy workers; they exit when they next find no work.
+/// Changes the maximum number of worker threads (Lwt's `set_pool_size`), capped at
+/// [`MAX_POOL_SIZE`] (a larger `n` is taken as that, with a warning through `tracing`). With
+/// 0, every job runs synchronously on the calling thread, **blocking the loop** while it
+/// runs, as under the `none` async method (counted by [`jobs_run_inline`]). Shrinking does
+/// not stop busy workers; they exit when they next find no work (parked ones at once).
 ///
 /// # Examples
 ///
@@ -199,6 +285,10 @@ pub fn pool_size() -> usize {
 /// ```
 pub fn set_pool_size(n: usize) {
     let p = pool();
+    if n > MAX_POOL_SIZE {
+        tracing::warn!("lwt: set_pool_size({n}) capped at MAX_POOL_SIZE ({MAX_POOL_SIZE})");
+    }
+    let n = n.min(MAX_POOL_SIZE);
     p.size.store(n, Ordering::SeqCst);
     // Parked workers beyond the new size exit at once.
     if p.threads.load(Ordering::SeqCst) > n {
@@ -260,20 +350,54 @@ pub fn set_keep_alive(d: Duration) {
     wake_all(p);
 }
 
-/// How many jobs ran synchronously on the submitting thread because the pool was full (or
-/// its size 0), since the process started. Jobs run under `none` are not counted.
+/// How many detached jobs ran synchronously on the submitting thread since the process
+/// started: because [`pool_size`] was 0 when they were submitted, or, as a last resort, because
+/// no worker existed and the OS refused to start one. A full pool never runs a job here (see
+/// [`jobs_queued_at_limit`]). Jobs run under `none` (or inline under `switch`) are not
+/// counted.
 ///
 /// # Examples
 ///
 /// ```
 /// lwt::run(async {
 ///     let before = lwt::unix::jobs_run_inline();
-///     lwt::unix::run_job(None, || ()).await.unwrap();
-///     assert!(lwt::unix::jobs_run_inline() >= before);
+///     lwt::unix::run_job(Some(lwt::unix::AsyncMethod::Detach), || ()).await.unwrap();
+///     // A pool of size 0 would have run it here; the default pool did not.
+///     assert!(lwt::unix::pool_size() == 0 || lwt::unix::jobs_run_inline() == before);
 /// });
 /// ```
 pub fn jobs_run_inline() -> u64 {
     pool().inline.load(Ordering::SeqCst)
+}
+
+/// How many detached jobs, since the process started, found the pool full when they were
+/// submitted (no idle worker, and [`thread_count`] `>=` [`pool_size`]) and so waited in the
+/// queue until a busy worker finished its job. The loop went on meanwhile. A steadily growing
+/// figure means the pool is too small for the blocking work: raise it with [`set_pool_size`]
+/// (or `LWT_POOL_SIZE`).
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use lwt::unix::{jobs_queued_at_limit, pool_size, run_job, set_pool_size, AsyncMethod};
+/// lwt::run(async {
+///     let size = pool_size();
+///     set_pool_size(1);
+///     let before = jobs_queued_at_limit();
+///     let slow = lwt::spawn(run_job(Some(AsyncMethod::Detach), || {
+///         std::thread::sleep(Duration::from_millis(50))
+///     }));
+///     lwt::sleep(Duration::from_millis(10)).await.unwrap();
+///     // The only worker is busy: this job waits for it, and the loop goes on.
+///     assert_eq!(run_job(Some(AsyncMethod::Detach), || 7).await.unwrap(), 7);
+///     assert!(jobs_queued_at_limit() > before);
+///     slow.await.unwrap().unwrap();
+///     set_pool_size(size);
+/// });
+/// ```
+pub fn jobs_queued_at_limit() -> u64 {
+    pool().queued_at_limit.load(Ordering::SeqCst)
 }
 
 /// Blocks every signal in the calling thread, so that signals go to the loop's threads.
@@ -311,11 +435,13 @@ fn wake_one(p: &Pool) -> bool {
     }
 }
 
+/// Unparks every parked worker so it takes a new setting (keep-alive, pool size) into
+/// account, leaving it on the idle stack: a job submitted meanwhile still finds it there
+/// (taking them off the stack made such a job look like one at the limit).
 fn wake_all(p: &Pool) {
-    let all = std::mem::take(&mut *lock(&p.idle));
-    for w in all {
-        w.notified.store(true, Ordering::SeqCst);
-        w.thread.unpark();
+    let all: Vec<Thread> = lock(&p.idle).iter().map(|w| w.thread.clone()).collect();
+    for t in all {
+        t.unpark();
     }
 }
 
@@ -328,6 +454,22 @@ fn remove_idle(p: &Pool, me: &Arc<Parked>) -> bool {
             true
         }
         None => false,
+    }
+}
+
+/// A parked worker of a pool with more threads than its size leaves it: under the idle
+/// stack's lock (which submitters take to pop a worker), it gives up its place in the thread
+/// count and only then leaves the stack, so a submitter never finds the stack empty while a
+/// worker that stays is parked. True if this thread must exit; false if it stays (another
+/// worker left first) or if a submitter already took it (a notification is coming).
+fn shed_parked(p: &Pool, me: &Arc<Parked>) -> bool {
+    let mut idle = lock(&p.idle);
+    match idle.iter().position(|w| Arc::ptr_eq(w, me)) {
+        Some(i) if shed_excess(p) => {
+            idle.remove(i);
+            true
+        }
+        _ => false,
     }
 }
 
@@ -417,7 +559,7 @@ fn idle(p: &Pool) -> Idle {
         remove_idle(p, &me);
         return Idle::Job(w);
     }
-    let deadline = Instant::now() + keep_alive();
+    let parked_at = Instant::now();
     loop {
         if me.notified.load(Ordering::SeqCst) {
             return match pop(p) {
@@ -425,6 +567,25 @@ fn idle(p: &Pool) -> Idle {
                 None => Idle::Again,
             };
         }
+        if p.threads.load(Ordering::SeqCst) > p.size.load(Ordering::SeqCst) {
+            // The pool shrank: leave it, unless another worker left first or a submitter took
+            // this one meanwhile (then its notification comes at once).
+            if shed_parked(p, &me) {
+                return Idle::Exit;
+            }
+            if !me.notified.load(Ordering::SeqCst) {
+                thread::park_timeout(Duration::from_millis(1));
+            }
+            continue;
+        }
+        // Read at every wake-up: `set_keep_alive` unparks the parked workers to apply a new one.
+        let deadline = match parked_at.checked_add(keep_alive()) {
+            Some(d) => d,
+            None => {
+                thread::park(); // a keep-alive beyond what `Instant` can hold: no timeout
+                continue;
+            }
+        };
         let now = Instant::now();
         if now >= deadline {
             if remove_idle(p, &me) {
@@ -486,7 +647,21 @@ fn worker() {
                 }
             }
             Idle::Again => {}
-            Idle::Exit => return,
+            Idle::Exit => {
+                // A submitter that found the pool full before this thread gave up its place
+                // queued its job for a worker: if one is queued now, stay to run it when the
+                // pool has room, or when no other worker is left to take it.
+                fence(Ordering::SeqCst);
+                if !p.queue.is_empty()
+                    && (reserve_thread(p)
+                        || p.threads
+                            .compare_exchange(0, 1, Ordering::SeqCst, Ordering::SeqCst)
+                            .is_ok())
+                {
+                    continue;
+                }
+                return;
+            }
         }
     }
 }
@@ -515,8 +690,10 @@ fn run_inline(p: &Pool) {
 }
 
 /// Queues `work` and makes sure someone runs it: a spinning worker, else the warmest parked
-/// one, else a new thread, else (pool full) the calling thread, now. True if a spinning
-/// worker will take it (its result is then likely to come within microseconds).
+/// one, else a new thread, else (pool full) the first busy worker to finish its job. Only a
+/// pool of size 0 runs it on the calling thread, now (or, as a last resort, when no worker
+/// exists and none can be started). True if a spinning worker will take it (its result is
+/// then likely to come within microseconds).
 fn submit(work: Work) -> bool {
     let p = pool();
     if p.size.load(Ordering::SeqCst) == 0 {
@@ -532,8 +709,17 @@ fn submit(work: Work) -> bool {
     if wake_one(p) {
         return false;
     }
-    if !start_worker(p) {
+    if start_worker(p) {
+        return false;
+    }
+    if p.threads.load(Ordering::SeqCst) == 0 {
+        // No worker exists to take it: the OS refused to start one, or the pool shrank to 0
+        // since the size was read above. Nobody else would run it.
         run_inline(p);
+    } else {
+        // The pool is full: the job waits in the queue for the first worker to finish (a
+        // worker that exits meanwhile re-checks the queue, see `worker`).
+        p.queued_at_limit.fetch_add(1, Ordering::SeqCst);
     }
     false
 }
@@ -550,7 +736,7 @@ fn start_worker(p: &Pool) -> bool {
     match spawned {
         Ok(_) => true,
         Err(e) => {
-            tracing::warn!("lwt: cannot start a job worker thread: {e}; running the job inline");
+            tracing::warn!("lwt: cannot start a job worker thread: {e}");
             p.threads.fetch_sub(1, Ordering::SeqCst);
             false
         }
@@ -903,7 +1089,8 @@ fn run_detached<J: Job>(job: J) -> JobFuture<J::Output> {
 ///
 /// - `None`: the job runs now on this thread; the whole loop waits for it.
 /// - `Detach`: the job runs on a worker thread of the pool; the loop goes on. When the pool is
-///   full, it runs synchronously here instead ([`jobs_run_inline`] counts that).
+///   full, the job waits for a worker to be free ([`jobs_queued_at_limit`] counts that); the
+///   loop still goes on. With [`pool_size`] 0 it runs synchronously here, blocking the loop.
 /// - `Switch`: the job runs now on this thread; if it has not returned after about 0.1-0.2 ms,
 ///   the loop goes on in another thread until it does (see `lwt_core::switch`). Where switching
 ///   is impossible (not on a loop's home thread, e.g. in a task run by a stand-in), it is

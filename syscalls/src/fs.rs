@@ -49,7 +49,8 @@ bitflags::bitflags! {
     /// The flags of [`openfile`] (OCaml's `open_flag` list).
     ///
     /// Descriptors are opened close-on-exec unless [`OpenFlags::KEEPEXEC`] is given:
-    /// [`OpenFlags::CLOEXEC`] is accepted and changes nothing.
+    /// [`OpenFlags::CLOEXEC`] is accepted and changes nothing. Given both, `CLOEXEC` wins, as
+    /// in Lwt.
     #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
     pub struct OpenFlags: u32 {
         /// `O_RDONLY`: open for reading only (also what no access flag means).
@@ -91,13 +92,7 @@ bitflags::bitflags! {
 }
 
 impl OpenFlags {
-    fn to_oflags(self) -> Result<OFlags> {
-        if self.contains(OpenFlags::CLOEXEC | OpenFlags::KEEPEXEC) {
-            return Err(Error::invalid(
-                "openfile",
-                "both CLOEXEC and KEEPEXEC given",
-            ));
-        }
+    fn to_oflags(self) -> OFlags {
         let mut o = if self.contains(OpenFlags::RDWR) {
             OFlags::RDWR
         } else if self.contains(OpenFlags::WRONLY) {
@@ -122,10 +117,11 @@ impl OpenFlags {
                 o |= os;
             }
         }
-        if !self.contains(OpenFlags::KEEPEXEC) {
+        // Close-on-exec unless KEEPEXEC alone asks otherwise: with both, CLOEXEC wins.
+        if self.contains(OpenFlags::CLOEXEC) || !self.contains(OpenFlags::KEEPEXEC) {
             o |= OFlags::CLOEXEC;
         }
-        Ok(o)
+        o
     }
 }
 
@@ -133,7 +129,8 @@ impl OpenFlags {
 /// [`OpenFlags::CREAT`], masked by the umask) and wraps it as a [`FileDescr`] (Lwt's
 /// `openfile`). Runs in a job.
 ///
-/// The new descriptor is close-on-exec unless `flags` has [`OpenFlags::KEEPEXEC`]. As in Lwt,
+/// The new descriptor is close-on-exec unless `flags` has [`OpenFlags::KEEPEXEC`] (and not
+/// [`OpenFlags::CLOEXEC`] too: then `CLOEXEC` wins, as in Lwt). As in Lwt,
 /// lwt uses non-blocking I/O on it if it is a FIFO or a socket (and sets `O_NONBLOCK`), or a
 /// device opened with [`OpenFlags::NONBLOCK`]; otherwise blocking I/O (jobs, with the
 /// page-cache fast path for reads), leaving the descriptor's flags as opened. See
@@ -141,8 +138,8 @@ impl OpenFlags {
 ///
 /// # Errors
 ///
-/// `InvalidArgument` for a path with a NUL byte or for both `CLOEXEC` and `KEEPEXEC`; the
-/// errors of `open(2)`, named `"openfile"` with the path (`ENOENT`, `EEXIST`, `EACCES`...).
+/// `InvalidArgument` for a path with a NUL byte; the errors of `open(2)`, named `"openfile"`
+/// with the path (`ENOENT`, `EEXIST`, `EACCES`...).
 ///
 /// # Examples
 ///
@@ -164,7 +161,7 @@ pub async fn openfile(path: impl AsRef<Path>, flags: OpenFlags, perm: u32) -> Re
     let path = path.as_ref();
     let c = cpath(path, "openfile")?;
     let arg = parg(path);
-    let oflags = flags.to_oflags()?;
+    let oflags = flags.to_oflags();
     let nonblock = flags.contains(OpenFlags::NONBLOCK);
     job(move || {
         let fd = crate::retry_eintr(|| {

@@ -5,6 +5,7 @@
 use crate::cvt;
 use crate::fd::{FileDescr, IoEvent};
 use crate::iovec::IoVectors;
+use crate::sigpipe;
 use lwt_core::Result;
 use rustix::fd::AsFd;
 use std::io::IoSliceMut;
@@ -63,8 +64,10 @@ pub async fn read(fd: &FileDescr, buf: &mut [u8]) -> Result<usize> {
 /// fewer (Lwt's `write`). Cooperates like [`read`]; on a blocking descriptor the bytes are
 /// copied for the job. See [write(2)](https://man7.org/linux/man-pages/man2/write.2.html).
 ///
-/// A write on a pipe or socket whose reader is gone fails with `EPIPE` (SIGPIPE is ignored
-/// by lwt, never killing the process).
+/// A write on a pipe or socket whose reader is gone fails with `EPIPE` and raises no SIGPIPE,
+/// and SIGPIPE's disposition (and any handler of yours) is left alone: on a socket the write
+/// is a `send` with `MSG_NOSIGNAL`; on anything else SIGPIPE is blocked in the writing thread
+/// around the call and the one it raised is consumed.
 ///
 /// # Errors
 ///
@@ -79,20 +82,17 @@ pub async fn read(fd: &FileDescr, buf: &mut [u8]) -> Result<usize> {
 /// });
 /// ```
 pub async fn write(fd: &FileDescr, buf: &[u8]) -> Result<usize> {
-    crate::ignore_sigpipe();
     if fd.is_blocking() {
         fd.wait_ready(IoEvent::Write).await?;
         let os = fd.checked()?;
         let data = buf.to_vec();
         return lwt_jobs::run_job(None, move || {
-            crate::retry_eintr(|| cvt(rustix::io::write(os.as_fd(), &data), "write", ""))
+            crate::retry_eintr(|| sigpipe::write(os.as_fd(), &data, "write"))
         })
         .await?;
     }
-    fd.io(IoEvent::Write, |os| {
-        cvt(rustix::io::write(os, buf), "write", "")
-    })
-    .await
+    fd.io(IoEvent::Write, |os| sigpipe::write(os, buf, "write"))
+        .await
 }
 
 /// [`write`](fn@write) for a string slice (Lwt's `write_string`).
@@ -191,7 +191,7 @@ pub async fn pread(fd: &FileDescr, buf: &mut [u8], offset: u64) -> Result<usize>
 /// });
 /// ```
 pub async fn pwrite(fd: &FileDescr, buf: &[u8], offset: u64) -> Result<usize> {
-    crate::ignore_sigpipe();
+    // No SIGPIPE to guard against: `pwrite` on a pipe or socket fails with ESPIPE.
     if offset > i64::MAX as u64 {
         return Err(lwt_core::Error::from_errno(
             libc::EINVAL,
@@ -303,12 +303,11 @@ pub async fn readv(fd: &FileDescr, vs: &mut IoVectors<'_>) -> Result<usize> {
 /// });
 /// ```
 pub async fn writev(fd: &FileDescr, vs: &IoVectors<'_>) -> Result<usize> {
-    crate::ignore_sigpipe();
     let n = vs.check("writev", false)?;
     if !fd.is_blocking() {
         return fd
             .io(IoEvent::Write, |os| {
-                cvt(rustix::io::writev(os, &vs.io_slices(n)), "writev", "")
+                sigpipe::writev(os, &vs.io_slices(n), "writev")
             })
             .await;
     }
@@ -316,7 +315,7 @@ pub async fn writev(fd: &FileDescr, vs: &IoVectors<'_>) -> Result<usize> {
     let os = fd.checked()?;
     let data = vs.gather(n);
     lwt_jobs::run_job(None, move || {
-        crate::retry_eintr(|| cvt(rustix::io::write(os.as_fd(), &data), "writev", ""))
+        crate::retry_eintr(|| sigpipe::write(os.as_fd(), &data, "writev"))
     })
     .await?
 }

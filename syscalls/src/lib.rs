@@ -31,6 +31,7 @@ mod netdb;
 mod pipe;
 mod process;
 mod signal;
+mod sigpipe;
 mod sockopt;
 mod termios;
 mod user;
@@ -66,17 +67,4 @@ pub(crate) fn retry_eintr<T>(mut f: impl FnMut() -> Result<T>) -> Result<T> {
             r => return r,
         }
     }
-}
-
-/// Ignores SIGPIPE once per process, so a write to a closed pipe or socket fails with EPIPE
-/// instead of killing the process (as the Rust runtime itself does for `main`).
-pub(crate) fn ignore_sigpipe() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        // SAFETY: setting SIGPIPE's disposition to SIG_IGN is async-signal-safe and affects no
-        // memory; it only changes what the kernel does on a broken pipe.
-        unsafe {
-            libc::signal(libc::SIGPIPE, libc::SIG_IGN);
-        }
-    });
 }

@@ -156,7 +156,6 @@ async fn send_msg_impl(
     fds: &[BorrowedFd<'_>],
     dest: Option<&SockAddr>,
 ) -> Result<usize> {
-    crate::ignore_sigpipe();
     let call = if dest.is_some() {
         "send_msgto"
     } else {
@@ -174,7 +173,7 @@ async fn send_msg_impl(
             if !fds.is_empty() && !control.push(SendAncillaryMessage::ScmRights(fds)) {
                 return Err(Error::invalid(call, "too many descriptors for one message"));
             }
-            match &dest {
+            crate::net::send_without_sigpipe(|| match &dest {
                 None => cvt(
                     rustix::net::sendmsg(os, io_vectors, &mut control, flags),
                     call,
@@ -185,7 +184,7 @@ async fn send_msg_impl(
                     call,
                     arg,
                 ),
-            }
+            })
         })
         .await
 }

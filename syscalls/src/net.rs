@@ -59,11 +59,17 @@ impl SocketType {
     }
 }
 
-pub(crate) fn protocol(proto: i32) -> Option<Protocol> {
-    u32::try_from(proto)
-        .ok()
-        .and_then(std::num::NonZeroU32::new)
-        .map(Protocol::from_raw)
+/// The protocol argument of `socket`/`socketpair`: 0 is the default protocol of the domain
+/// and type (`None`); a negative number is no protocol at all and is refused (it used to
+/// silently mean the default).
+pub(crate) fn protocol(call: &'static str, proto: i32) -> Result<Option<Protocol>> {
+    match u32::try_from(proto) {
+        Ok(p) => Ok(std::num::NonZeroU32::new(p).map(Protocol::from_raw)),
+        Err(_) => Err(Error::invalid(
+            call,
+            format!("negative protocol {proto} (0 is the default protocol)"),
+        )),
+    }
 }
 
 /// Creates a pair of connected sockets, non-blocking and close-on-exec (Lwt's
@@ -71,7 +77,8 @@ pub(crate) fn protocol(proto: i32) -> Option<Protocol> {
 ///
 /// # Errors
 ///
-/// The errors of `socketpair` (e.g. `EOPNOTSUPP` for `Inet`).
+/// `InvalidArgument` for a negative `proto`; the errors of `socketpair` (e.g. `EOPNOTSUPP`
+/// for `Inet`).
 ///
 /// # Examples
 ///
@@ -91,7 +98,7 @@ pub fn socketpair(
     proto: i32,
 ) -> Result<(FileDescr, FileDescr)> {
     let (a, b) = cvt(
-        crate::compat::socketpair(domain.family(), ty.raw(), protocol(proto)),
+        crate::compat::socketpair(domain.family(), ty.raw(), protocol("socketpair", proto)?),
         "socketpair",
         "",
     )?;
@@ -167,6 +174,11 @@ impl SockAddr {
             None => return SockAddr::Unix(PathBuf::new()),
         };
         if a.address_family() == AddressFamily::UNIX {
+            // An unnamed socket's address is the family alone. (rustix reads it as the path
+            // "", which then looks like an abstract address with an empty name: "\0".)
+            if a.addr_len() as usize <= std::mem::offset_of!(libc::sockaddr_un, sun_path) {
+                return SockAddr::Unix(PathBuf::new());
+            }
             return match SocketAddrUnix::try_from(a) {
                 Ok(u) => {
                     if let Some(p) = u.path_bytes() {
@@ -225,7 +237,8 @@ pub(crate) fn new_socket_flags() -> SocketFlags {
 }
 
 /// Makes a new socket non-blocking and close-on-exec where [`new_socket_flags`] could not
-/// (Apple systems have no `SOCK_NONBLOCK`/`SOCK_CLOEXEC` and no `accept4`).
+/// (Apple systems have no `SOCK_NONBLOCK`/`SOCK_CLOEXEC` and no `accept4`), and gives it
+/// `SO_NOSIGPIPE` there (no `MSG_NOSIGNAL` either).
 #[cfg(not(target_vendor = "apple"))]
 pub(crate) fn finish_socket(fd: OwnedFd, _call: &'static str, kind: Kind) -> Result<FileDescr> {
     Ok(FileDescr::new_nonblocking(fd, kind))
@@ -234,6 +247,12 @@ pub(crate) fn finish_socket(fd: OwnedFd, _call: &'static str, kind: Kind) -> Res
 #[cfg(target_vendor = "apple")]
 pub(crate) fn finish_socket(fd: OwnedFd, call: &'static str, kind: Kind) -> Result<FileDescr> {
     cvt(rustix::io::ioctl_fioclex(&fd), call, "")?;
+    // No MSG_NOSIGNAL here: a write to a closed connection fails with EPIPE, no SIGPIPE.
+    cvt(
+        rustix::net::sockopt::set_socket_nosigpipe(&fd, true),
+        call,
+        "SO_NOSIGPIPE",
+    )?;
     let fl = cvt(rustix::fs::fcntl_getfl(&fd), call, "")?;
     cvt(
         rustix::fs::fcntl_setfl(&fd, fl | rustix::fs::OFlags::NONBLOCK),
@@ -281,7 +300,8 @@ impl std::fmt::Display for SockAddr {
 ///
 /// # Errors
 ///
-/// The errors of `socket` (`EAFNOSUPPORT`, `EPROTONOSUPPORT`, `EMFILE`...).
+/// `InvalidArgument` for a negative `proto`; the errors of `socket` (`EAFNOSUPPORT`,
+/// `EPROTONOSUPPORT`, `EMFILE`...).
 ///
 /// # Examples
 ///
@@ -296,7 +316,7 @@ pub fn socket(domain: SocketDomain, ty: SocketType, proto: i32) -> Result<FileDe
             domain.family(),
             ty.raw(),
             new_socket_flags(),
-            protocol(proto),
+            protocol("socket", proto)?,
         ),
         "socket",
         "",
@@ -305,6 +325,15 @@ pub fn socket(domain: SocketDomain, ty: SocketType, proto: i32) -> Result<FileDe
 }
 
 fn bind_now(os: BorrowedFd<'_>, addr: &SockAddr) -> Result<()> {
+    if matches!(addr, SockAddr::Unix(p) if p.as_os_str().is_empty()) {
+        // Linux would "autobind" the socket to a random abstract name, which is not what a
+        // path says; other systems fail in their own ways.
+        return Err(Error::invalid(
+            "bind",
+            "the empty Unix-domain path \"\" names no socket file; give a path, or (Linux) an \
+             abstract name: a path that starts with a NUL byte, e.g. \"\\0name\"",
+        ));
+    }
     let any = addr.to_any("bind")?;
     cvt(rustix::net::bind(os, &any), "bind", &addr.to_string())
 }
@@ -316,7 +345,9 @@ fn bind_now(os: BorrowedFd<'_>, addr: &SockAddr) -> Result<()> {
 ///
 /// # Errors
 ///
-/// `Closed`/`Aborted`; `InvalidArgument` for a path with a NUL byte; the errors of `bind`
+/// `Closed`/`Aborted`; `InvalidArgument` for a path with a NUL byte, or for the empty
+/// Unix-domain path (which Linux would silently "autobind" to a random abstract name: use an
+/// abstract name, a path starting with a NUL byte, to bind one); the errors of `bind`
 /// (`EADDRINUSE`, `EACCES`...), naming the address.
 ///
 /// # Examples
@@ -619,10 +650,26 @@ bitflags::bitflags! {
     }
 }
 
-#[cfg(any(target_os = "linux", target_os = "android"))]
+/// `MSG_NOSIGNAL`: a send to a closed connection fails with `EPIPE` and raises no SIGPIPE.
+#[cfg(not(target_vendor = "apple"))]
 pub(crate) const NOSIGNAL: SendFlags = SendFlags::NOSIGNAL;
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
+/// Apple systems have no `MSG_NOSIGNAL`: lwt's sockets have `SO_NOSIGPIPE` instead, and sends
+/// go through [`crate::sigpipe::without_sigpipe`] for the others.
+#[cfg(target_vendor = "apple")]
 pub(crate) const NOSIGNAL: SendFlags = SendFlags::empty();
+
+/// Runs a send made with [`NOSIGNAL`] so that it raises no visible SIGPIPE: the flag does it
+/// where it exists; elsewhere SIGPIPE is blocked around the call (see `crate::sigpipe`).
+pub(crate) fn send_without_sigpipe<T>(send: impl FnOnce() -> Result<T>) -> Result<T> {
+    #[cfg(target_vendor = "apple")]
+    {
+        crate::sigpipe::without_sigpipe(send)
+    }
+    #[cfg(not(target_vendor = "apple"))]
+    {
+        send()
+    }
+}
 
 fn send_flags(f: MsgFlags) -> SendFlags {
     SendFlags::from_bits_retain(f.bits()) | NOSIGNAL
@@ -726,10 +773,9 @@ pub async fn recvfrom(
 /// });
 /// ```
 pub async fn send(fd: &FileDescr, buf: &[u8], flags: MsgFlags) -> Result<usize> {
-    crate::ignore_sigpipe();
     let f = send_flags(flags);
     fd.io(IoEvent::Write, |os| {
-        cvt(rustix::net::send(os, buf, f), "send", "")
+        send_without_sigpipe(|| cvt(rustix::net::send(os, buf, f), "send", ""))
     })
     .await
 }
@@ -754,15 +800,16 @@ pub async fn send(fd: &FileDescr, buf: &[u8], flags: MsgFlags) -> Result<usize> 
 /// });
 /// ```
 pub async fn sendto(fd: &FileDescr, buf: &[u8], flags: MsgFlags, addr: &SockAddr) -> Result<usize> {
-    crate::ignore_sigpipe();
     let any = addr.to_any("sendto")?;
     let f = send_flags(flags);
     fd.io(IoEvent::Write, |os| {
-        cvt(
-            rustix::net::sendto(os, buf, f, &any),
-            "sendto",
-            &addr.to_string(),
-        )
+        send_without_sigpipe(|| {
+            cvt(
+                rustix::net::sendto(os, buf, f, &any),
+                "sendto",
+                &addr.to_string(),
+            )
+        })
     })
     .await
 }

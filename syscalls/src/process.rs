@@ -2,8 +2,8 @@
 //!
 //! Child exits are noticed without blocking the loop: a wait first tries `wait4(WNOHANG)`; if
 //! the child has not changed state, it sleeps until the next `SIGCHLD` (lwt installs its
-//! `SIGCHLD` action lazily, at the first wait, chained with other libraries through
-//! `signal-hook-registry`) and tries again. Each wait only ever asks about the pid (or group)
+//! `SIGCHLD` action lazily, at the first wait, chained with the action it replaces, see
+//! `signal.rs`) and tries again. Each wait only ever asks about the pid (or group)
 //! it was given, so a child this process did not ask for is never reaped behind its owner's
 //! back — except by [`wait`] and `waitpid(_, -1)`, which ask for any child by definition.
 

@@ -340,7 +340,9 @@ pub fn getsockopt_float(fd: &FileDescr, opt: SocketFloatOption) -> Result<Durati
 }
 
 /// Sets a timeout socket option (Lwt's `setsockopt_float`); zero means no timeout. Immediate.
-/// The kernel keeps microseconds.
+/// The kernel keeps microseconds (Linux: clock ticks), so `v` is rounded up to the next
+/// microsecond: a non-zero timeout, however small, stays a timeout (1 ns becomes 1 us) and
+/// never ends earlier than asked.
 ///
 /// # Errors
 ///
@@ -354,12 +356,18 @@ pub fn getsockopt_float(fd: &FileDescr, opt: SocketFloatOption) -> Result<Durati
 /// let s = socket(SocketDomain::Inet, SocketType::Stream, 0).unwrap();
 /// setsockopt_float(&s, SocketFloatOption::SoSndtimeo, std::time::Duration::from_secs(2)).unwrap();
 /// assert!(setsockopt_float(&s, SocketFloatOption::SoSndtimeo, std::time::Duration::MAX).is_err());
+/// // Too short for a timeval, yet not "no timeout":
+/// setsockopt_float(&s, SocketFloatOption::SoSndtimeo, std::time::Duration::from_nanos(1)).unwrap();
+/// assert!(getsockopt_float(&s, SocketFloatOption::SoSndtimeo).unwrap() > std::time::Duration::ZERO);
 /// ```
 pub fn setsockopt_float(fd: &FileDescr, opt: SocketFloatOption, v: Duration) -> Result<()> {
+    // A timeval counts microseconds: round up, so that a non-zero timeout never becomes 0
+    // ("no timeout"), and never times out earlier than asked.
+    let micros = v.as_nanos().div_ceil(1000);
+    let out_of_range = || Error::invalid("setsockopt_float", "duration out of range");
     let tv = libc::timeval {
-        tv_sec: libc::time_t::try_from(v.as_secs())
-            .map_err(|_| Error::invalid("setsockopt_float", "duration out of range"))?,
-        tv_usec: v.subsec_micros() as libc::suseconds_t,
+        tv_sec: libc::time_t::try_from(micros / 1_000_000).map_err(|_| out_of_range())?,
+        tv_usec: (micros % 1_000_000) as libc::suseconds_t,
     };
     setopt(
         fd.checked()?.as_fd(),
