@@ -48,6 +48,8 @@ pub mod unix {
 pub mod __private;
 mod builder;
 pub mod net;
+#[cfg(unix)]
+pub mod process;
 pub use builder::{run, Builder};
 
 /// Runs an `async fn main` on a runtime built from the environment, as [`run`] does.
