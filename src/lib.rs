@@ -50,6 +50,8 @@ mod builder;
 pub mod net;
 #[cfg(unix)]
 pub mod process;
+#[cfg(unix)]
+pub mod signal;
 pub use builder::{run, Builder};
 
 /// Runs an `async fn main` on a runtime built from the environment, as [`run`] does.
