@@ -925,7 +925,7 @@ fn ignore_sigpipe() {
 }
 
 macro_rules! pipe_type {
-    ($(#[$doc:meta])* $name:ident, $std:ty) => {
+    ($(#[$doc:meta])* $name:ident, $std:ty, $field:ident) => {
         $(#[$doc])*
         pub struct $name {
             pipe: Pipe,
@@ -944,6 +944,17 @@ macro_rules! pipe_type {
             /// # Errors
             ///
             /// The error of `fcntl` setting `O_NONBLOCK`.
+            ///
+            /// # Examples
+            ///
+            /// ```
+            /// use std::process::{Command, Stdio};
+            #[doc = concat!("let mut child = Command::new(\"true\").", stringify!($field), "(Stdio::piped()).spawn().unwrap();")]
+            #[doc = concat!("let end = child.", stringify!($field), ".take().unwrap();")]
+            #[doc = concat!("let s = lwt::process::", stringify!($name), "::from_std(end).unwrap();")]
+            /// assert!(!lwt::unix::blocking(s.as_file_descr()));
+            /// child.wait().unwrap(); // std's child: std reaps it
+            /// ```
             pub fn from_std(s: $std) -> io::Result<$name> {
                 Ok($name {
                     pipe: Pipe::from_std(OwnedFd::from(s))?,
@@ -952,11 +963,35 @@ macro_rules! pipe_type {
 
             /// The lwt descriptor, for any `lwt::unix` function (`read`, `write`,
             /// `wait_read`, `close`...).
+            ///
+            /// # Examples
+            ///
+            /// ```
+            /// use lwt::process::{Command, Stdio};
+            /// lwt::run(async {
+            #[doc = concat!("    let mut child = Command::new(\"true\").", stringify!($field), "(Stdio::piped()).spawn().unwrap();")]
+            #[doc = concat!("    let end = child.", stringify!($field), ".take().unwrap();")]
+            ///     assert!(lwt::unix::check_descriptor(end.as_file_descr()).is_ok());
+            ///     child.wait().await.unwrap();
+            /// });
+            /// ```
             pub fn as_file_descr(&self) -> &FileDescr {
                 &self.pipe.fd
             }
 
             /// The lwt descriptor, giving up the stream.
+            ///
+            /// # Examples
+            ///
+            /// ```
+            /// use lwt::process::{Command, Stdio};
+            /// lwt::run(async {
+            #[doc = concat!("    let mut child = Command::new(\"true\").", stringify!($field), "(Stdio::piped()).spawn().unwrap();")]
+            #[doc = concat!("    let fd = child.", stringify!($field), ".take().unwrap().into_file_descr();")]
+            ///     lwt::unix::close(&fd).await.unwrap();
+            ///     child.wait().await.unwrap();
+            /// });
+            /// ```
             pub fn into_file_descr(self) -> FileDescr {
                 self.pipe.fd
             }
@@ -989,7 +1024,8 @@ pipe_type!(
     /// });
     /// ```
     ChildStdin,
-    std::process::ChildStdin
+    std::process::ChildStdin,
+    stdin
 );
 
 pipe_type!(
@@ -1013,7 +1049,8 @@ pipe_type!(
     /// });
     /// ```
     ChildStdout,
-    std::process::ChildStdout
+    std::process::ChildStdout,
+    stdout
 );
 
 pipe_type!(
@@ -1034,7 +1071,8 @@ pipe_type!(
     /// });
     /// ```
     ChildStderr,
-    std::process::ChildStderr
+    std::process::ChildStderr,
+    stderr
 );
 
 impl futures_io::AsyncWrite for ChildStdin {
