@@ -206,8 +206,7 @@ fn child_setting_not_utf8() {
     // ...and building a runtime from the environment refuses it, naming the variable.
     let err = lwt::Builder::from_env()
         .build()
-        .err()
-        .expect("a setting that is not UTF-8 is refused");
+        .expect_err("a setting that is not UTF-8 is refused");
     let msg = err.to_string();
     assert!(msg.contains(&var) && msg.contains("UTF-8"), "{msg}");
 }
@@ -248,8 +247,7 @@ fn child_pool_size_cap() {
     assert!((8..=128).contains(&n), "default pool size {n}");
     let err = lwt::Builder::from_env()
         .build()
-        .err()
-        .expect("LWT_POOL_SIZE above the cap is refused");
+        .expect_err("LWT_POOL_SIZE above the cap is refused");
     let msg = err.to_string();
     assert!(
         msg.contains("99999999999") && msg.contains(&MAX_POOL_SIZE.to_string()),
@@ -259,8 +257,7 @@ fn child_pool_size_cap() {
     let err = lwt::Builder::new()
         .pool_size(MAX_POOL_SIZE + 1)
         .build()
-        .err()
-        .expect("a pool size above the cap is refused");
+        .expect_err("a pool size above the cap is refused");
     assert!(
         err.to_string().contains(&MAX_POOL_SIZE.to_string()),
         "{err}"

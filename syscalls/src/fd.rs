@@ -26,12 +26,14 @@
 //! path cannot). Borrowing a closed descriptor gives the dead descriptor.
 
 use crate::cvt;
+use crate::sigpipe::{self, SocketHint};
 use lwt_core::reactor::{Direction, Source, Waiter};
 use lwt_core::{Error, Result};
 use rustix::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use rustix::fs::FileType;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::task::{Context, Poll};
 
 /// The state of a file descriptor (Lwt's `state`).
 #[derive(Clone, Debug)]
@@ -78,6 +80,8 @@ pub(crate) struct FdInner {
     reserved: AtomicBool,
     blocking: AtomicBool,
     drains: AtomicU8,
+    /// Whether it is a socket (then reads are `recv`, writes `send`).
+    pub(crate) socket: SocketHint,
     source: Source,
     close_on_drop: bool,
     /// Free for the I/O paths' own bookkeeping (the regular-file fast path of `io.rs`
@@ -92,10 +96,12 @@ pub(crate) struct FdInner {
 /// sockets stop reads at ancillary-data boundaries; datagrams are read one at a time).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Kind {
-    /// A short read means drained.
+    /// A short read means drained (an internet-family stream socket).
     Drains,
-    /// A short read says nothing.
-    Other,
+    /// A pipe or FIFO: a short read means drained too, and it is no socket.
+    Pipe,
+    /// A socket of another kind: a short read says nothing.
+    Socket,
     /// Not known yet: found out on the first short read.
     Unknown,
 }
@@ -106,7 +112,7 @@ impl Kind {
         use crate::net::{SocketDomain, SocketType};
         match (domain, ty) {
             (SocketDomain::Inet | SocketDomain::Inet6, SocketType::Stream) => Kind::Drains,
-            _ => Kind::Other,
+            _ => Kind::Socket,
         }
     }
 }
@@ -132,9 +138,27 @@ impl Kind {
 ///     assert_eq!(lwt::unix::read(&r, &mut buf).await.unwrap(), 0); // end of file
 /// });
 /// ```
-#[derive(Clone)]
 pub struct FileDescr {
     pub(crate) inner: Arc<FdInner>,
+    /// This clone's own waiters for [`FileDescr::poll_read`] / [`FileDescr::poll_write`]
+    /// (made on first use: a clone is one reader or writer, as for any stream).
+    polls: Option<Box<PollState>>,
+}
+
+#[derive(Default)]
+struct PollState {
+    read: Waiter,
+    write: Waiter,
+}
+
+impl Clone for FileDescr {
+    /// Another handle on the same descriptor and state (with its own poll waiters).
+    fn clone(&self) -> FileDescr {
+        FileDescr {
+            inner: self.inner.clone(),
+            polls: None,
+        }
+    }
 }
 
 impl std::fmt::Debug for FileDescr {
@@ -167,10 +191,10 @@ fn guess_blocking(fd: BorrowedFd<'_>) -> bool {
 /// Finds out whether a short read on `fd` means drained (see [`Kind`]).
 fn probe_kind(fd: BorrowedFd<'_>) -> Kind {
     let Ok(st) = rustix::fs::fstat(fd) else {
-        return Kind::Other;
+        return Kind::Unknown;
     };
     match FileType::from_raw_mode(st.st_mode) {
-        FileType::Fifo => Kind::Drains,
+        FileType::Fifo => Kind::Pipe,
         FileType::Socket => {
             use rustix::net::{sockopt, AddressFamily, SocketType};
             let stream = sockopt::socket_type(fd) == Ok(SocketType::STREAM);
@@ -182,10 +206,10 @@ fn probe_kind(fd: BorrowedFd<'_>) -> Kind {
             if stream && inet {
                 Kind::Drains
             } else {
-                Kind::Other
+                Kind::Socket
             }
         }
-        _ => Kind::Other,
+        _ => Kind::Unknown,
     }
 }
 
@@ -253,6 +277,12 @@ pub struct FdGuard {
     inner: Arc<FdInner>,
 }
 
+impl FdGuard {
+    pub(crate) fn inner(&self) -> &FdInner {
+        &self.inner
+    }
+}
+
 impl AsFd for FdGuard {
     fn as_fd(&self) -> BorrowedFd<'_> {
         // SAFETY: the guard counts as an operation in flight, so the number is not released
@@ -280,6 +310,32 @@ impl std::fmt::Debug for FdGuard {
 }
 
 impl FdInner {
+    /// One read of the descriptor: `recv` on a socket (cheaper in the kernel than `read(2)`,
+    /// with the same meaning for flags 0), else `read`.
+    pub(crate) fn read_now(&self, fd: BorrowedFd<'_>, buf: &mut [u8]) -> Result<usize> {
+        if self.socket.get() != Some(false) {
+            let len = buf.len();
+            match rustix::net::recv(fd, &mut *buf, rustix::net::RecvFlags::empty()) {
+                Err(rustix::io::Errno::NOTSOCK) => self.socket.set(false),
+                r => {
+                    self.socket.set(true);
+                    return cvt(r.map(|(n, _)| n.min(len)), "read", "");
+                }
+            }
+        }
+        cvt(rustix::io::read(fd, buf), "read", "")
+    }
+
+    /// One write of the descriptor, never raising a visible SIGPIPE (see `crate::sigpipe`).
+    pub(crate) fn write_now(
+        &self,
+        fd: BorrowedFd<'_>,
+        buf: &[u8],
+        call: &'static str,
+    ) -> Result<usize> {
+        sigpipe::write(fd, buf, call, &self.socket)
+    }
+
     /// Counts an operation in and checks the state.
     fn enter(&self) -> Result<()> {
         let w = self.word.fetch_add(ONE, Ordering::Acquire);
@@ -350,10 +406,11 @@ impl FileDescr {
     fn make(fd: OwnedFd, blocking: bool, close_on_drop: bool, kind: Kind) -> FileDescr {
         let source = Source::new(fd.as_fd());
         let raw = fd.into_raw_fd();
-        let drains = match kind {
-            Kind::Drains => DRAINS_YES,
-            Kind::Other => DRAINS_NO,
-            Kind::Unknown => DRAINS_UNKNOWN,
+        let (drains, socket) = match kind {
+            Kind::Drains => (DRAINS_YES, Some(true)),
+            Kind::Pipe => (DRAINS_YES, Some(false)),
+            Kind::Socket => (DRAINS_NO, Some(true)),
+            Kind::Unknown => (DRAINS_UNKNOWN, None),
         };
         FileDescr {
             inner: Arc::new(FdInner {
@@ -364,10 +421,12 @@ impl FileDescr {
                 reserved: AtomicBool::new(false),
                 blocking: AtomicBool::new(blocking),
                 drains: AtomicU8::new(drains),
+                socket: SocketHint::new(socket),
                 source,
                 close_on_drop,
                 io_hint: std::sync::atomic::AtomicU64::new(0),
             }),
+            polls: None,
         }
     }
 
@@ -429,25 +488,20 @@ impl FileDescr {
 
     /// What the descriptor is, as far as reading it goes (inherited by accepted sockets).
     pub(crate) fn kind(&self) -> Kind {
-        match self.inner.drains.load(Ordering::Relaxed) {
-            DRAINS_YES => Kind::Drains,
-            DRAINS_NO => Kind::Other,
+        match (
+            self.inner.drains.load(Ordering::Relaxed),
+            self.inner.socket.get(),
+        ) {
+            (DRAINS_YES, Some(true)) => Kind::Drains,
+            (DRAINS_YES, Some(false)) => Kind::Pipe,
+            (DRAINS_NO, Some(true)) => Kind::Socket,
             _ => Kind::Unknown,
         }
     }
 
     /// Whether a short read on this descriptor means it is drained (see [`Kind`]).
     fn drains(&self, fd: BorrowedFd<'_>) -> bool {
-        match self.inner.drains.load(Ordering::Relaxed) {
-            DRAINS_YES => true,
-            DRAINS_NO => false,
-            _ => {
-                let yes = probe_kind(fd) == Kind::Drains;
-                let v = if yes { DRAINS_YES } else { DRAINS_NO };
-                self.inner.drains.store(v, Ordering::Relaxed);
-                yes
-            }
-        }
+        drains_of(&self.inner, fd)
     }
 
     /// Runs `op` on the descriptor in the manner of Lwt's `wrap_syscall`: now, and if it
@@ -504,6 +558,92 @@ impl FileDescr {
         r
     }
 
+    /// Polls a read of up to `buf.len()` bytes, by readiness: one non-blocking read straight
+    /// into `buf` now, and if there is nothing to read, `Pending` until the loop reports the
+    /// descriptor readable (this clone's task is woken then). A poll that returns `Pending`
+    /// consumed nothing. Use it to implement `poll`-style traits; `read(..).await` is the same
+    /// operation as a future.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidArgument` for a descriptor in blocking mode (its reads run as jobs: use
+    /// `lwt::unix::read`); `Closed`/`Aborted`; the errors of `read(2)`/`recv(2)`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::task::Poll;
+    /// lwt::run(async {
+    ///     let (mut r, w) = lwt::unix::pipe().unwrap();
+    ///     let mut buf = [0u8; 4];
+    ///     let first = std::future::poll_fn(|cx| Poll::Ready(r.poll_read(cx, &mut buf))).await;
+    ///     assert!(first.is_pending()); // nothing yet
+    ///     lwt::unix::write(&w, b"ping").await.unwrap();
+    ///     let n = std::future::poll_fn(|cx| r.poll_read(cx, &mut buf)).await.unwrap();
+    ///     assert_eq!(&buf[..n], b"ping");
+    /// });
+    /// ```
+    pub fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<Result<usize>> {
+        if self.is_blocking() {
+            return Poll::Ready(Err(blocking_mode("poll_read")));
+        }
+        let inner = &*self.inner;
+        let st = self.polls.get_or_insert_with(Default::default);
+        let len = buf.len();
+        let mut short = false;
+        let mut attempt = || {
+            inner.enter()?;
+            let g = FdRef { inner };
+            let r = inner.read_now(g.fd(), &mut *buf);
+            if let Ok(n) = r {
+                short = n > 0 && n < len && drains_of(inner, g.fd());
+            }
+            r
+        };
+        let r = inner
+            .source
+            .poll_op(cx, Direction::Read, &mut st.read, &mut attempt);
+        if short {
+            st.read.mark_drained();
+        }
+        r
+    }
+
+    /// Polls a write of up to `buf.len()` bytes, by readiness (see [`FileDescr::poll_read`]);
+    /// never raises a visible SIGPIPE (a broken pipe is `EPIPE`).
+    ///
+    /// # Errors
+    ///
+    /// `InvalidArgument` for a descriptor in blocking mode; `Closed`/`Aborted`; the errors of
+    /// `write(2)`/`send(2)`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// lwt::run(async {
+    ///     let (r, mut w) = lwt::unix::pipe().unwrap();
+    ///     let n = std::future::poll_fn(|cx| w.poll_write(cx, b"pong")).await.unwrap();
+    ///     assert_eq!(n, 4);
+    ///     let mut buf = [0u8; 4];
+    ///     assert_eq!(lwt::unix::read(&r, &mut buf).await.unwrap(), 4);
+    /// });
+    /// ```
+    pub fn poll_write(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<Result<usize>> {
+        if self.is_blocking() {
+            return Poll::Ready(Err(blocking_mode("poll_write")));
+        }
+        let inner = &*self.inner;
+        let st = self.polls.get_or_insert_with(Default::default);
+        let mut attempt = || {
+            inner.enter()?;
+            let g = FdRef { inner };
+            inner.write_now(g.fd(), buf, "write")
+        };
+        inner
+            .source
+            .poll_op(cx, Direction::Write, &mut st.write, &mut attempt)
+    }
+
     /// Waits until the descriptor is ready in `dir` (readable or writable now, or reported
     /// so by the loop).
     ///
@@ -526,6 +666,27 @@ impl FileDescr {
     pub(crate) fn reregister(&self) {
         self.inner.source.deregister();
     }
+}
+
+/// Whether a short read on the descriptor means it is drained (see [`Kind`]), found out once.
+fn drains_of(inner: &FdInner, fd: BorrowedFd<'_>) -> bool {
+    match inner.drains.load(Ordering::Relaxed) {
+        DRAINS_YES => true,
+        DRAINS_NO => false,
+        _ => {
+            let yes = matches!(probe_kind(fd), Kind::Drains | Kind::Pipe);
+            let v = if yes { DRAINS_YES } else { DRAINS_NO };
+            inner.drains.store(v, Ordering::Relaxed);
+            yes
+        }
+    }
+}
+
+fn blocking_mode(call: &'static str) -> Error {
+    Error::invalid(
+        call,
+        "the descriptor is in blocking mode (its I/O runs as jobs): use lwt::unix::read/write, or set_blocking(fd, false, true)".to_string(),
+    )
 }
 
 fn poll_now(fd: BorrowedFd<'_>, dir: IoEvent) -> Result<bool> {
@@ -933,6 +1094,7 @@ mod tests {
     fn send_sync<T: Send + Sync>() {}
     #[test]
     fn file_descr_is_send_and_sync() {
+        send_sync::<super::PollState>();
         send_sync::<super::FileDescr>();
         send_sync::<super::FdGuard>();
     }

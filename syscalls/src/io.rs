@@ -56,8 +56,7 @@ pub async fn read(fd: &FileDescr, buf: &mut [u8]) -> Result<usize> {
         return Ok(data.len());
     }
     let len = buf.len();
-    fd.io_read(len, |os| cvt(rustix::io::read(os, &mut *buf), "read", ""))
-        .await
+    fd.io_read(len, |os| fd.inner.read_now(os, &mut *buf)).await
 }
 
 /// Writes up to `buf.len()` bytes to `fd` and returns how many were written, which may be
@@ -87,11 +86,11 @@ pub async fn write(fd: &FileDescr, buf: &[u8]) -> Result<usize> {
         let os = fd.checked()?;
         let data = buf.to_vec();
         return lwt_jobs::run_job(None, move || {
-            crate::retry_eintr(|| sigpipe::write(os.as_fd(), &data, "write"))
+            crate::retry_eintr(|| os.inner().write_now(os.as_fd(), &data, "write"))
         })
         .await?;
     }
-    fd.io(IoEvent::Write, |os| sigpipe::write(os, buf, "write"))
+    fd.io(IoEvent::Write, |os| fd.inner.write_now(os, buf, "write"))
         .await
 }
 
@@ -307,7 +306,7 @@ pub async fn writev(fd: &FileDescr, vs: &IoVectors<'_>) -> Result<usize> {
     if !fd.is_blocking() {
         return fd
             .io(IoEvent::Write, |os| {
-                sigpipe::writev(os, &vs.io_slices(n), "writev")
+                sigpipe::writev(os, &vs.io_slices(n), "writev", &fd.inner.socket)
             })
             .await;
     }
@@ -315,7 +314,7 @@ pub async fn writev(fd: &FileDescr, vs: &IoVectors<'_>) -> Result<usize> {
     let os = fd.checked()?;
     let data = vs.gather(n);
     lwt_jobs::run_job(None, move || {
-        crate::retry_eintr(|| sigpipe::write(os.as_fd(), &data, "writev"))
+        crate::retry_eintr(|| os.inner().write_now(os.as_fd(), &data, "writev"))
     })
     .await?
 }

@@ -11,9 +11,10 @@
 //!   nothing; on Apple systems, which lack it, lwt's own sockets get `SO_NOSIGPIPE` and the
 //!   sends go through [`without_sigpipe`] too;
 //! - `write` and `writev` ([`write`], [`writev`] here) on a socket become `send`/`sendmsg`
-//!   with `MSG_NOSIGNAL` (the same call for a socket, minus the signal): they try that first,
-//!   and a descriptor that is not a socket (`ENOTSOCK`: a pipe, a FIFO, a terminal, a file)
-//!   gets the plain call through [`without_sigpipe`];
+//!   with `MSG_NOSIGNAL` (the same call for a socket, minus the signal, and cheaper in the
+//!   kernel than `write(2)`): a descriptor's [`SocketHint`] says whether it is one (known when
+//!   lwt made it, else learnt from the first call: `ENOTSOCK` on a pipe, a FIFO, a terminal or
+//!   a file), and one that is not gets the plain call through [`without_sigpipe`];
 //! - [`without_sigpipe`] blocks SIGPIPE in the calling thread around the call, and if the call
 //!   failed with `EPIPE`, consumes the SIGPIPE it left pending on the thread (with
 //!   `sigtimedwait` and a zero timeout; `sigwait` where there is none, once `sigpending` said
@@ -24,7 +25,7 @@
 //! bench/Cargo.toml --bin sigpipe`; figures in docs/process.md): the guard is two
 //! `pthread_sigmask` calls around the write (one and a `sigpending` when the thread already
 //! blocks SIGPIPE, as job workers do), plus a `sigpending` and a `sigtimedwait` on the `EPIPE`
-//! path only; a non-socket also pays the failed `send` that tells it is not a socket. On a
+//! path only; a non-socket pays the failed `send` that tells it is not a socket once. On a
 //! socket the common path costs nothing: one `send` instead of one `write`. Nothing is
 //! allocated. `pwrite` cannot raise SIGPIPE (`ESPIPE` on pipes and sockets) and is not
 //! guarded.
@@ -118,14 +119,60 @@ pub(crate) fn without_sigpipe<T>(write: impl FnOnce() -> Result<T>) -> Result<T>
     r
 }
 
+/// Whether a descriptor is a socket, as far as lwt knows: learnt when it is made (lwt's own
+/// sockets and pipes) or from the first write or read that tries a socket call on it (and
+/// then never tried again on a descriptor that is not one).
+#[derive(Debug, Default)]
+pub(crate) struct SocketHint(std::sync::atomic::AtomicU8);
+
+impl SocketHint {
+    const UNKNOWN: u8 = 0;
+    const YES: u8 = 1;
+    const NO: u8 = 2;
+
+    pub(crate) fn new(socket: Option<bool>) -> SocketHint {
+        SocketHint(std::sync::atomic::AtomicU8::new(match socket {
+            None => Self::UNKNOWN,
+            Some(true) => Self::YES,
+            Some(false) => Self::NO,
+        }))
+    }
+
+    /// `None`: not known yet.
+    pub(crate) fn get(&self) -> Option<bool> {
+        match self.0.load(std::sync::atomic::Ordering::Relaxed) {
+            Self::YES => Some(true),
+            Self::NO => Some(false),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn set(&self, socket: bool) {
+        let v = if socket { Self::YES } else { Self::NO };
+        self.0.store(v, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 /// `write(2)` of `buf` to `fd`, raising no visible SIGPIPE (see the module doc): `send` with
 /// `MSG_NOSIGNAL` on a socket, else the guarded `write`. Errors are named `call`.
-pub(crate) fn write(fd: BorrowedFd<'_>, buf: &[u8], call: &'static str) -> Result<usize> {
+pub(crate) fn write(
+    fd: BorrowedFd<'_>,
+    buf: &[u8],
+    call: &'static str,
+    hint: &SocketHint,
+) -> Result<usize> {
     #[cfg(not(target_vendor = "apple"))]
-    match rustix::net::send(fd, buf, crate::net::NOSIGNAL) {
-        Err(rustix::io::Errno::NOTSOCK) => {}
-        r => return crate::cvt(r, call, ""),
+    if hint.get() != Some(false) {
+        match rustix::net::send(fd, buf, crate::net::NOSIGNAL) {
+            Err(rustix::io::Errno::NOTSOCK) => hint.set(false),
+            r => {
+                hint.set(true);
+                return crate::cvt(r, call, "");
+            }
+        }
     }
+    #[cfg(target_vendor = "apple")]
+    let _ = hint;
     without_sigpipe(|| crate::cvt(rustix::io::write(fd, buf), call, ""))
 }
 
@@ -135,14 +182,20 @@ pub(crate) fn writev(
     fd: BorrowedFd<'_>,
     bufs: &[IoSlice<'_>],
     call: &'static str,
+    hint: &SocketHint,
 ) -> Result<usize> {
     #[cfg(not(target_vendor = "apple"))]
-    {
+    if hint.get() != Some(false) {
         let mut no_control = rustix::net::SendAncillaryBuffer::default();
         match rustix::net::sendmsg(fd, bufs, &mut no_control, crate::net::NOSIGNAL) {
-            Err(rustix::io::Errno::NOTSOCK) => {}
-            r => return crate::cvt(r, call, ""),
+            Err(rustix::io::Errno::NOTSOCK) => hint.set(false),
+            r => {
+                hint.set(true);
+                return crate::cvt(r, call, "");
+            }
         }
     }
+    #[cfg(target_vendor = "apple")]
+    let _ = hint;
     without_sigpipe(|| crate::cvt(rustix::io::writev(fd, bufs), call, ""))
 }
