@@ -312,7 +312,9 @@ impl Shared {
         let mut cx = Context::from_waker(&waker);
         self.main_woken.store(true, Ordering::SeqCst);
         loop {
-            if self.main_woken.swap(false, Ordering::AcqRel) {
+            if self.main_woken.load(Ordering::Acquire)
+                && self.main_woken.swap(false, Ordering::AcqRel)
+            {
                 if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
                     return v;
                 }

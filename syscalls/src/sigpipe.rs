@@ -149,7 +149,10 @@ impl SocketHint {
 
     pub(crate) fn set(&self, socket: bool) {
         let v = if socket { Self::YES } else { Self::NO };
-        self.0.store(v, std::sync::atomic::Ordering::Relaxed);
+        // Only stored when it changes: the hint is read on every call, from any thread.
+        if self.0.load(std::sync::atomic::Ordering::Relaxed) != v {
+            self.0.store(v, std::sync::atomic::Ordering::Relaxed);
+        }
     }
 }
 

@@ -664,7 +664,7 @@ fn print_table(rows: &[Row], targets: &[Target]) {
          rate rows (rt/s).\n* = issue target met, ! = target missed (see below)."
     );
     println!();
-    println!("targets (issue 2):");
+    println!("targets (issue 2; echo: issue 10):");
     let (mut met, mut evaluated) = (0, 0);
     for t in targets {
         let Some(row) = rows.iter().find(|r| r.name == t.row) else {
@@ -810,10 +810,11 @@ fn main() {
             peer: Peer::Tokio,
             max: 1.0,
         });
+        // Issue 10 tightened this from 1.1 (issue 2) to 1.05.
         targets.push(Target {
             row: format!("echo {n} conn: server CPU/rt"),
             peer: Peer::Epoll,
-            max: 1.1,
+            max: 1.05,
         });
     }
     print_table(&rows, &targets);

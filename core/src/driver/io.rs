@@ -412,7 +412,9 @@ impl IoSet {
 
     /// Frees the deregistered sources (called by the loop before it waits).
     pub(crate) fn release_pending(&self) {
-        if self.needs_release.swap(false, Ordering::AcqRel) {
+        if self.needs_release.load(Ordering::Acquire)
+            && self.needs_release.swap(false, Ordering::AcqRel)
+        {
             let pending = std::mem::take(&mut lock(&self.inner).pending);
             drop(pending); // outside the lock
         }

@@ -127,10 +127,13 @@ impl Driver {
         };
         local.events.clear();
         let res = self.backend.wait(&mut local.events, timeout);
-        // Only the loop's thread sets `sleeping` (in `begin_park`), so it can test it cheaply.
+        // Only the loop's thread sets `sleeping` (in `begin_park`), so it can test it cheaply;
+        // `notified` is only set while `sleeping` is.
         if self.sleeping.load(Ordering::Relaxed) {
             self.sleeping.store(false, Ordering::SeqCst);
-            self.notified.store(false, Ordering::SeqCst);
+            if self.notified.load(Ordering::Relaxed) {
+                self.notified.store(false, Ordering::SeqCst);
+            }
         }
         match res {
             Ok(()) => self.wait_errors.store(0, Ordering::Relaxed),
