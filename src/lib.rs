@@ -24,7 +24,7 @@ pub use lwt_core as core;
 pub use lwt_core::{
     auto_yield, choose, duration_of_secs, handle_unix_error, join, join2, pick, sleep, sleep_secs,
     sleep_until, spawn, spawn_local, timeout, with_timeout, yield_now, AutoYield, Error, Handle,
-    JoinHandle, Key, Result, Runtime,
+    JobMetrics, JoinHandle, Key, Result, Runtime, RuntimeMetrics,
 };
 pub use lwt_core::{
     call_notification, make_notification, send_notification, set_notification, stop_notification,

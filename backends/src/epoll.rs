@@ -18,6 +18,7 @@ use rustix::time::{timerfd_create, timerfd_settime, Itimerspec, TimerfdClockId};
 use rustix::time::{TimerfdFlags, TimerfdTimerFlags, Timespec};
 use std::io;
 use std::mem::MaybeUninit;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// The token of the wake-up eventfd; never a source's (tokens are addresses).
@@ -43,6 +44,8 @@ pub struct Epoll {
     wake: OwnedFd,
     /// `None`: the kernel has `epoll_pwait2`.
     timer: Option<OwnedFd>,
+    /// System calls made (for metrics).
+    calls: AtomicU64,
 }
 
 fn source_flags() -> epoll::EventFlags {
@@ -79,7 +82,12 @@ impl Epoll {
 
     fn finish(epfd: OwnedFd, timer: Option<OwnedFd>) -> io::Result<Epoll> {
         let wake = new_wake(&epfd)?;
-        Ok(Epoll { epfd, wake, timer })
+        Ok(Epoll {
+            epfd,
+            wake,
+            timer,
+            calls: AtomicU64::new(0),
+        })
     }
 
     /// Puts `new` in place of `target`: `dup2(new, target's number)`, close-on-exec, then closes
@@ -202,6 +210,7 @@ impl Backend for Epoll {
     }
 
     fn register(&self, source: BorrowedSource<'_>, token: usize) -> io::Result<()> {
+        self.calls.fetch_add(1, Ordering::Relaxed);
         epoll::add(
             &self.epfd,
             source,
@@ -217,6 +226,7 @@ impl Backend for Epoll {
     }
 
     fn deregister(&self, source: BorrowedSource<'_>, _token: usize) -> io::Result<()> {
+        self.calls.fetch_add(1, Ordering::Relaxed);
         epoll::delete(&self.epfd, source)?;
         Ok(())
     }
@@ -240,6 +250,7 @@ impl Backend for Epoll {
                             tv_nsec: 0,
                         }),
                     };
+                    self.calls.fetch_add(1, Ordering::Relaxed);
                     timerfd_settime(timer, TimerfdTimerFlags::empty(), &spec)?;
                     // The timerfd ends the wait at the exact time; the rounded-up timeout is
                     // only a backstop.
@@ -247,6 +258,7 @@ impl Backend for Epoll {
                 }
             },
         };
+        self.calls.fetch_add(1, Ordering::Relaxed);
         let n = self.sys_wait(&mut buf[..cap], how)?;
         for ev in &buf[..n] {
             // SAFETY: the kernel initialised the first `n` events.
@@ -270,7 +282,12 @@ impl Backend for Epoll {
         Ok(())
     }
 
+    fn syscalls(&self) -> Option<u64> {
+        Some(self.calls.load(Ordering::Relaxed))
+    }
+
     fn notify(&self) -> io::Result<()> {
+        self.calls.fetch_add(1, Ordering::Relaxed);
         let one = 1u64.to_ne_bytes();
         match rustix::io::write(&self.wake, &one) {
             Ok(_) => Ok(()),

@@ -18,6 +18,7 @@ use lwt_core::backend::{Backend, BorrowedSource, Event, Events, Interest};
 use rustix::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::collections::HashMap;
 use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -40,6 +41,8 @@ pub struct Poll {
     fds: Mutex<(Vec<libc::pollfd>, Vec<usize>)>,
     wake_read: OwnedFd,
     wake_write: Option<OwnedFd>,
+    /// System calls made (for metrics).
+    calls: AtomicU64,
 }
 
 /// # Invariant
@@ -85,6 +88,7 @@ impl Poll {
             fds: Mutex::new((Vec::new(), Vec::new())),
             wake_read,
             wake_write,
+            calls: AtomicU64::new(0),
         })
     }
 
@@ -102,6 +106,7 @@ impl Poll {
 
     fn drain_wake(&self) {
         let mut buf = [0u8; 64];
+        self.calls.fetch_add(1, Ordering::Relaxed);
         while let Ok(n) = rustix::io::read(&self.wake_read, &mut buf) {
             if n < buf.len() || self.wake_write.is_none() {
                 break;
@@ -212,6 +217,7 @@ impl Backend for Poll {
             t.polling = true;
             t.polls = t.polls.wrapping_add(1);
         }
+        self.calls.fetch_add(1, Ordering::Relaxed);
         let n = sys_poll(fds, timeout);
         let err = (n < 0).then(io::Error::last_os_error);
         let mut t = lock(&self.table);
@@ -256,7 +262,12 @@ impl Backend for Poll {
         Ok(())
     }
 
+    fn syscalls(&self) -> Option<u64> {
+        Some(self.calls.load(Ordering::Relaxed))
+    }
+
     fn notify(&self) -> io::Result<()> {
+        self.calls.fetch_add(1, Ordering::Relaxed);
         let res = match &self.wake_write {
             Some(w) => rustix::io::write(w.as_fd(), &[1u8]),
             None => rustix::io::write(&self.wake_read, &1u64.to_ne_bytes()),

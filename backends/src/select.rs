@@ -298,6 +298,9 @@ impl Backend for AnyBackend {
     fn notify(&self) -> io::Result<()> {
         dispatch!(self, b => b.notify())
     }
+    fn syscalls(&self) -> Option<u64> {
+        dispatch!(self, b => b.syscalls())
+    }
     fn after_fork(&self) -> io::Result<()> {
         dispatch!(self, b => b.after_fork())
     }

@@ -213,6 +213,13 @@ pub trait Backend: Send + Sync + 'static {
     /// Wakes a thread blocked in `wait`, or makes the next `wait` return at once.
     fn notify(&self) -> io::Result<()>;
 
+    /// How many system calls the backend has made (waits, registrations, arms, wake-ups), for
+    /// metrics; `None` if it does not count them. Counting must cost no more than a relaxed
+    /// atomic addition per call.
+    fn syscalls(&self) -> Option<u64> {
+        None
+    }
+
     /// Gives the backend fresh kernel objects in a child process after `fork(2)`, watching
     /// nothing (see the module documentation, "Fork"). Called in the child only, by its only
     /// thread.

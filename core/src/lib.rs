@@ -35,6 +35,7 @@ mod context;
 mod driver;
 mod error;
 mod key;
+pub mod metrics;
 pub mod notification;
 pub mod reactor;
 mod runtime;
@@ -46,6 +47,7 @@ pub use backend::Backend;
 pub use combine::{choose, join, join2, pick};
 pub use error::{handle_unix_error, Error, Result};
 pub use key::{Key, WithValue};
+pub use metrics::{JobMetrics, RuntimeMetrics};
 pub use notification::{
     call_notification, make_notification, send_notification, set_notification, stop_notification,
     NotificationId,

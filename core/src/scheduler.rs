@@ -41,6 +41,7 @@
 use crate::cell::AtomicCell;
 use crate::context;
 use crate::driver::{Driver, DriverLocal};
+use crate::metrics::{Counters, Published, RuntimeMetrics};
 use async_task::Runnable;
 use concurrent_queue::ConcurrentQueue;
 use slab::Slab;
@@ -107,6 +108,8 @@ pub(crate) struct Core {
     pub(crate) tasks: TaskSet,
     pub(crate) local_tasks: TaskSet,
     pub(crate) driver: DriverLocal,
+    /// The loop's own counters (see `crate::metrics`).
+    pub(crate) counters: Counters,
 }
 
 impl Core {
@@ -117,12 +120,13 @@ impl Core {
             tasks: TaskSet::default(),
             local_tasks: TaskSet::default(),
             driver: DriverLocal::new(),
+            counters: Counters::default(),
         }
     }
 
     fn next_task(&mut self, shared: &Shared, home: bool) -> Option<Runnable> {
         self.tick = self.tick.wrapping_add(1);
-        if self.tick % GLOBAL_INTERVAL == 0 {
+        let next = if self.tick % GLOBAL_INTERVAL == 0 {
             shared
                 .next_remote(home, self.tick)
                 .or_else(|| self.queue.pop_front())
@@ -130,7 +134,11 @@ impl Core {
             self.queue
                 .pop_front()
                 .or_else(|| shared.next_remote(home, self.tick))
+        };
+        if next.is_some() {
+            self.counters.polls += 1;
         }
+        next
     }
 }
 
@@ -161,6 +169,10 @@ pub(crate) struct Shared {
     /// A panic of the loop's own work on a stand-in thread, for `block_on` to re-raise.
     loop_panic: Mutex<Option<Box<dyn Any + Send>>>,
     has_loop_panic: AtomicBool,
+    /// Metrics for other threads to read (see `crate::metrics`).
+    pub(crate) published: Published,
+    /// Time the loop's parks, for `worker_total_busy_duration` (two clock reads per park).
+    pub(crate) time_parks: AtomicBool,
 }
 
 impl Shared {
@@ -181,7 +193,31 @@ impl Shared {
             closed: AtomicBool::new(false),
             loop_panic: Mutex::new(None),
             has_loop_panic: AtomicBool::new(false),
+            published: Published::default(),
+            time_parks: AtomicBool::new(false),
         })
+    }
+
+    /// A snapshot of the runtime's metrics: exact if this thread holds the loop, else the
+    /// loop's counters as of its last turn.
+    pub(crate) fn metrics(self: &Arc<Self>) -> RuntimeMetrics {
+        let d = &self.driver;
+        let snap = |exact: Option<(&Counters, usize)>| {
+            self.published.snapshot(
+                exact,
+                d.backend.name(),
+                self.injector.len(),
+                d.io.len(),
+                d.timers_armed(),
+                d.backend.syscalls(),
+                d.is_sleeping(),
+                self.time_parks.load(Ordering::Relaxed),
+            )
+        };
+        context::with_core(Arc::as_ptr(self), |c| {
+            snap(Some((&c.counters, c.queue.len())))
+        })
+        .unwrap_or_else(|| snap(None))
     }
 
     fn next_remote(&self, home: bool, tick: u32) -> Option<Runnable> {
@@ -243,7 +279,24 @@ impl Shared {
         }
         // The turn runs no user code, so it may borrow the core throughout.
         let (mut wakers, mut notes) = context::with_held_core(|c| {
-            self.driver.turn(&mut c.driver, block);
+            let timed = block && self.time_parks.load(Ordering::Relaxed);
+            if timed {
+                let now = std::time::Instant::now();
+                c.counters.busy += now - c.counters.since;
+            }
+            let (events, fired) = self.driver.turn(&mut c.driver, block);
+            let k = &mut c.counters;
+            k.turns += 1;
+            k.events += events as u64;
+            k.timers_fired += fired as u64;
+            k.notifications += c.driver.notes.len() as u64;
+            if block {
+                k.parks += 1;
+            }
+            if timed {
+                k.since = std::time::Instant::now();
+            }
+            self.published.publish(&c.counters, c.queue.len());
             (
                 std::mem::take(&mut c.driver.wakers),
                 std::mem::take(&mut c.driver.notes),
@@ -394,7 +447,13 @@ impl Shared {
         }
         let core = context::take_core();
         drop(enter);
-        drop(core);
+        if let Some(mut core) = core {
+            // Every task is gone now, including those dropped away from the loop (not counted
+            // as they went): settle the count so no task stays "alive".
+            let c = &mut core.counters;
+            c.finished = c.spawned + self.published.remote_spawned.load(Ordering::Relaxed);
+            self.published.publish(&core.counters, 0);
+        }
     }
 }
 
@@ -421,7 +480,11 @@ impl Drop for HomeExit<'_> {
         }
         *lock(&sh.home) = None;
         match context::take_core() {
-            Some(core) => sh.idle.set(core),
+            Some(core) => {
+                // So that a snapshot taken after `block_on` sees everything it did.
+                sh.published.publish(&core.counters, core.queue.len());
+                sh.idle.set(core)
+            }
             None => tracing::error!("lwt: block_on ended without its loop state"),
         }
         for t in lock(&sh.waiting).drain(..) {
@@ -497,16 +560,20 @@ impl<F: Future> Future for Tracked<F> {
 
 impl<F> Drop for Tracked<F> {
     fn drop(&mut self) {
-        if let Some(entry) = self.entry.take() {
-            let local = self.local;
-            context::with_core(self.shared as *const Shared, |core| {
+        let entry = self.entry.take();
+        let local = self.local;
+        // Away from its loop (only while its runtime closes) it is not counted here: the
+        // shutdown counts every task finished.
+        context::with_core(self.shared as *const Shared, |core| {
+            core.counters.finished += 1;
+            if let Some(entry) = entry {
                 if local {
                     core.local_tasks.remove(entry)
                 } else {
                     core.tasks.remove(entry)
                 }
-            });
-        }
+            }
+        });
     }
 }
 
@@ -528,6 +595,9 @@ fn schedule(weak: &Weak<Shared>, runnable: Runnable) {
         Some(sh) if !sh.closed.load(Ordering::Acquire) => {
             // Unbounded and never closed.
             let _ = sh.injector.push(runnable);
+            sh.published
+                .remote_schedules
+                .fetch_add(1, Ordering::Relaxed);
             sh.driver.wake();
         }
         // Dropping the runnable cancels the task (its future is dropped here: it is `Send`).
@@ -555,6 +625,16 @@ fn schedule_local(weak: &Weak<Shared>, runnable: Runnable) {
     }
 }
 
+/// Counts a spawn: in the core if this thread holds the loop, else in the shared counter.
+fn count_spawn(shared: &Arc<Shared>) {
+    if context::with_core(Arc::as_ptr(shared), |c| c.counters.spawned += 1).is_none() {
+        shared
+            .published
+            .remote_spawned
+            .fetch_add(1, Ordering::Relaxed);
+    }
+}
+
 /// Spawns a `Send` task into `shared`.
 pub(crate) fn spawn<F>(shared: &Arc<Shared>, fut: F) -> async_task::Task<F::Output>
 where
@@ -571,7 +651,23 @@ where
     let (runnable, task) = async_task::Builder::new()
         .propagate_panic(true)
         .spawn(|()| fut, move |r| schedule(&weak, r));
-    runnable.schedule();
+    // The first schedule, counted with the same look at this thread's context.
+    let mut slot = Some(runnable);
+    let here = context::with_core(Arc::as_ptr(shared), |c| {
+        c.counters.spawned += 1;
+        if let Some(r) = slot.take() {
+            c.queue.push_back(r);
+        }
+    });
+    if here.is_none() {
+        shared
+            .published
+            .remote_spawned
+            .fetch_add(1, Ordering::Relaxed);
+        if let Some(r) = slot {
+            r.schedule();
+        }
+    }
     task
 }
 
@@ -582,6 +678,7 @@ where
     F::Output: 'static,
 {
     let weak = Arc::downgrade(shared);
+    count_spawn(shared);
     let fut = Tracked {
         fut,
         shared: Arc::as_ptr(shared) as usize,

@@ -125,6 +125,7 @@ fn watch() {
             if seen.contains(&(id, seq)) {
                 if let Some(core) = rt.call.take() {
                     STEALS.fetch_add(1, Ordering::Relaxed);
+                    rt.published.hand_offs.fetch_add(1, Ordering::Relaxed);
                     HANDED_OFF.fetch_add(1, Ordering::SeqCst);
                     start_stand_in(rt.clone(), core);
                 }

@@ -48,6 +48,7 @@
 use crate::method::{async_method, AsyncMethod};
 use concurrent_queue::ConcurrentQueue;
 use event_listener::Event;
+use lwt_core::metrics::JobMetrics;
 use lwt_core::Error;
 use slab::Slab;
 use std::cell::Cell;
@@ -147,6 +148,13 @@ impl<T: Send + 'static, F: FnOnce() -> T + Send + 'static> Job for F {
 
 type Work = Box<dyn FnOnce() + Send>;
 
+/// A job in the queue, with when it was queued if it is timed (see [`JobMetrics::wait_time`]:
+/// only jobs that found no spinning worker are).
+struct Queued {
+    work: Work,
+    since: Option<Instant>,
+}
+
 /// A parked worker, as seen from the idle stack.
 struct Parked {
     thread: Thread,
@@ -154,7 +162,7 @@ struct Parked {
 }
 
 struct Pool {
-    queue: ConcurrentQueue<Work>,
+    queue: ConcurrentQueue<Queued>,
     /// Parked workers, most recently parked last (LIFO).
     idle: Mutex<Vec<Arc<Parked>>>,
     size: AtomicUsize,
@@ -165,6 +173,10 @@ struct Pool {
     keep_alive_ns: AtomicU64,
     inline: AtomicU64,
     queued_at_limit: AtomicU64,
+    /// Jobs submitted (for metrics).
+    submitted: AtomicU64,
+    /// Nanoseconds timed jobs waited in the queue (for metrics).
+    wait_ns: AtomicU64,
     multi_cpu: bool,
     max_spinning: usize,
 }
@@ -231,10 +243,28 @@ fn default_size() -> usize {
     }
 }
 
+/// The pool's figures for `Runtime::metrics` (registered as the core's provider).
+fn metrics() -> JobMetrics {
+    let p = pool();
+    let threads = p.threads.load(Ordering::Relaxed);
+    let idle = p.waiting.load(Ordering::Relaxed).min(threads);
+    JobMetrics::new(
+        p.submitted.load(Ordering::Relaxed),
+        p.queue.len(),
+        threads - idle,
+        threads,
+        idle,
+        Duration::from_nanos(p.wait_ns.load(Ordering::Relaxed)),
+        p.inline.load(Ordering::Relaxed),
+        p.queued_at_limit.load(Ordering::Relaxed),
+    )
+}
+
 fn pool() -> &'static Pool {
     static P: OnceLock<Pool> = OnceLock::new();
     P.get_or_init(|| {
         lwt_core::register_fork_hook(reset_after_fork);
+        lwt_core::metrics::register_jobs_metrics(metrics);
         let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
         Pool {
             queue: ConcurrentQueue::unbounded(),
@@ -247,6 +277,8 @@ fn pool() -> &'static Pool {
             keep_alive_ns: AtomicU64::new(DEFAULT_KEEP_ALIVE.as_nanos() as u64),
             inline: AtomicU64::new(0),
             queued_at_limit: AtomicU64::new(0),
+            submitted: AtomicU64::new(0),
+            wait_ns: AtomicU64::new(0),
             multi_cpu: cpus > 1,
             max_spinning: (cpus / 4).max(1),
         }
@@ -513,7 +545,12 @@ enum Idle {
 
 fn pop(p: &Pool) -> Option<Work> {
     fence(Ordering::SeqCst);
-    p.queue.pop().ok()
+    let q = p.queue.pop().ok()?;
+    if let Some(t) = q.since {
+        let ns = u64::try_from(t.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        p.wait_ns.fetch_add(ns, Ordering::Relaxed);
+    }
+    Some(q.work)
 }
 
 /// What a worker does between jobs: spin, then park on the idle stack until woken or until
@@ -701,7 +738,10 @@ fn submit(work: Work) -> bool {
         work();
         return false;
     }
-    let _ = p.queue.push(work); // unbounded and never closed
+    p.submitted.fetch_add(1, Ordering::Relaxed);
+    // A spinning worker takes the job at once: not worth a clock read.
+    let since = (p.spinning.load(Ordering::Relaxed) == 0).then(Instant::now);
+    let _ = p.queue.push(Queued { work, since }); // unbounded and never closed
     fence(Ordering::SeqCst);
     if p.spinning.load(Ordering::SeqCst) > 0 {
         return true;
@@ -869,7 +909,7 @@ fn reset_after_fork() {
         idle.clear();
     }
     // The queued work's threads never existed here; its jobs are rejected below.
-    while let Ok(work) = p.queue.pop() {
+    while let Ok(Queued { work, .. }) = p.queue.pop() {
         std::mem::forget(work); // its captures may hold the parent's locks: do not run drops
     }
     let pending = match registry().jobs.try_lock() {

@@ -420,6 +420,11 @@ impl IoSet {
         }
     }
 
+    /// How many sources are registered.
+    pub(crate) fn len(&self) -> usize {
+        lock(&self.inner).live.len()
+    }
+
     fn live(&self) -> Vec<Arc<ScheduledIo>> {
         lock(&self.inner)
             .live

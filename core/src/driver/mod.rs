@@ -110,6 +110,11 @@ impl Driver {
         fence(Ordering::SeqCst);
     }
 
+    /// Whether the loop is (about to be) blocked in the backend.
+    pub(crate) fn is_sleeping(&self) -> bool {
+        self.sleeping.load(Ordering::Relaxed)
+    }
+
     /// Whether something the driver delivers is queued (notifications).
     pub(crate) fn has_queued(&self) -> bool {
         !self.notifications.is_empty()
@@ -117,8 +122,9 @@ impl Driver {
 
     /// One look at the backend (blocking until the next timer if `block`), then the timers:
     /// collects into `local` the wakers made ready and a batch of notifications (those queued
-    /// when the turn started: a handler that sends again runs in a later turn).
-    pub(crate) fn turn(&self, local: &mut DriverLocal, block: bool) {
+    /// when the turn started: a handler that sends again runs in a later turn). Returns how
+    /// many events it dispatched and how many timers fired.
+    pub(crate) fn turn(&self, local: &mut DriverLocal, block: bool) -> (usize, usize) {
         self.io.release_pending();
         let timeout = if block && self.notifications.is_empty() {
             self.next_timeout()
@@ -140,6 +146,7 @@ impl Driver {
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) => self.fail(e, timeout, &mut local.wakers),
         }
+        let events = local.events.len();
         for ev in local.events.iter() {
             // SAFETY: a token is the address of a `ScheduledIo` that the I/O set keeps alive
             // until `release_pending` runs at the start of a later turn, after every event
@@ -147,9 +154,12 @@ impl Driver {
             let sio = unsafe { &*(ev.token as *const io::ScheduledIo) };
             sio.dispatch(&*self.backend, ev, &mut local.wakers);
         }
+        let mut fired = 0;
         if self.timers_len.load(Ordering::SeqCst) > 0 {
             let mut t = lock(&self.timers);
+            let before = local.wakers.len();
             t.fire(Instant::now(), &mut local.wakers);
+            fired = local.wakers.len() - before;
             self.timers_len.store(t.len(), Ordering::SeqCst);
         }
         for _ in 0..self.notifications.len() {
@@ -158,6 +168,7 @@ impl Driver {
                 Err(_) => break,
             }
         }
+        (events, fired)
     }
 
     /// The backend failed: the operations waiting now get the error, and the loop goes on. A
@@ -207,6 +218,11 @@ impl Driver {
         let mut t = lock(&self.timers);
         t.cancel(id);
         self.timers_len.store(t.len(), Ordering::SeqCst);
+    }
+
+    /// The number of armed timers.
+    pub(crate) fn timers_armed(&self) -> usize {
+        self.timers_len.load(Ordering::Relaxed)
     }
 
     /// Queues a notification for the loop and wakes it.

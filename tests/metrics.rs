@@ -1,0 +1,174 @@
+//! `Runtime::metrics`: each counter moves by what a known workload does, on every backend.
+#![cfg(unix)]
+mod util;
+
+use lwt::unix::*;
+use lwt::RuntimeMetrics;
+use std::io::Write;
+use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+fn delta(after: u64, before: u64) -> u64 {
+    after - before
+}
+
+#[test]
+fn each_counter_moves_by_what_a_known_workload_does() {
+    for kind in util::backends() {
+        let _d = util::deadline(
+            format!("{} on {}", util::test_name(), kind.name()),
+            util::DEADLINE,
+        );
+        let rt = util::runtime(kind);
+        let m0 = rt.metrics();
+        assert_eq!(m0.worker_total_busy_duration, None, "off by default");
+        rt.time_parks(true);
+        assert_eq!(m0.backend, kind.name());
+        assert_eq!(m0.num_workers, 1);
+        assert_eq!(m0.tasks_spawned, 0);
+        assert_eq!(m0.num_alive_tasks, 0);
+
+        // Tasks: 10 from the loop's thread, 5 from another thread; each completes on its
+        // first poll.
+        rt.block_on(async {
+            let mut all: Vec<_> = (0..10).map(|i| lwt::spawn(async move { i })).collect();
+            let h = lwt::Handle::current();
+            let remote: Vec<_> = std::thread::spawn(move || {
+                (0..5)
+                    .map(|i| h.spawn(async move { i }))
+                    .collect::<Vec<_>>()
+            })
+            .join()
+            .unwrap();
+            all.extend(remote);
+            for t in all {
+                t.await.unwrap();
+            }
+        });
+        let m1 = rt.metrics();
+        assert_eq!(delta(m1.tasks_spawned, m0.tasks_spawned), 15);
+        assert_eq!(m1.num_alive_tasks, 0);
+        assert_eq!(delta(m1.polls, m0.polls), 15, "one poll per task");
+        assert_eq!(
+            delta(m1.remote_schedules, m0.remote_schedules),
+            5,
+            "the five spawns from another thread went through the injector"
+        );
+        assert_eq!(m1.global_queue_depth, 0);
+        assert_eq!(m1.local_queue_depth, 0);
+
+        // A live task is counted alive; a snapshot from the loop's thread is exact.
+        rt.block_on(async {
+            let t = lwt::spawn(lwt::sleep(Duration::from_secs(60)));
+            lwt::yield_now().await;
+            let m = lwt::Handle::current().metrics();
+            assert_eq!(m.num_alive_tasks, 1);
+            assert_eq!(m.timers_armed, 1);
+            assert!(t.cancel().await.is_none());
+            let m = lwt::Handle::current().metrics();
+            assert_eq!(m.num_alive_tasks, 0);
+            assert_eq!(m.timers_armed, 0);
+        });
+
+        // Timers: three sleeps fire three timers and park the loop at least three times.
+        let m2 = rt.metrics();
+        rt.block_on(async {
+            for _ in 0..3 {
+                lwt::sleep(Duration::from_millis(2)).await.unwrap();
+            }
+        });
+        let m3 = rt.metrics();
+        assert_eq!(delta(m3.timers_fired, m2.timers_fired), 3);
+        assert!(delta(m3.worker_park_count, m2.worker_park_count) >= 3);
+        assert!(delta(m3.turns, m2.turns) >= 3);
+        assert_eq!(
+            m3.worker_park_unpark_count,
+            2 * m3.worker_park_count,
+            "even while the loop is not parked"
+        );
+        assert!(m3.worker_total_busy_duration > m2.worker_total_busy_duration);
+        assert!(m3.worker_total_busy_duration.is_some());
+
+        // Notifications: four sends from another thread are four deliveries.
+        let hits = Arc::new(AtomicUsize::new(0));
+        rt.block_on(async {
+            let hi = hits.clone();
+            let id = lwt::make_notification(false, move || {
+                hi.fetch_add(1, Ordering::SeqCst);
+            })
+            .unwrap();
+            std::thread::spawn(move || {
+                for _ in 0..4 {
+                    lwt::send_notification(id).unwrap();
+                }
+            })
+            .join()
+            .unwrap();
+            while hits.load(Ordering::SeqCst) < 4 {
+                lwt::sleep(Duration::from_millis(1)).await.unwrap();
+            }
+            lwt::stop_notification(id);
+        });
+        let m4 = rt.metrics();
+        assert_eq!(
+            delta(m4.notifications_delivered, m3.notifications_delivered),
+            4
+        );
+
+        // I/O: a read that waits registers its descriptor and is woken by one event; the
+        // registration goes with the descriptor.
+        rt.block_on(async {
+            let (a, mut b) = UnixStream::pair().unwrap();
+            let a = of_unix_file_descr(a.into(), None, true).unwrap();
+            let before = lwt::Handle::current().metrics();
+            let w = std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(20));
+                b.write_all(b"x").unwrap();
+                b
+            });
+            let mut buf = [0u8; 1];
+            assert_eq!(read(&a, &mut buf).await.unwrap(), 1);
+            let m = lwt::Handle::current().metrics();
+            assert_eq!(m.registrations, before.registrations + 1);
+            assert!(m.events_dispatched > before.events_dispatched);
+            if let (Some(s0), Some(s1)) = (before.backend_syscalls, m.backend_syscalls) {
+                assert!(s1 > s0, "a wait is a system call");
+            }
+            close(&a).await.unwrap();
+            assert_eq!(
+                lwt::Handle::current().metrics().registrations,
+                before.registrations
+            );
+            drop(w.join().unwrap());
+        });
+
+        // Jobs and switch: detached jobs are submitted to the pool; a switch call that blocks
+        // is handed off once.
+        let m5 = rt.metrics();
+        rt.block_on(async {
+            for _ in 0..3 {
+                run_job(Some(AsyncMethod::Detach), || ()).await.unwrap();
+            }
+            run_job(Some(AsyncMethod::Switch), || {
+                std::thread::sleep(Duration::from_millis(30))
+            })
+            .await
+            .unwrap();
+        });
+        let m6 = rt.metrics();
+        // The pool is shared by every runtime of the process (tests run in parallel): at
+        // least ours.
+        assert!(delta(m6.jobs.submitted, m5.jobs.submitted) >= 3);
+        assert!(m6.jobs.threads >= 1);
+        assert_eq!(delta(m6.switch_hand_offs, m5.switch_hand_offs), 1);
+        check_consistent(&m6);
+    }
+}
+
+fn check_consistent(m: &RuntimeMetrics) {
+    assert!(m.worker_park_count <= m.turns);
+    assert!(m.jobs.idle_threads <= m.jobs.threads);
+    assert_eq!(m.jobs.running + m.jobs.idle_threads, m.jobs.threads);
+}
