@@ -282,6 +282,11 @@ impl Backend for Epoll {
         Ok(())
     }
 
+    fn host_fds(&self, out: &mut Vec<(std::os::fd::RawFd, Interest)>) {
+        // The instance is readable while it has events (wake-ups included).
+        out.push((self.epfd.as_raw_fd(), Interest::READ));
+    }
+
     fn syscalls(&self) -> Option<u64> {
         Some(self.calls.load(Ordering::Relaxed))
     }

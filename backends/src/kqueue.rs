@@ -65,4 +65,9 @@ impl Backend for Kqueue {
     fn notify(&self) -> io::Result<()> {
         self.0.notify()
     }
+
+    fn host_fds(&self, out: &mut Vec<(std::os::fd::RawFd, Interest)>) {
+        // A kqueue descriptor is readable while it has events pending.
+        out.push((self.0.raw_fd(), Interest::READ));
+    }
 }

@@ -262,6 +262,18 @@ impl Backend for Poll {
         Ok(())
     }
 
+    fn host_fds(&self, out: &mut Vec<(RawFd, Interest)>) {
+        // What the next wait would poll: the wake-up channel and every armed descriptor.
+        out.push((self.wake_read.as_raw_fd(), Interest::READ));
+        let t = lock(&self.table);
+        out.extend(
+            t.entries
+                .iter()
+                .filter(|e| !e.armed.is_none())
+                .map(|e| (e.fd, e.armed)),
+        );
+    }
+
     fn syscalls(&self) -> Option<u64> {
         Some(self.calls.load(Ordering::Relaxed))
     }

@@ -117,4 +117,10 @@ impl Poller {
     pub(crate) fn notify(&self) -> io::Result<()> {
         self.poller.notify()
     }
+
+    /// The poller's own descriptor (the kqueue instance).
+    #[cfg(unix)]
+    pub(crate) fn raw_fd(&self) -> std::os::fd::RawFd {
+        std::os::fd::AsRawFd::as_raw_fd(&self.poller)
+    }
 }

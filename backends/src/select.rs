@@ -301,6 +301,9 @@ impl Backend for AnyBackend {
     fn syscalls(&self) -> Option<u64> {
         dispatch!(self, b => b.syscalls())
     }
+    fn host_fds(&self, out: &mut Vec<(lwt_core::reactor::RawSource, Interest)>) {
+        dispatch!(self, b => b.host_fds(out))
+    }
     fn after_fork(&self) -> io::Result<()> {
         dispatch!(self, b => b.after_fork())
     }

@@ -213,6 +213,13 @@ pub trait Backend: Send + Sync + 'static {
     /// Wakes a thread blocked in `wait`, or makes the next `wait` return at once.
     fn notify(&self) -> io::Result<()>;
 
+    /// The descriptors a host loop must watch to know when this backend has something to
+    /// report (see `crate::embed`), each with the directions to watch: appended to `out`. The
+    /// default gives none (a backend with nothing a host can wait on, such as IOCP).
+    fn host_fds(&self, out: &mut Vec<(crate::reactor::RawSource, Interest)>) {
+        let _ = out;
+    }
+
     /// How many system calls the backend has made (waits, registrations, arms, wake-ups), for
     /// metrics; `None` if it does not count them. Counting must cost no more than a relaxed
     /// atomic addition per call.

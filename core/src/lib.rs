@@ -33,6 +33,7 @@ mod cell;
 mod combine;
 mod context;
 mod driver;
+pub mod embed;
 mod error;
 mod key;
 pub mod metrics;

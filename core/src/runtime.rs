@@ -110,6 +110,28 @@ impl Runtime {
         self.shared.metrics()
     }
 
+    /// Makes this thread the host of the runtime's loop, driven from a host loop lwt does not
+    /// own (see [`crate::embed`]); the loop is free again when the returned value drops.
+    ///
+    /// # Panics
+    ///
+    /// If this thread already runs a runtime, or if another thread drives this one (in
+    /// `block_on`, or embedded).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = lwt_core::Runtime::new(lwt::backends::open(None).unwrap());
+    /// let t = rt.spawn(async { 7 });
+    /// let mut host = rt.embed();
+    /// while host.run_once() {}
+    /// drop(host);
+    /// assert!(t.is_finished());
+    /// ```
+    pub fn embed(&self) -> crate::embed::Embedded<'_> {
+        crate::embed::Embedded::new(&self.shared)
+    }
+
     /// Turns timing of the loop's parks on or off (off by default): with it, the metrics'
     /// `worker_total_busy_duration` counts the time the loop spent not parked, at the cost of
     /// two clock reads per park (about 1% of a TCP ping-pong round trip on the development

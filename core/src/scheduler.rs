@@ -54,6 +54,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread::{self, Thread};
+use std::time::Duration;
 
 /// How many tasks run between two looks at the driver when the run queue stays busy.
 pub(crate) const EVENT_INTERVAL: u32 = 61;
@@ -250,15 +251,15 @@ impl Shared {
     }
 
     /// Runs up to [`EVENT_INTERVAL`] tasks, then turns the driver (blocking if the queues ran
-    /// dry). The calling thread holds the loop.
-    fn pass(&self, home: bool) {
+    /// dry and `may_block`). The calling thread holds the loop.
+    fn pass(&self, home: bool, may_block: bool) {
         for _ in 0..EVENT_INTERVAL {
             match context::with_held_core(|c| c.next_task(self, home)) {
                 Some(r) => {
                     r.run();
                 }
                 None => {
-                    self.park(home, true);
+                    self.park(home, may_block);
                     return;
                 }
             }
@@ -335,7 +336,7 @@ impl Shared {
     /// Drives the loop as a switch stand-in until the home thread reclaims it.
     pub(crate) fn run_stand_in(&self) {
         while !self.reclaim.load(Ordering::Acquire) {
-            self.pass(false);
+            self.pass(false, true);
         }
     }
 
@@ -373,8 +374,39 @@ impl Shared {
                 }
             }
             self.check_loop_panic();
-            self.pass(true);
+            self.pass(true, true);
         }
+    }
+
+    /// Makes this thread the host of an embedded loop (see `crate::embed`): in the runtime,
+    /// holding its core, as its home thread, until the returned guards drop.
+    pub(crate) fn host(self: &Arc<Self>) -> (context::Entered, HomeExit<'_>) {
+        if context::in_runtime() {
+            panic!("{NESTED}");
+        }
+        let core = self.idle.take().expect(
+            "lwt: Runtime::embed while another thread drives the runtime (block_on or embed)",
+        );
+        let enter = context::enter(self.clone(), Some(core), true);
+        *lock(&self.home) = Some(thread::current());
+        (enter, HomeExit(self))
+    }
+
+    /// One non-blocking pass of an embedded loop; whether more work is ready at once.
+    pub(crate) fn run_once(&self) -> bool {
+        self.check_loop_panic();
+        self.pass(true, false);
+        self.has_work(true)
+    }
+
+    /// The host of an embedded loop is about to block: from now on a wake-up notifies the
+    /// backend (making its descriptors readable). Returns how long the host may block.
+    pub(crate) fn prepare_host_wait(&self) -> Option<Duration> {
+        self.driver.begin_park();
+        if self.has_work(true) {
+            return Some(Duration::ZERO);
+        }
+        self.driver.next_timeout()
     }
 
     /// Another thread drives the loop: polls `fut` here meanwhile, until it completes (`Err`)
@@ -457,9 +489,9 @@ impl Shared {
     }
 }
 
-/// Ends a `block_on`: cancels its `spawn_local` tasks on this (their home) thread, then puts
-/// the core back for the next `block_on` (also when the future panicked).
-struct HomeExit<'a>(&'a Arc<Shared>);
+/// Ends a `block_on` (or an embedding): cancels its `spawn_local` tasks on this (their home)
+/// thread, then puts the core back for the next `block_on` (also when the future panicked).
+pub(crate) struct HomeExit<'a>(&'a Arc<Shared>);
 
 impl Drop for HomeExit<'_> {
     fn drop(&mut self) {

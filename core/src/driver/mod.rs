@@ -191,7 +191,8 @@ impl Driver {
         }
     }
 
-    fn next_timeout(&self) -> Option<Duration> {
+    /// How long until the next timer is due (`None`: no timer).
+    pub(crate) fn next_timeout(&self) -> Option<Duration> {
         if self.timers_len.load(Ordering::SeqCst) == 0 {
             return None;
         }
