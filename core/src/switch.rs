@@ -38,8 +38,8 @@
 //! the child's first call; a runtime re-registers when its `watched` id is not the current
 //! watchdog's, so the runtimes of the parent that the child never runs again are never
 //! watched), and no call is counted as handed off. A fork made inside a switch call first takes
-//! the loop back ([`take_back`], as the call's own end does, also from a stand-in) and gives it
-//! back to the call afterwards ([`resume_call`]), so the child has the loop.
+//! the loop back (`take_back`, as the call's own end does, also from a stand-in) and gives it
+//! back to the call afterwards (`resume_call`), so the child has the loop.
 //!
 //! # Locks
 //!
