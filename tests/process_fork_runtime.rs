@@ -380,7 +380,9 @@ fn fork_on_stand_in() {
         // stand-in, and tries to fork there.
         let task = lwt::spawn(async move {
             lwt::sleep(Duration::from_millis(40)).await.unwrap();
-            let on_stand_in = std::thread::current().id() != home;
+            // A stand-in cannot switch (a job here would be detached) nor fork.
+            let on_stand_in =
+                std::thread::current().id() != home && !lwt::core::switch::available();
             let r = fork();
             if let Ok(0) = r {
                 child_exit(0); // not refused: the parent's assertion below fails
