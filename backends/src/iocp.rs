@@ -10,6 +10,9 @@
 //!
 //! Only sockets can be registered (the source type is `BorrowedSocket`). Errors (`ABORT`,
 //! `CONNECT_FAIL`) are reported as readable and writable, for the directions that are armed.
+//!
+//! Windows has no `fork`, so this backend keeps the contract's default
+//! [`Backend::after_fork`], which says it is unsupported.
 
 use crate::poller::Poller;
 use lwt_core::backend::{Backend, BorrowedSource, Events, Interest};

@@ -8,6 +8,12 @@
 //!
 //! End of file on a read filter (`EV_EOF`, e.g. the peer hung up) is reported as readable and
 //! writable, so every waiter retries its call and sees the outcome itself.
+//!
+//! A forked child does not inherit a kqueue at all (unlike epoll's instance, which it shares
+//! with the parent), so [`Backend::after_fork`] cannot put a new one under the old number: it
+//! makes a new poller and leaks the parent's (see `poller.rs`); the driver then registers
+//! every source again. This is the same code as on every other system that polling serves
+//! (`poller.rs`), tested on Linux, where polling runs over epoll.
 
 use crate::poller::Poller;
 use lwt_core::backend::{Backend, BorrowedSource, Events, Interest};
@@ -69,5 +75,9 @@ impl Backend for Kqueue {
     fn host_fds(&self, out: &mut Vec<(std::os::fd::RawFd, Interest)>) {
         // A kqueue descriptor is readable while it has events pending.
         out.push((self.0.raw_fd(), Interest::READ));
+    }
+
+    fn after_fork(&self) -> io::Result<()> {
+        self.0.after_fork()
     }
 }

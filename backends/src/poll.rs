@@ -13,8 +13,18 @@
 //! [`Backend::deregister`] waits for that call to return (it wakes it first): after it returns
 //! the caller may close the descriptor, and a reused number is never polled for the old
 //! source. An arm made during a poll restarts it, so the new interest is watched at once.
+//!
+//! # Fork
+//!
+//! The table, its condition variable and the poll buffers (`State`) are this process's memory,
+//! but a forked child cannot use the parent's: a thread the child lacks may have held the
+//! table's lock at the fork (a descriptor deregistered from another thread), or the buffers'
+//! (a switch stand-in in `poll(2)`). So [`Backend::after_fork`] gives the child a new, empty
+//! `State` (a [`Renewable`]; the parent's is leaked) which the driver refills, and puts a new
+//! wake-up channel under the old descriptor numbers (the parent's is shared with the child).
 
 use lwt_core::backend::{Backend, BorrowedSource, Event, Events, Interest};
+use lwt_core::fork::Renewable;
 use rustix::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::collections::HashMap;
 use std::io;
@@ -33,16 +43,22 @@ use std::time::Duration;
 /// ```
 #[derive(Debug)]
 pub struct Poll {
+    state: Renewable<State>,
+    wake_read: OwnedFd,
+    wake_write: Option<OwnedFd>,
+    /// System calls made (for metrics).
+    calls: AtomicU64,
+}
+
+/// The table and the poll in flight (a forked child gets a new one, see "Fork").
+#[derive(Debug, Default)]
+struct State {
     table: Mutex<Table>,
     /// Signalled when a `poll(2)` in flight returns.
     poll_done: Condvar,
     /// The buffers of the poll in flight, the pollfds and their tokens (only the waiting
     /// thread uses them).
     fds: Mutex<(Vec<libc::pollfd>, Vec<usize>)>,
-    wake_read: OwnedFd,
-    wake_write: Option<OwnedFd>,
-    /// System calls made (for metrics).
-    calls: AtomicU64,
 }
 
 /// # Invariant
@@ -83,9 +99,7 @@ impl Poll {
     pub fn new() -> io::Result<Poll> {
         let (wake_read, wake_write) = wake_channel()?;
         Ok(Poll {
-            table: Mutex::default(),
-            poll_done: Condvar::new(),
-            fds: Mutex::new((Vec::new(), Vec::new())),
+            state: Renewable::new(State::default()),
             wake_read,
             wake_write,
             calls: AtomicU64::new(0),
@@ -102,6 +116,12 @@ impl Poll {
         rustix::io::dup2(&new, &mut alias)?;
         rustix::io::fcntl_setfd(&*alias, rustix::io::FdFlags::CLOEXEC)?;
         Ok(())
+    }
+
+    fn state(&self) -> &State {
+        self.state
+            .get()
+            .expect("lwt: the poll backend is never left without its table")
     }
 
     fn drain_wake(&self) {
@@ -140,7 +160,8 @@ impl Backend for Poll {
     }
 
     fn register(&self, source: BorrowedSource<'_>, token: usize) -> io::Result<()> {
-        let mut t = lock(&self.table);
+        let st = self.state();
+        let mut t = lock(&st.table);
         let entry = Entry {
             fd: source.as_raw_fd(),
             token,
@@ -158,7 +179,8 @@ impl Backend for Poll {
     }
 
     fn arm(&self, _source: BorrowedSource<'_>, token: usize, interest: Interest) -> io::Result<()> {
-        let mut t = lock(&self.table);
+        let st = self.state();
+        let mut t = lock(&st.table);
         let Some(&pos) = t.index.get(&token) else {
             return Err(io::Error::new(
                 io::ErrorKind::NotFound,
@@ -174,7 +196,8 @@ impl Backend for Poll {
     }
 
     fn deregister(&self, _source: BorrowedSource<'_>, token: usize) -> io::Result<()> {
-        let mut t = lock(&self.table);
+        let st = self.state();
+        let mut t = lock(&st.table);
         if let Some(pos) = t.index.remove(&token) {
             t.entries.swap_remove(pos);
             if let Some(moved) = t.entries.get(pos).map(|e| e.token) {
@@ -187,17 +210,18 @@ impl Backend for Poll {
             self.interrupt(&t)?;
             let in_flight = t.polls;
             while t.polling && t.polls == in_flight {
-                t = self.poll_done.wait(t).unwrap_or_else(|e| e.into_inner());
+                t = st.poll_done.wait(t).unwrap_or_else(|e| e.into_inner());
             }
         }
         Ok(())
     }
 
     fn wait(&self, events: &mut Events, timeout: Option<Duration>) -> io::Result<()> {
-        let mut bufs = lock(&self.fds);
+        let st = self.state();
+        let mut bufs = lock(&st.fds);
         let (fds, tokens) = &mut *bufs;
         {
-            let mut t = lock(&self.table);
+            let mut t = lock(&st.table);
             fds.clear();
             tokens.clear();
             fds.push(libc::pollfd {
@@ -220,9 +244,9 @@ impl Backend for Poll {
         self.calls.fetch_add(1, Ordering::Relaxed);
         let n = sys_poll(fds, timeout);
         let err = (n < 0).then(io::Error::last_os_error);
-        let mut t = lock(&self.table);
+        let mut t = lock(&st.table);
         t.polling = false;
-        self.poll_done.notify_all();
+        st.poll_done.notify_all();
         if let Some(e) = err {
             return Err(e);
         }
@@ -265,7 +289,7 @@ impl Backend for Poll {
     fn host_fds(&self, out: &mut Vec<(RawFd, Interest)>) {
         // What the next wait would poll: the wake-up channel and every armed descriptor.
         out.push((self.wake_read.as_raw_fd(), Interest::READ));
-        let t = lock(&self.table);
+        let t = lock(&self.state().table);
         out.extend(
             t.entries
                 .iter()
@@ -291,14 +315,9 @@ impl Backend for Poll {
     }
 
     fn after_fork(&self) -> io::Result<()> {
-        // The table is this process's memory, emptied here (the driver registers everything
-        // again); only the wake-up channel is shared with the parent and must be replaced.
-        {
-            let mut t = lock(&self.table);
-            t.entries.clear();
-            t.index.clear();
-            t.polling = false;
-        }
+        // A new, empty state (see "Fork"; the driver registers everything again), and a new
+        // wake-up channel under the old numbers.
+        self.state.renew(Some(State::default()));
         let (r, w) = wake_channel()?;
         Poll::replace_fd(&self.wake_read, r)?;
         match (&self.wake_write, w) {
@@ -399,13 +418,13 @@ mod tests {
         });
         // Let the thread enter poll(2).
         let start = Instant::now();
-        while !lock(&b.table).polling {
+        while !lock(&b.state().table).polling {
             assert!(start.elapsed() < Duration::from_secs(10), "never polled");
             std::thread::yield_now();
         }
         b.deregister(a.as_fd(), 7).unwrap();
         // deregister returned: no poll is in flight with the descriptor any more.
-        assert!(!lock(&b.table).polling);
+        assert!(!lock(&b.state().table).polling);
         assert_eq!(waiter.join().unwrap(), 0);
         assert!(start.elapsed() < Duration::from_secs(10));
     }

@@ -4,12 +4,24 @@
 //! and arming is free; IOCP's AFD polls are oneshot, so an arm submits a poll for what is
 //! armed and a report ends it. Each backend file keeps its name, its mode and its
 //! documentation.
+//!
+//! # Who owns what, and fork
+//!
+//! The poller and its event buffer (`Inner`) are shared by every thread that registers, arms,
+//! notifies or waits; only the loop's thread waits, so the buffer's lock is uncontended. They
+//! sit in a [`Renewable`] so that a forked child can replace them whole ([`Poller::after_fork`],
+//! Unix only: Windows has no `fork`). A kqueue is not inherited by a child at all, so the
+//! parent's poller is useless there, and its locks (the buffer's, polling's own) may be held
+//! forever by a thread the child lacks; the child makes a new one and leaks the old one: its
+//! destructor must never run there, since it would delete an event from, and close, a
+//! descriptor number that the new kqueue may have been given.
 
 use lwt_core::backend::{BorrowedSource, Event, Events, Interest};
+use lwt_core::fork::Renewable;
 use polling::PollMode;
 use std::io;
 use std::num::NonZeroUsize;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::Mutex;
 use std::time::Duration;
 
 /// The most events taken from the kernel in one wait.
@@ -18,10 +30,35 @@ const BATCH: usize = 1024;
 /// A `polling::Poller` with its event buffer and the mode of every registration.
 #[derive(Debug)]
 pub(crate) struct Poller {
+    inner: Renewable<Inner>,
+    mode: PollMode,
+    /// The backend's name, for the messages of `after_fork` (Windows has no fork).
+    #[cfg(unix)]
+    what: &'static str,
+}
+
+/// What a forked child replaces (see the module documentation).
+#[derive(Debug)]
+struct Inner {
     poller: polling::Poller,
     /// The buffer polling fills; only the loop's thread waits, so the lock is uncontended.
     buf: Mutex<polling::Events>,
-    mode: PollMode,
+}
+
+impl Inner {
+    fn new(mode: PollMode, what: &str) -> io::Result<Inner> {
+        let poller = polling::Poller::new()?;
+        if mode == PollMode::Edge && !poller.supports_edge() {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                format!("this {what} lacks edge-triggered events"),
+            ));
+        }
+        Ok(Inner {
+            poller,
+            buf: Mutex::new(polling::Events::with_capacity(batch(BATCH))),
+        })
+    }
 }
 
 fn event(token: usize, interest: Interest) -> polling::Event {
@@ -34,24 +71,33 @@ fn batch(cap: usize) -> NonZeroUsize {
 
 impl Poller {
     /// The poller, with `mode` for every registration; `Unsupported` if the system lacks it.
-    pub(crate) fn new(mode: PollMode, what: &str) -> io::Result<Poller> {
-        let poller = polling::Poller::new()?;
-        if mode == PollMode::Edge && !poller.supports_edge() {
-            return Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                format!("this {what} lacks edge-triggered events"),
-            ));
-        }
+    pub(crate) fn new(mode: PollMode, what: &'static str) -> io::Result<Poller> {
         Ok(Poller {
-            poller,
-            buf: Mutex::new(polling::Events::with_capacity(batch(BATCH))),
+            inner: Renewable::new(Inner::new(mode, what)?),
             mode,
+            #[cfg(unix)]
+            what,
         })
     }
 
-    fn buf(&self) -> MutexGuard<'_, polling::Events> {
-        // The buffer is cleared before every use, so poisoning is ignored.
-        self.buf.lock().unwrap_or_else(|e| e.into_inner())
+    fn inner(&self) -> &Inner {
+        self.inner
+            .get()
+            .expect("lwt: a poller is never left without its instance")
+    }
+
+    /// Gives the child of a `fork(2)` a new poller, watching nothing (the driver registers
+    /// every source again). The parent's is leaked, never dropped (see the module
+    /// documentation): with polling's pipe-based wake-up (NetBSD, OpenBSD) that keeps the
+    /// parent's two pipe descriptors open in the child.
+    ///
+    /// # Errors
+    ///
+    /// The errors of `kqueue` and `kevent` (e.g. `EMFILE`).
+    #[cfg(unix)]
+    pub(crate) fn after_fork(&self) -> io::Result<()> {
+        self.inner.renew(Some(Inner::new(self.mode, self.what)?));
+        Ok(())
     }
 
     pub(crate) fn register(&self, source: BorrowedSource<'_>, token: usize) -> io::Result<()> {
@@ -64,7 +110,8 @@ impl Poller {
         // closed; the reactor deregisters every source before its owner closes it (the
         // invariant of `lwt_core::reactor::Source`).
         unsafe {
-            self.poller
+            self.inner()
+                .poller
                 .add_with_mode(&source, event(token, interest), self.mode)
         }
     }
@@ -78,16 +125,19 @@ impl Poller {
         if self.mode == PollMode::Edge {
             return Ok(()); // both directions registered once, edge-triggered
         }
-        self.poller
+        self.inner()
+            .poller
             .modify_with_mode(source, event(token, interest), self.mode)
     }
 
     pub(crate) fn deregister(&self, source: BorrowedSource<'_>) -> io::Result<()> {
-        self.poller.delete(source)
+        self.inner().poller.delete(source)
     }
 
     pub(crate) fn wait(&self, events: &mut Events, timeout: Option<Duration>) -> io::Result<()> {
-        let mut buf = self.buf();
+        let inner = self.inner();
+        // The buffer is cleared before every use, so poisoning is ignored.
+        let mut buf = inner.buf.lock().unwrap_or_else(|e| e.into_inner());
         // Ask for no more than the caller has room for: with edge-triggered registrations an
         // event left in a too-small buffer would be lost.
         let room = batch(events.room());
@@ -95,7 +145,7 @@ impl Poller {
             *buf = polling::Events::with_capacity(room);
         }
         buf.clear();
-        self.poller.wait(&mut buf, timeout)?;
+        inner.poller.wait(&mut buf, timeout)?;
         for ev in buf.iter() {
             // polling reports kqueue's `EV_EOF` on a read filter as readable and writable (the
             // two filters are separate events otherwise); IOCP's disconnect and abort as an
@@ -115,12 +165,116 @@ impl Poller {
     }
 
     pub(crate) fn notify(&self) -> io::Result<()> {
-        self.poller.notify()
+        self.inner().poller.notify()
     }
 
-    /// The poller's own descriptor (the kqueue instance).
-    #[cfg(unix)]
+    /// The poller's own descriptor (the kqueue instance): readable while it has events.
+    #[cfg(any(
+        target_vendor = "apple",
+        target_os = "freebsd",
+        target_os = "netbsd",
+        target_os = "openbsd",
+        target_os = "dragonfly"
+    ))]
     pub(crate) fn raw_fd(&self) -> std::os::fd::RawFd {
-        std::os::fd::AsRawFd::as_raw_fd(&self.poller)
+        std::os::fd::AsRawFd::as_raw_fd(&self.inner().poller)
+    }
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::Poller;
+    use lwt_core::backend::{Events, Interest};
+    use polling::PollMode;
+    use std::io::Write;
+    use std::os::fd::AsFd;
+    use std::os::unix::net::UnixStream;
+    use std::time::{Duration, Instant};
+
+    /// Waits up to `limit` for a readable event with `token`.
+    fn readable(p: &Poller, token: usize, limit: Duration) -> bool {
+        let start = Instant::now();
+        let mut events = Events::with_capacity(8);
+        while start.elapsed() < limit {
+            events.clear();
+            if p.wait(&mut events, Some(Duration::from_millis(20)))
+                .is_err()
+            {
+                return false;
+            }
+            if events.iter().any(|e| e.token == token && e.readable) {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// What a forked child gets from `after_fork`: a poller watching nothing, in which a source
+    /// registered again is reported and a notify wakes a wait; the parent's poller is untouched.
+    #[test]
+    fn a_forked_child_gets_a_poller_of_its_own() {
+        let p = Poller::new(PollMode::Edge, "test").unwrap();
+        let (mut a, b) = UnixStream::pair().unwrap();
+        a.set_nonblocking(true).unwrap();
+        b.set_nonblocking(true).unwrap();
+        p.register(b.as_fd(), 7).unwrap();
+        // SAFETY: the child uses only this poller, its sockets and `_exit`.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            let code = (|| {
+                if p.after_fork().is_err() {
+                    return 1;
+                }
+                if a.write_all(b"x").is_err() {
+                    return 1;
+                }
+                if readable(&p, 7, Duration::from_millis(100)) {
+                    return 2; // the new poller reports a source nobody registered with it
+                }
+                if p.register(b.as_fd(), 7).is_err() || !readable(&p, 7, Duration::from_secs(5)) {
+                    return 3;
+                }
+                if p.notify().is_err() {
+                    return 1;
+                }
+                let start = Instant::now();
+                let mut events = Events::with_capacity(8);
+                if p.wait(&mut events, Some(Duration::from_secs(10))).is_err()
+                    || start.elapsed() >= Duration::from_secs(5)
+                {
+                    return 4;
+                }
+                0
+            })();
+            // SAFETY: ends the child at once.
+            unsafe { libc::_exit(code) };
+        }
+        assert!(pid > 0);
+        let mut status = 0;
+        let start = Instant::now();
+        loop {
+            // SAFETY: waits for our own child without blocking, into a local.
+            if unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) } == pid {
+                break;
+            }
+            if start.elapsed() > Duration::from_secs(30) {
+                // SAFETY: kills and reaps our own child.
+                unsafe {
+                    libc::kill(pid, libc::SIGKILL);
+                    libc::waitpid(pid, &mut status, 0);
+                }
+                panic!("the forked child hung");
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert!(
+            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+            "child failed: {status:#x} (2: the new poller reported an unregistered source, 3: a \
+             source registered again was not reported, 4: notify did not wake a wait)"
+        );
+        // The child's byte makes `b` readable in the parent's own poller.
+        assert!(readable(&p, 7, Duration::from_secs(5)));
+        p.arm(b.as_fd(), 7, Interest::READ).unwrap();
+        p.deregister(b.as_fd()).unwrap();
     }
 }

@@ -50,10 +50,14 @@
 //!   that holds the loop; `register`, `arm`, `deregister` and `notify` may be called from any
 //!   thread, concurrently with `wait`. A backend never calls back into the reactor; its
 //!   internal locks are leaves (the reactor may call it while holding a source's lock).
-//! - **Fork.** After `fork(2)` the child shares the parent's kernel objects (an epoll or kqueue
-//!   instance, the wake-up eventfd or pipe): a change made by the child would change the
-//!   parent's loop. [`Backend::after_fork`], called in the child only, gives the backend fresh
-//!   kernel objects, watching nothing; the driver then registers and arms every source again.
+//! - **Fork.** After `fork(2)` the child shares the parent's kernel objects (an epoll instance,
+//!   the wake-up eventfd or pipe): a change made by the child would change the parent's loop;
+//!   a kqueue is not inherited at all. [`Backend::after_fork`], called in the child only, by
+//!   its only thread, gives the backend fresh kernel objects, watching nothing, and fresh
+//!   user-space state wherever a lock of it may have been held by another thread of the parent
+//!   (which the child lacks; `crate::fork::Renewable` replaces a value without touching the
+//!   old one); the driver then registers and arms every source again. It must not close or
+//!   change anything the parent's instance holds in a way the parent can see.
 //!
 //! A completion backend (io_uring) fits the same contract: readiness is a poll request
 //! submitted at `register` (multishot) or at `arm` (oneshot), reported as an [`Event`] like any

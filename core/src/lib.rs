@@ -12,7 +12,9 @@
 //!    the scheduler.
 //! 3. `scheduler` and `context`: the loop's private state (`Core`: run queue, registry of live
 //!    tasks, the driver's buffers) as one owned value that exactly one thread holds at a time,
-//!    the run loop, and shutdown. [`switch`] hands the same value to a stand-in thread and back.
+//!    the run loop, and shutdown. [`switch`] hands the same value to a stand-in thread and back;
+//!    [`fork`] makes the forking thread hold it across `fork(2)` and resets the rest in the
+//!    child.
 //! 4. The user-facing API: [`Runtime`] and [`spawn`], [`reactor::Source`] (readiness of a
 //!    descriptor in whichever runtime polls it), [`sleep`] and timeouts, [`notification`]s,
 //!    [`Key`]s and the combinators.
@@ -35,6 +37,7 @@ mod context;
 mod driver;
 pub mod embed;
 mod error;
+pub mod fork;
 mod key;
 pub mod metrics;
 pub mod notification;
@@ -47,15 +50,14 @@ mod time;
 pub use backend::Backend;
 pub use combine::{choose, join, join2, pick};
 pub use error::{handle_unix_error, Error, Result};
+pub use fork::{register_fork_hook, runtime_after_fork};
 pub use key::{Key, WithValue};
 pub use metrics::{JobMetrics, RuntimeMetrics};
 pub use notification::{
     call_notification, make_notification, send_notification, set_notification, stop_notification,
     NotificationId,
 };
-pub use runtime::{
-    register_fork_hook, runtime_after_fork, spawn, spawn_local, Handle, JoinHandle, Runtime,
-};
+pub use runtime::{spawn, spawn_local, Handle, JoinHandle, Runtime};
 pub use time::{
     auto_yield, duration_of_secs, sleep, sleep_secs, sleep_until, timeout, with_timeout, yield_now,
     AutoYield, Sleep, YieldNow,

@@ -1,5 +1,5 @@
 //! The public face of a runtime: [`Runtime`], [`Handle`], [`spawn`], [`spawn_local`],
-//! [`JoinHandle`], and the fork hooks. The machinery is in `crate::scheduler` (tasks, the run
+//! [`JoinHandle`]. The machinery is in `crate::scheduler` (tasks, the run
 //! loop, shutdown) and `crate::driver` (backend, timers, notifications).
 
 use crate::backend::Backend;
@@ -10,7 +10,6 @@ use crate::Error;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -257,84 +256,21 @@ impl Handle {
 
     /// Resets this runtime in a child process after `fork(2)`: gives the backend fresh kernel
     /// objects ([`Backend::after_fork`]) and registers every I/O source again, so the child's
-    /// loop neither steals the parent's events nor wakes the parent. Tasks, timers and
-    /// notifications are process memory and carry over as they are. Use
-    /// [`runtime_after_fork`], which also runs the fork hooks; `lwt::unix::fork` calls it.
+    /// loop neither steals the parent's events nor wakes the parent, then wakes every task once
+    /// (if this thread holds the loop), so an operation waiting for a thread the child lacks
+    /// (a job) finds out. Tasks, timers and notifications are process memory and carry over as
+    /// they are. Use [`crate::runtime_after_fork`], which also resets the rest of lwt;
+    /// `lwt::unix::fork` calls it.
     ///
     /// # Errors
     ///
     /// The backend's error (e.g. `EMFILE`), or `Unsupported` for a backend that cannot be
-    /// reset.
+    /// reset (IOCP: Windows has no `fork`).
     pub fn after_fork(&self) -> io::Result<()> {
-        self.shared.driver.after_fork()
+        self.shared.driver.after_fork()?;
+        self.shared.wake_all();
+        Ok(())
     }
-}
-
-/// How many hooks [`register_fork_hook`] keeps.
-const FORK_HOOKS: usize = 16;
-/// The hooks run in a forked child, as function pointers (0: free slot). Atomics, not a lock:
-/// a lock held by another thread at fork time would stay locked forever in the child.
-static FORK_HOOK_SLOTS: [std::sync::atomic::AtomicUsize; FORK_HOOKS] =
-    [const { std::sync::atomic::AtomicUsize::new(0) }; FORK_HOOKS];
-
-/// Registers `hook` to run in every child process right after `lwt::unix::fork`, once the
-/// runtime has been reset (e.g. the job pool forgets its threads and rejects pending jobs).
-/// Registering the same function twice keeps one. Hooks run in registration order, on the
-/// child's only thread.
-///
-/// # Panics
-///
-/// When more than 16 distinct hooks are registered.
-///
-/// # Examples
-///
-/// ```
-/// fn reset() {}
-/// lwt_core::register_fork_hook(reset);
-/// lwt_core::register_fork_hook(reset); // kept once
-/// ```
-pub fn register_fork_hook(hook: fn()) {
-    let v = hook as usize;
-    for slot in &FORK_HOOK_SLOTS {
-        match slot.compare_exchange(0, v, Ordering::SeqCst, Ordering::SeqCst) {
-            Ok(_) => return,
-            Err(cur) if cur == v => return,
-            Err(_) => {}
-        }
-    }
-    panic!("lwt: more than {FORK_HOOKS} fork hooks registered");
-}
-
-/// Resets lwt in a child process after `fork(2)`: the current runtime, if this thread runs one
-/// ([`Handle::after_fork`]), then every hook of [`register_fork_hook`]. `lwt::unix::fork`
-/// calls it; call it yourself only after a `fork` made by other means.
-///
-/// # Errors
-///
-/// The error of [`Handle::after_fork`]; the hooks still run.
-///
-/// # Examples
-///
-/// ```
-/// // Outside a runtime, only the hooks run.
-/// lwt_core::runtime_after_fork().unwrap();
-/// ```
-pub fn runtime_after_fork() -> io::Result<()> {
-    let res = match Handle::try_current() {
-        Some(h) => h.after_fork(),
-        None => Ok(()),
-    };
-    for slot in &FORK_HOOK_SLOTS {
-        let v = slot.load(Ordering::SeqCst);
-        if v == 0 {
-            break;
-        }
-        // SAFETY: every non-zero slot value was stored by `register_fork_hook` from a `fn()`,
-        // and function pointers and `usize` have the same size on every supported target.
-        let hook: fn() = unsafe { std::mem::transmute::<usize, fn()>(v) };
-        hook();
-    }
-    res
 }
 
 /// Spawns a `Send` task on the current runtime (OCaml's `Lwt.async`, tokio's `spawn`).

@@ -97,6 +97,10 @@ impl TaskSet {
         self.slab.len()
     }
 
+    fn wakers(&self) -> impl Iterator<Item = Waker> + '_ {
+        self.slab.iter().map(|(_, (_, w))| w.clone())
+    }
+
     fn into_wakers(self) -> impl Iterator<Item = Waker> {
         self.slab.into_iter().map(|(_, (_, w))| w)
     }
@@ -159,8 +163,9 @@ pub(crate) struct Shared {
     pub(crate) reclaim: AtomicBool,
     /// Switch: the number of the home thread's current (or last) call.
     pub(crate) call_seq: AtomicU64,
-    /// Switch: the watchdog knows this runtime.
-    pub(crate) watched: AtomicBool,
+    /// Switch: the id of the watchdog that knows this runtime (0: none; a forked child has a
+    /// watchdog of its own, see `crate::switch`).
+    pub(crate) watched: AtomicU64,
     /// The thread running `block_on`, if any.
     home: Mutex<Option<Thread>>,
     /// Threads in `block_on` waiting for the core (another thread drives the loop).
@@ -188,7 +193,7 @@ impl Shared {
             returned: AtomicCell::new(None),
             reclaim: AtomicBool::new(false),
             call_seq: AtomicU64::new(0),
-            watched: AtomicBool::new(false),
+            watched: AtomicU64::new(0),
             home: Mutex::new(None),
             waiting: Mutex::new(Vec::new()),
             closed: AtomicBool::new(false),
@@ -338,6 +343,22 @@ impl Shared {
         while !self.reclaim.load(Ordering::Acquire) {
             self.pass(false, true);
         }
+    }
+
+    /// Wakes every task and the `block_on` future once (in a forked child, so that each
+    /// pending operation looks again at what it waits for). Only where this thread holds the
+    /// loop: the wakers are the core's.
+    pub(crate) fn wake_all(&self) {
+        let wakers: Vec<Waker> = context::with_core(self, |c| {
+            c.tasks.wakers().chain(c.local_tasks.wakers()).collect()
+        })
+        .unwrap_or_default();
+        if wakers.is_empty() && !context::holds(self) {
+            return;
+        }
+        self.main_woken.store(true, Ordering::SeqCst);
+        // Outside the core's borrow: waking schedules onto the core's queue.
+        wakers.into_iter().for_each(Waker::wake);
     }
 
     pub(crate) fn home_thread(&self) -> Option<Thread> {

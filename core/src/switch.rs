@@ -27,9 +27,26 @@
 //! hands between two of them), so two threads can never drive the loop.
 //!
 //! A stand-in thread is started per hand-off (calls that block for more than a tick are slow
-//! anyway). The watchdog (one thread for all runtimes) parks after 20 ms with no call in
-//! progress and is unparked by the next call. [`steals`] and [`calls_handed_off`] count the
-//! hand-offs.
+//! anyway). The watchdog (one thread for all runtimes, started by the first call) parks after
+//! 20 ms with no call in progress and is unparked by the next call. [`steals`] and
+//! [`calls_handed_off`] count the hand-offs.
+//!
+//! # Fork
+//!
+//! A forked child has none of the parent's threads, so `crate::fork` resets this module there:
+//! the watchdog is a [`Renewable`] that the child empties (a new one, with a new id, starts at
+//! the child's first call; a runtime re-registers when its `watched` id is not the current
+//! watchdog's, so the runtimes of the parent that the child never runs again are never
+//! watched), and no call is counted as handed off. A fork made inside a switch call first takes
+//! the loop back (`take_back`, as the call's own end does, also from a stand-in) and gives it
+//! back to the call afterwards (`resume_call`), so the child has the loop.
+//!
+//! # Locks
+//!
+//! The watchdog's list of runtimes is its one lock, a leaf; a stand-in's slot is taken alone.
+//! A stand-in reads the home thread (the scheduler's `home` lock) before it hands the loop
+//! back, so once the core is back nothing of the stand-in holds a lock (a fork right after a
+//! hand-back never leaves one held in the child).
 //!
 //! What must be `Send`: the tasks the stand-in runs (`spawn`), timers and wakers. What stays
 //! home: the future given to `block_on` and `spawn_local` tasks only run on the home thread,
@@ -38,7 +55,8 @@
 //! instead (detach). The stand-in is not a pool worker: `pool_size` does not limit it.
 
 use crate::context;
-use crate::scheduler::{catch, lock, Shared};
+use crate::fork::Renewable;
+use crate::scheduler::{catch, lock, Core, Shared};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::thread::{self, Thread};
@@ -84,22 +102,54 @@ pub fn steals() -> u64 {
 struct Watchdog {
     runtimes: Mutex<Vec<Weak<Shared>>>,
     parked: AtomicBool,
-    thread: Thread,
+    /// The watchdog's thread, started by the first call (`None`: the OS refused one).
+    thread: OnceLock<Option<Thread>>,
+    /// This watchdog's id, never 0 (what a runtime's `watched` holds once registered).
+    id: u64,
 }
 
+/// The watchdog of this process (a forked child empties it, see "Fork").
+static WATCHDOG: Renewable<Watchdog> = Renewable::empty();
+
 fn watchdog() -> &'static Watchdog {
-    static W: OnceLock<Watchdog> = OnceLock::new();
-    W.get_or_init(|| {
-        let t = thread::Builder::new()
+    WATCHDOG.get_or_init(|| Watchdog {
+        runtimes: Mutex::new(Vec::new()),
+        parked: AtomicBool::new(false),
+        thread: OnceLock::new(),
+        id: crate::fork::generation() + 1,
+    })
+}
+
+/// Makes sure the watchdog knows `rt` and runs; `None` if no watchdog thread can be started
+/// (the call then simply blocks the loop, as under `none`).
+fn watch_runtime(rt: &Arc<Shared>) -> Option<&'static Watchdog> {
+    let w = watchdog();
+    if rt.watched.load(Ordering::Relaxed) != w.id && rt.watched.swap(w.id, Ordering::SeqCst) != w.id
+    {
+        lock(&w.runtimes).push(Arc::downgrade(rt));
+    }
+    let thread = w.thread.get_or_init(|| {
+        match thread::Builder::new()
             .name("lwt-switch-watchdog".into())
             .spawn(watch)
-            .expect("lwt: cannot start the switch watchdog thread");
-        Watchdog {
-            runtimes: Mutex::new(Vec::new()),
-            parked: AtomicBool::new(false),
-            thread: t.thread().clone(),
+        {
+            Ok(t) => Some(t.thread().clone()),
+            Err(e) => {
+                tracing::warn!("lwt: cannot start the switch watchdog thread ({e}): switch calls will block the loop");
+                None
+            }
         }
-    })
+    });
+    thread.as_ref().map(|_| w)
+}
+
+/// Wakes the watchdog if it parked (after a call was entered).
+fn wake_watchdog(w: &Watchdog) {
+    if w.parked.load(Ordering::SeqCst) {
+        if let Some(Some(t)) = w.thread.get() {
+            t.unpark();
+        }
+    }
 }
 
 fn watch() {
@@ -161,17 +211,20 @@ struct HandBack(Arc<Shared>);
 
 impl Drop for HandBack {
     fn drop(&mut self) {
+        // Read before the core goes back: from then on the stand-in takes no lock (see
+        // "Locks").
+        let home = self.0.home_thread();
         match context::take_core() {
             Some(core) => self.0.returned.set(core),
             None => tracing::error!("lwt: a switch stand-in lost the loop's state"),
         }
-        if let Some(home) = self.0.home_thread() {
+        if let Some(home) = home {
             home.unpark();
         }
     }
 }
 
-fn start_stand_in(rt: Arc<Shared>, core: Box<crate::scheduler::Core>) {
+fn start_stand_in(rt: Arc<Shared>, core: Box<Core>) {
     let slot = Arc::new(Mutex::new(Some(core)));
     let in_thread = slot.clone();
     let rt2 = rt.clone();
@@ -256,6 +309,11 @@ pub fn try_switch_call<R, F: FnOnce() -> R>(f: F) -> Result<R, F> {
     let Some(rt) = context::current() else {
         return Err(f);
     };
+    if !context::holds(Arc::as_ptr(&rt)) {
+        return Err(f);
+    }
+    // Before the core leaves this thread: nothing may fail while it is in no one's hands.
+    let w = watch_runtime(&rt);
     let Some(core) = context::take_core() else {
         return Err(f);
     };
@@ -265,15 +323,56 @@ pub fn try_switch_call<R, F: FnOnce() -> R>(f: F) -> Result<R, F> {
         Ordering::Relaxed,
     );
     rt.call.set(core);
-    if !rt.watched.load(Ordering::Relaxed) && !rt.watched.swap(true, Ordering::SeqCst) {
-        lock(&watchdog().runtimes).push(Arc::downgrade(&rt));
-    }
-    let w = watchdog();
-    if w.parked.load(Ordering::SeqCst) {
-        w.thread.unpark();
+    if let Some(w) = w {
+        wake_watchdog(w);
     }
     let _leave = Leave(rt);
     Ok(f())
+}
+
+/// Takes the loop back from the switch call in progress on this (the home) thread: from the
+/// `call` cell, or, if it was handed off, from the stand-in, which finishes the task it runs
+/// and gives it back. The watchdog cannot take it any more.
+pub(crate) fn take_back(rt: &Shared) -> Box<Core> {
+    if let Some(core) = rt.call.take() {
+        return core;
+    }
+    // Stolen: ask for the loop back and wait for the stand-in to let go.
+    rt.reclaim.store(true, Ordering::SeqCst);
+    rt.driver.wake();
+    let mut spins = 0u32;
+    let core = loop {
+        if let Some(core) = rt.returned.take() {
+            break core;
+        }
+        if spins < 2000 {
+            spins += 1;
+            std::hint::spin_loop();
+        } else {
+            thread::park_timeout(Duration::from_millis(1));
+        }
+    };
+    rt.reclaim.store(false, Ordering::SeqCst);
+    HANDED_OFF.fetch_sub(1, Ordering::SeqCst);
+    core
+}
+
+/// Gives the loop back to the switch call in progress on this thread, which [`take_back`]
+/// took it from (for a fork): the watchdog may hand it off again.
+pub(crate) fn resume_call(rt: &Arc<Shared>, core: Box<Core>) {
+    let w = watch_runtime(rt);
+    rt.call.set(core);
+    if let Some(w) = w {
+        wake_watchdog(w);
+    }
+}
+
+/// In a forked child: a new watchdog starts at the next call (the parent's thread is not
+/// here), and no call is handed off (the forking thread took its loop back first, and the
+/// other runtimes' home threads are not here either).
+pub(crate) fn after_fork_child() {
+    WATCHDOG.renew(None);
+    HANDED_OFF.store(0, Ordering::SeqCst);
 }
 
 /// Takes the loop back when a switch call ends (even by a panic).
@@ -281,28 +380,6 @@ struct Leave(Arc<Shared>);
 
 impl Drop for Leave {
     fn drop(&mut self) {
-        let rt = &self.0;
-        if let Some(core) = rt.call.take() {
-            context::put_core(core);
-            return;
-        }
-        // Stolen: ask for the loop back and wait for the stand-in to let go.
-        rt.reclaim.store(true, Ordering::SeqCst);
-        rt.driver.wake();
-        let mut spins = 0u32;
-        let core = loop {
-            if let Some(core) = rt.returned.take() {
-                break core;
-            }
-            if spins < 2000 {
-                spins += 1;
-                std::hint::spin_loop();
-            } else {
-                thread::park_timeout(Duration::from_millis(1));
-            }
-        };
-        rt.reclaim.store(false, Ordering::SeqCst);
-        HANDED_OFF.fetch_sub(1, Ordering::SeqCst);
-        context::put_core(core);
+        context::put_core(take_back(&self.0));
     }
 }

@@ -44,10 +44,27 @@
 //! lock). The registry of pending jobs (`Registry`) is only locked by the submitting side and
 //! by `abort_jobs`/`wait_for_jobs`; a job slot's lock is taken alone, never inside the
 //! registry's.
+//!
+//! # Fork
+//!
+//! A forked child has only the thread that called `fork`; any other thread of the parent may
+//! have been anywhere at that moment: parked on the idle stack (the child must never hand it a
+//! job), holding the idle stack's or the registry's lock or a job slot's, half-way through a
+//! push on the job queue, or notifying the registry's event. So the child reuses none of it:
+//! the pool and the registry are `lwt_core::fork::Renewable`s that the fork hook refills with
+//! new ones (the parent's settings and counters carried over, no thread, nothing queued or
+//! parked; the abort epoch carried over), and the parent's are leaked untouched. A job of the
+//! parent is told apart by its slot's fork generation: in the child its future fails with
+//! `Canceled` without waiting for its slot's lock (it takes the result if it can get the lock
+//! at once and the job had finished), `wait_for_jobs` counts it finished, and the runtime wakes
+//! every task once after the fork so those futures run. A worker that forks (`fork` inside a
+//! detached job) goes on in the child as a thread of the parent's pool: the child must `exec`
+//! or `_exit` before that job returns.
 
 use crate::method::{async_method, AsyncMethod};
 use concurrent_queue::ConcurrentQueue;
 use event_listener::Event;
+use lwt_core::fork::{generation, Renewable};
 use lwt_core::metrics::JobMetrics;
 use lwt_core::Error;
 use slab::Slab;
@@ -56,7 +73,7 @@ use std::future::Future;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
@@ -260,29 +277,39 @@ fn metrics() -> JobMetrics {
     )
 }
 
+/// The pool of this process (a forked child gets a new one, see "Fork").
+static POOL: Renewable<Pool> = Renewable::empty();
+
 fn pool() -> &'static Pool {
-    static P: OnceLock<Pool> = OnceLock::new();
-    P.get_or_init(|| {
+    POOL.get_or_init(|| {
         lwt_core::register_fork_hook(reset_after_fork);
         lwt_core::metrics::register_jobs_metrics(metrics);
+        Pool::new(default_size(), DEFAULT_KEEP_ALIVE.as_nanos() as u64, [0; 5])
+    })
+}
+
+impl Pool {
+    /// An empty pool: no thread, nothing queued; `counters` are the worker names used, the
+    /// jobs run inline, queued at the limit and submitted, and the queue's wait time (ns).
+    fn new(size: usize, keep_alive_ns: u64, counters: [u64; 5]) -> Pool {
         let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
         Pool {
             queue: ConcurrentQueue::unbounded(),
             idle: Mutex::new(Vec::new()),
-            size: AtomicUsize::new(default_size()),
+            size: AtomicUsize::new(size),
             threads: AtomicUsize::new(0),
             waiting: AtomicUsize::new(0),
             spinning: AtomicUsize::new(0),
-            next_name: AtomicUsize::new(0),
-            keep_alive_ns: AtomicU64::new(DEFAULT_KEEP_ALIVE.as_nanos() as u64),
-            inline: AtomicU64::new(0),
-            queued_at_limit: AtomicU64::new(0),
-            submitted: AtomicU64::new(0),
-            wait_ns: AtomicU64::new(0),
+            next_name: AtomicUsize::new(counters[0] as usize),
+            keep_alive_ns: AtomicU64::new(keep_alive_ns),
+            inline: AtomicU64::new(counters[1]),
+            queued_at_limit: AtomicU64::new(counters[2]),
+            submitted: AtomicU64::new(counters[3]),
+            wait_ns: AtomicU64::new(counters[4]),
             multi_cpu: cpus > 1,
             max_spinning: (cpus / 4).max(1),
         }
-    })
+    }
 }
 
 /// The maximum number of worker threads (Lwt's `pool_size`): `LWT_POOL_SIZE` (at most
@@ -803,6 +830,9 @@ struct SlotState<T> {
 
 struct Slot<T> {
     st: Mutex<SlotState<T>>,
+    /// The fork generation of the process that submitted it (`lwt_core::fork::generation`):
+    /// a slot of an older one is the parent's, whose worker is not in this process.
+    generation: u64,
     /// The outcome is no longer `Pending` (checked without the lock while spinning).
     settled: AtomicBool,
     /// The real call has returned.
@@ -831,7 +861,16 @@ impl<T: Send> Pending for Slot<T> {
         }
     }
     fn finished(&self) -> bool {
-        self.finished.load(Ordering::SeqCst)
+        // A job of the parent process never finishes here: its call runs on the parent's
+        // thread.
+        self.finished.load(Ordering::SeqCst) || self.is_parents()
+    }
+}
+
+impl<T> Slot<T> {
+    /// The job was submitted before a fork that led to this process.
+    fn is_parents(&self) -> bool {
+        self.generation != generation()
     }
 }
 
@@ -881,59 +920,54 @@ struct Registry {
     abort_error: Mutex<Option<Error>>,
 }
 
+/// The registry of this process (a forked child gets a new one, see "Fork").
+static REGISTRY: Renewable<Registry> = Renewable::empty();
+
 fn registry() -> &'static Registry {
-    static R: OnceLock<Registry> = OnceLock::new();
-    R.get_or_init(|| Registry {
-        jobs: Mutex::new(Jobs {
-            slab: Slab::new(),
-            sweep_at: 64,
-        }),
-        done: Event::new(),
-        abort_epoch: AtomicU64::new(0),
-        abort_error: Mutex::new(None),
-    })
+    REGISTRY.get_or_init(|| Registry::new(0, None))
 }
 
-/// Resets the pool in a child process after `lwt::unix::fork` (registered as a fork hook):
-/// the child has none of the parent's workers, so the pool forgets them and drops the queued
-/// work, and every job pending at the fork is rejected with `Error::Canceled` after one turn
-/// of the child's loop (so an `exec` right after the fork never runs it, as in Lwt). The
-/// parent's jobs are untouched. A lock held by another parent thread at the fork would stay
-/// held in the child, so the locks are only tried.
+impl Registry {
+    fn new(abort_epoch: u64, abort_error: Option<Error>) -> Registry {
+        Registry {
+            jobs: Mutex::new(Jobs {
+                slab: Slab::new(),
+                sweep_at: 64,
+            }),
+            done: Event::new(),
+            abort_epoch: AtomicU64::new(abort_epoch),
+            abort_error: Mutex::new(abort_error),
+        }
+    }
+}
+
+/// Resets the jobs layer in a child process after `lwt::unix::fork` (registered as a fork
+/// hook; see "Fork" in the module documentation): a new, empty pool with the parent's settings
+/// and counters, a new registry with the parent's abort epoch, and this thread is no worker of
+/// the new pool. Nothing of the parent's pool or registry is locked, run or dropped: another
+/// thread of the parent may have held any of it at the fork.
 fn reset_after_fork() {
-    let p = pool();
-    p.threads.store(0, Ordering::SeqCst);
-    p.waiting.store(0, Ordering::SeqCst);
-    p.spinning.store(0, Ordering::SeqCst);
-    if let Ok(mut idle) = p.idle.try_lock() {
-        idle.clear();
-    }
-    // The queued work's threads never existed here; its jobs are rejected below.
-    while let Ok(Queued { work, .. }) = p.queue.pop() {
-        std::mem::forget(work); // its captures may hold the parent's locks: do not run drops
-    }
-    let pending = match registry().jobs.try_lock() {
-        Ok(jobs) => jobs.pending(),
-        Err(_) => return,
-    };
-    if pending.is_empty() {
-        return;
-    }
-    let reject = move || {
-        for j in &pending {
-            j.reject(&Error::Canceled);
-        }
-        registry().done.notify(usize::MAX);
-    };
-    match lwt_core::Handle::try_current() {
-        Some(h) => {
-            drop(h.spawn(async move {
-                lwt_core::yield_now().await;
-                reject();
-            }));
-        }
-        None => reject(),
-    }
+    let old = pool();
+    POOL.renew(Some(Pool::new(
+        old.size.load(Ordering::SeqCst),
+        old.keep_alive_ns.load(Ordering::SeqCst),
+        [
+            old.next_name.load(Ordering::SeqCst) as u64,
+            old.inline.load(Ordering::SeqCst),
+            old.queued_at_limit.load(Ordering::SeqCst),
+            old.submitted.load(Ordering::SeqCst),
+            old.wait_ns.load(Ordering::SeqCst),
+        ],
+    )));
+    let old = registry();
+    let abort_error = old.abort_error.try_lock().ok().and_then(|e| e.clone());
+    REGISTRY.renew(Some(Registry::new(
+        old.abort_epoch.load(Ordering::SeqCst),
+        abort_error,
+    )));
+    // A worker that forked goes on in the child as a thread of the parent's pool only.
+    IS_WORKER.with(|w| w.set(false));
+    SPIN_CLAIMED.with(|c| c.set(false));
 }
 
 /// Makes every pending job fail with `err` (Lwt's `abort_jobs`): the tasks awaiting them get
@@ -983,7 +1017,8 @@ pub fn cancel_jobs() {
 /// Waits until every job pending now has finished running (Lwt's `wait_for_jobs`), rejected
 /// ones included: it waits for their real calls to return. Jobs started later are not waited
 /// for, except `switch` jobs whose loop is handed off, which are waited for until none is
-/// (polled every millisecond).
+/// (polled every millisecond). In a process forked since a job was submitted, that job is not
+/// waited for: its call runs in the parent.
 ///
 /// # Examples
 ///
@@ -1000,6 +1035,7 @@ pub fn cancel_jobs() {
 /// });
 /// ```
 pub async fn wait_for_jobs() {
+    let born = generation();
     let r = registry();
     let snapshot = lock(&r.jobs).pending();
     // Switch jobs are not in the registry (their fast path stays a few atomic operations):
@@ -1010,13 +1046,28 @@ pub async fn wait_for_jobs() {
             break;
         }
     }
-    loop {
-        let listener = r.done.listen();
-        if snapshot.iter().all(|j| j.finished()) {
-            return;
+    let mut listener: Option<event_listener::EventListener> = None;
+    std::future::poll_fn(|cx| loop {
+        if generation() != born {
+            // Forked since: the snapshot's jobs are the parent's, and so is `r.done`, whose
+            // lock a thread of the parent may hold: leave the listener registered there.
+            std::mem::forget(listener.take());
+            return Poll::Ready(());
         }
-        listener.await;
-    }
+        match listener.as_mut() {
+            None => {
+                listener = Some(r.done.listen());
+                if snapshot.iter().all(|j| j.finished()) {
+                    return Poll::Ready(());
+                }
+            }
+            Some(l) => match Pin::new(l).poll(cx) {
+                Poll::Ready(()) => listener = None,
+                Poll::Pending => return Poll::Pending,
+            },
+        }
+    })
+    .await
 }
 
 /// The future of a detached job.
@@ -1026,9 +1077,33 @@ struct JobFuture<T: Send + 'static> {
     spin_until: Option<Instant>,
 }
 
+impl<T: Send + 'static> JobFuture<T> {
+    /// The outcome of a job of the parent process (see "Fork"): its result if it had finished
+    /// and its slot's lock is free, else `Canceled`; the slot's lock is never waited for (a
+    /// thread of the parent may hold it forever).
+    fn parents_outcome(&self) -> Result<T, Error> {
+        let outcome = match self.slot.st.try_lock() {
+            Ok(mut st) => std::mem::replace(&mut st.outcome, Outcome::Taken),
+            Err(std::sync::TryLockError::Poisoned(p)) => {
+                std::mem::replace(&mut p.into_inner().outcome, Outcome::Taken)
+            }
+            Err(std::sync::TryLockError::WouldBlock) => Outcome::Taken,
+        };
+        match outcome {
+            Outcome::Done(Ok(v)) => Ok(v),
+            Outcome::Done(Err(panic)) => resume_unwind(panic),
+            Outcome::Rejected(e) => Err(e),
+            _ => Err(Error::Canceled),
+        }
+    }
+}
+
 impl<T: Send + 'static> Future for JobFuture<T> {
     type Output = Result<T, Error>;
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        if self.slot.is_parents() {
+            return Poll::Ready(self.parents_outcome());
+        }
         if !self.slot.settled.load(Ordering::SeqCst) {
             if let Some(until) = self.spin_until {
                 if Instant::now() < until {
@@ -1067,6 +1142,10 @@ impl<T: Send + 'static> Future for JobFuture<T> {
 
 impl<T: Send + 'static> Drop for JobFuture<T> {
     fn drop(&mut self) {
+        if self.slot.is_parents() {
+            // Not the child's registry's, and its lock may be held forever: leave it.
+            return;
+        }
         let mut st = lock(&self.slot.st);
         let old = std::mem::replace(&mut st.outcome, Outcome::Taken);
         match old {
@@ -1088,6 +1167,7 @@ fn run_detached<J: Job>(job: J) -> JobFuture<J::Output> {
             outcome: Outcome::Pending,
             waker: None,
         }),
+        generation: generation(),
         settled: AtomicBool::new(false),
         finished: AtomicBool::new(false),
     });
@@ -1160,11 +1240,14 @@ pub async fn run_job<J: Job>(method: Option<AsyncMethod>, job: J) -> Result<J::O
     match method {
         AsyncMethod::None => Ok(job.run()),
         AsyncMethod::Switch => {
-            let r = registry();
-            let epoch = r.abort_epoch.load(Ordering::SeqCst);
+            let epoch = registry().abort_epoch.load(Ordering::SeqCst);
             match lwt_core::switch::try_switch_call(|| job.run()) {
-                Ok(v) if r.abort_epoch.load(Ordering::SeqCst) == epoch => Ok(v),
-                Ok(_) => Err(lock(&r.abort_error).clone().unwrap_or(Error::Canceled)),
+                // Read again: a fork in the call gives the child a new registry (with the
+                // same epoch).
+                Ok(v) if registry().abort_epoch.load(Ordering::SeqCst) == epoch => Ok(v),
+                Ok(_) => Err(lock(&registry().abort_error)
+                    .clone()
+                    .unwrap_or(Error::Canceled)),
                 // Not on a loop's home thread: detach instead.
                 Err(call) => run_detached(call).await,
             }
@@ -1198,4 +1281,98 @@ fn assert_run_job_is_send() {
     fn is_send<T: Send>(_: &T) {}
     let f = run_job(None, || 1u8);
     is_send(&f);
+}
+
+#[cfg(all(test, unix))]
+mod fork_tests {
+    use super::*;
+    use std::sync::mpsc;
+
+    /// Ends a forked child at once.
+    #[allow(unsafe_code)]
+    fn child_exit(code: i32) -> ! {
+        // SAFETY: `_exit` only ends the process.
+        unsafe { libc::_exit(code) }
+    }
+
+    /// The state a fork can catch the pool in: a worker parked on the idle stack, and another
+    /// thread inside the idle stack's and the registry's critical sections. The child must not
+    /// hand a job to the parked worker (it does not exist there) nor wait for either lock.
+    #[test]
+    #[allow(unsafe_code)]
+    fn a_child_runs_jobs_whatever_the_parents_threads_held() {
+        let p = pool();
+        // A worker that ran a job and parks.
+        let (tx, rx) = mpsc::channel();
+        submit(Box::new(move || tx.send(()).unwrap()));
+        rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        let parked = (0..1000).any(|_| {
+            thread::sleep(Duration::from_millis(2));
+            !lock(&p.idle).is_empty()
+        });
+        assert!(parked, "no worker parked");
+        // A thread holding both locks across the fork.
+        let (held_tx, held_rx) = mpsc::channel();
+        let (release_tx, release_rx) = mpsc::channel::<()>();
+        let holder = thread::spawn(move || {
+            let _idle = lock(&pool().idle);
+            let _jobs = lock(&registry().jobs);
+            held_tx.send(()).unwrap();
+            let _ = release_rx.recv();
+        });
+        held_rx.recv().unwrap();
+        // SAFETY: the child only runs lwt's reset, a job on a new worker and `_exit`.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            lwt_core::runtime_after_fork().unwrap();
+            let code = (|| {
+                if thread_count() != 0 || thread_waiting_count() != 0 {
+                    return 2;
+                }
+                let (tx, rx) = mpsc::channel();
+                submit(Box::new(move || tx.send(thread::current().id()).unwrap()));
+                match rx.recv_timeout(Duration::from_secs(5)) {
+                    Ok(id) if id != thread::current().id() => {}
+                    _ => return 3,
+                }
+                if registry().jobs.try_lock().is_err() {
+                    return 4;
+                }
+                0
+            })();
+            child_exit(code);
+        }
+        assert!(pid > 0);
+        release_tx.send(()).unwrap();
+        holder.join().unwrap();
+        // Reap within a deadline; a hung child is killed and fails the test.
+        let mut status = 0;
+        let mut reaped = false;
+        for _ in 0..2000 {
+            // SAFETY: waits for our own child without blocking, into a local.
+            let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+            if r == pid {
+                reaped = true;
+                break;
+            }
+            thread::sleep(Duration::from_millis(5));
+        }
+        if !reaped {
+            // SAFETY: kills and reaps our own child.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+                libc::waitpid(pid, &mut status, 0);
+            }
+            panic!("the forked child hung");
+        }
+        assert!(
+            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+            "the forked child failed: status {status:#x} (2: counters not reset, 3: a job \
+             never ran, 4: the registry is locked)"
+        );
+        // The parent's pool is untouched.
+        let (tx, rx) = mpsc::channel();
+        submit(Box::new(move || tx.send(()).unwrap()));
+        rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    }
 }

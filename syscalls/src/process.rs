@@ -69,23 +69,41 @@ pub struct ResourceUsage {
 /// child's pid in the parent and 0 in the child. See
 /// [fork(2)](https://man7.org/linux/man-pages/man2/fork.2.html).
 ///
-/// In the child, before `fork` returns: the current runtime (if this thread runs one) gets a
-/// new backend instance and wake-up channel and registers its descriptors again
-/// (`lwt_core::runtime_after_fork`), the hooks of `lwt_core::register_fork_hook` run, and the
-/// signal self-pipe and its dispatcher thread are recreated. Tasks, timers and descriptors
-/// carry over; no other thread does (as with any `fork`), so the child should only use lwt,
-/// or `exec`.
+/// Before the fork, the calling thread takes its runtime's loop in hand (`lwt_core::fork`): a
+/// fork made inside a `switch` job whose loop was handed off to a stand-in thread first takes
+/// the loop back, as the job's own end does (so it waits for the task the stand-in runs), and
+/// the watchdog cannot take it during the fork; afterwards the job goes on as before, in the
+/// parent and in the child, and may be handed off again (in the child by a watchdog of its
+/// own).
 ///
-/// Jobs: the pool's worker threads do not exist in the child. Jobs pending at the fork are
-/// meant to be rejected with `Canceled` after one turn by the job pool's fork hook; until the
-/// pool registers one, they stay pending in the child, and a `detach` job started in the child
-/// may wait forever, so run jobs with `with_async_none` there.
+/// In the child, before `fork` returns: the current runtime (if this thread runs one) gets a
+/// new backend instance and wake-up channel, registers its descriptors again and wakes each of
+/// its tasks once; the switch watchdog starts again at the next switch call, with no call
+/// handed off; the job pool and its registry are replaced by empty ones; the hooks of
+/// `lwt_core::register_fork_hook` run; and the signal self-pipe and its dispatcher thread are
+/// recreated. Tasks, timers and descriptors carry over; no other thread does (as with any
+/// `fork`), so the child should only use lwt, or `exec`.
+///
+/// Jobs: a job pending at the fork runs on a thread of the parent, so in the child it fails
+/// with `Canceled` when its task next runs (after `fork` has returned, so an `exec` right
+/// after the fork never sees it), unless it had already finished, and [`wait_for_jobs`](lwt_jobs::wait_for_jobs)
+/// does not wait for it there. Jobs started in the child run on workers of the child's own.
 ///
 /// # Errors
 ///
-/// The errors of `fork` (`EAGAIN`, `ENOMEM`). If resetting the loop fails in the child, the
-/// child prints the reason on standard error and exits with status 127, and the parent sees
-/// that status from `waitpid`.
+/// `InvalidArgument` (call `"fork"`) from a thread that cannot take its loop in hand: a task
+/// running on a switch stand-in thread (while the home thread is blocked in a switch job; the
+/// child would have no thread to run the main future and the `spawn_local` tasks), or a thread
+/// waiting for a runtime that another thread drives. Fork from the main future, a
+/// `spawn_local` task or a job instead. The errors of `fork` (`EAGAIN`, `ENOMEM`). If
+/// resetting the loop fails in the child, the child prints the reason on standard error and
+/// exits with status 127, and the parent sees that status from `waitpid`.
+///
+/// # Portability
+///
+/// Every Unix backend resets itself in the child: epoll and poll put new kernel objects under
+/// the old descriptor numbers, kqueue (whose queue a child does not inherit at all) makes a
+/// new one. Windows has no `fork`.
 ///
 /// # Examples
 ///
@@ -102,14 +120,16 @@ pub struct ResourceUsage {
 /// });
 /// ```
 pub fn fork() -> Result<i32> {
+    let guard = lwt_core::fork::prepare()?;
     // SAFETY: fork itself has no memory-safety preconditions; the child runs only this thread
-    // and resets lwt's shared kernel state before any other lwt call.
+    // and resets lwt's shared state before any other lwt call.
     let pid = unsafe { libc::fork() };
     if pid < 0 {
         return Err(Error::last_os_error("fork", ""));
     }
     if pid == 0 {
-        let res = lwt_core::runtime_after_fork()
+        let res = guard
+            .child()
             .map_err(|e| Error::from_io(e, "fork", "child loop reset"))
             .and_then(|()| crate::signal::after_fork_child());
         if let Err(e) = res {
@@ -122,6 +142,7 @@ pub fn fork() -> Result<i32> {
             }
         }
     }
+    // In the parent, dropping the guard gives the loop back to a switch call in progress.
     Ok(pid)
 }
 

@@ -1,0 +1,427 @@
+//! `lwt::unix::fork` inside a running loop gives the child a working loop, on every backend
+//! (issue 11, item 4): the child does socket I/O and hands its loop off in a `switch` job
+//! (the watchdog runs again there); a child forked while jobs were pending can
+//! `wait_for_jobs`; a fork inside a `switch` job whose loop was handed off brings the loop
+//! home first, so the child has it; a fork from a task running on a switch stand-in is refused
+//! with a clear error. The parent keeps working after each fork.
+//!
+//! Each scenario runs in a child process of its own (the forking code is an `#[ignore]`d test
+//! that `run_child_test` runs alone), so the forks never meet another test's threads, and the
+//! forked children are reaped there; a child that hangs is killed and fails its test.
+#![cfg(unix)]
+mod util;
+
+use lwt::core::switch::{calls_handed_off, steals};
+use lwt::net::Socket;
+use lwt::unix::{
+    fork, pipe, read, run_job, wait_for_jobs, waitpid, write, AsyncMethod, ProcessStatus, WaitFlags,
+};
+use lwt::Error;
+use std::future::Future;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How long a forked child may take before the parent gives up on it.
+const CHILD_LIMIT: Duration = Duration::from_secs(20);
+
+/// Ends a forked child at once with `code`, without the parent's destructors or at-exit
+/// handlers (and without returning into the test harness, whose threads the child lacks).
+fn child_exit(code: i32) -> ! {
+    // SAFETY: `_exit` only ends the process.
+    unsafe { libc::_exit(code) }
+}
+
+/// Runs the child's part (`Ok` or the code of the check that failed), then exits with it; a
+/// panic exits with 99.
+async fn run_in_child(body: impl Future<Output = Result<(), i32>>) -> ! {
+    let r = futures_lite::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(body)).await;
+    child_exit(match r {
+        Ok(Ok(())) => 0,
+        Ok(Err(code)) => code,
+        Err(_) => 99,
+    })
+}
+
+/// Fails with `code` unless `cond` holds.
+fn check(cond: bool, code: i32) -> Result<(), i32> {
+    if cond {
+        Ok(())
+    } else {
+        Err(code)
+    }
+}
+
+/// Waits for the forked child `pid` (killing it after [`CHILD_LIMIT`]) and checks that it
+/// exited with 0; `what` names the scenario and `codes` says what each exit code means.
+async fn reap(pid: i32, what: &str, codes: &[(i32, &str)]) {
+    let st = match lwt::with_timeout(CHILD_LIMIT, waitpid(WaitFlags::empty(), pid)).await {
+        Ok((_, st)) => st,
+        Err(Error::Timeout) => {
+            // SAFETY: `kill` only sends a signal to our own child.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            let _ = waitpid(WaitFlags::empty(), pid).await;
+            panic!("{what}: the forked child hung (killed after {CHILD_LIMIT:?})");
+        }
+        Err(e) => panic!("{what}: waitpid: {e}"),
+    };
+    if st != ProcessStatus::Exited(0) {
+        let why = match st {
+            ProcessStatus::Exited(c) => codes
+                .iter()
+                .find(|(k, _)| *k == c)
+                .map_or("unknown code", |(_, m)| m),
+            _ => "killed or stopped",
+        };
+        panic!("{what}: the forked child failed: {st:?}: {why}");
+    }
+}
+
+/// A TCP echo in this process's loop: a listener task echoes one connection, a client sends
+/// `msg` and reads it back.
+async fn tcp_echo(msg: &[u8]) -> lwt::Result<Vec<u8>> {
+    let lo: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let listener = Socket::<TcpListener>::bind(lo)?;
+    let addr = listener
+        .get_ref()
+        .local_addr()
+        .map_err(|e| Error::from_io(e, "addr", ""))?;
+    let server = lwt::spawn(async move {
+        let (conn, _) = listener.accept().await?;
+        let mut buf = [0u8; 256];
+        loop {
+            let n = conn.read(&mut buf).await?;
+            if n == 0 {
+                return Ok::<_, Error>(());
+            }
+            conn.write_all(&buf[..n]).await?;
+        }
+    });
+    let client = Socket::<TcpStream>::connect(addr).await?;
+    client.write_all(msg).await?;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 256];
+    while got.len() < msg.len() {
+        let n = client.read(&mut buf).await?;
+        if n == 0 {
+            break;
+        }
+        got.extend_from_slice(&buf[..n]);
+    }
+    drop(client);
+    server.await.map_err(|_| Error::Canceled)??;
+    Ok(got)
+}
+
+/// A pipe round trip where the reader has to wait for readiness.
+async fn pipe_round_trip(msg: &[u8]) -> lwt::Result<Vec<u8>> {
+    let (r, w) = pipe()?;
+    let reader = lwt::spawn(async move {
+        let mut buf = vec![0u8; 64];
+        let n = read(&r, &mut buf).await?;
+        buf.truncate(n);
+        Ok::<_, Error>(buf)
+    });
+    lwt::sleep(Duration::from_millis(5)).await?;
+    write(&w, msg).await?;
+    reader.await.map_err(|_| Error::Canceled)?
+}
+
+/// A `switch` job that blocks for 100 ms: whether its loop was handed off (the steal count
+/// moved and a ticker task kept ticking meanwhile), and that it is back home afterwards.
+async fn switch_hand_off() -> bool {
+    let stop = Arc::new(AtomicBool::new(false));
+    let ticks = Arc::new(AtomicUsize::new(0));
+    let ticker = {
+        let (stop, ticks) = (stop.clone(), ticks.clone());
+        lwt::spawn(async move {
+            while !stop.load(Ordering::SeqCst) {
+                let _ = lwt::sleep(Duration::from_millis(2)).await;
+                ticks.fetch_add(1, Ordering::SeqCst);
+            }
+        })
+    };
+    lwt::sleep(Duration::from_millis(5)).await.unwrap();
+    let before = steals();
+    let t = ticks.clone();
+    let during = run_job(Some(AsyncMethod::Switch), move || {
+        let at = t.load(Ordering::SeqCst);
+        std::thread::sleep(Duration::from_millis(100));
+        t.load(Ordering::SeqCst) - at
+    })
+    .await
+    .unwrap();
+    stop.store(true, Ordering::SeqCst);
+    let _ = ticker.await;
+    steals() > before && during > 0 && calls_handed_off() == 0
+}
+
+/// Runs `name`'s body alone in a child test process.
+fn in_child_process(name: &str) {
+    let (ok, out) = util::run_child_test(name, &[], Duration::from_secs(120));
+    assert!(ok, "{name} failed:\n{out}");
+}
+
+#[test]
+fn a_forked_child_does_socket_io_and_switch_hand_offs() {
+    in_child_process("child_io_and_hand_off");
+}
+
+#[test]
+#[ignore = "run by a_forked_child_does_socket_io_and_switch_hand_offs in a child process"]
+fn child_io_and_hand_off() {
+    if !util::in_child() {
+        return;
+    }
+    util::for_each_backend(|kind| async move {
+        // The parent has used switch (its watchdog runs) and has a descriptor registered.
+        assert!(
+            switch_hand_off().await,
+            "{kind}: no hand-off before the fork"
+        );
+        assert_eq!(tcp_echo(b"before").await.unwrap(), b"before");
+        let pid = fork().unwrap();
+        if pid == 0 {
+            run_in_child(async {
+                check(calls_handed_off() == 0, 2)?;
+                check(
+                    tcp_echo(b"child echo").await.ok().as_deref() == Some(b"child echo"),
+                    3,
+                )?;
+                check(switch_hand_off().await, 4)?;
+                check(
+                    pipe_round_trip(b"child pipe").await.ok().as_deref() == Some(b"child pipe"),
+                    5,
+                )?;
+                Ok(())
+            })
+            .await;
+        }
+        reap(
+            pid,
+            kind.name(),
+            &[
+                (2, "calls_handed_off() was not 0 in the child"),
+                (3, "the TCP echo failed in the child"),
+                (4, "a blocking switch job was not handed off in the child"),
+                (
+                    5,
+                    "a pipe round trip failed in the child after the hand-off",
+                ),
+                (99, "the child panicked"),
+            ],
+        )
+        .await;
+        // The parent keeps working.
+        assert_eq!(tcp_echo(b"after").await.unwrap(), b"after", "{kind}");
+        assert!(
+            switch_hand_off().await,
+            "{kind}: no hand-off after the fork"
+        );
+    });
+}
+
+#[test]
+fn a_child_forked_with_jobs_pending_can_wait_for_jobs() {
+    in_child_process("child_with_jobs_pending");
+}
+
+#[test]
+#[ignore = "run by a_child_forked_with_jobs_pending_can_wait_for_jobs in a child process"]
+fn child_with_jobs_pending() {
+    if !util::in_child() {
+        return;
+    }
+    util::for_each_backend(|kind| async move {
+        // Workers that ran a job and park, and two jobs still running at the fork.
+        for _ in 0..4 {
+            run_job(Some(AsyncMethod::Detach), || ()).await.unwrap();
+        }
+        let slow = |v: u32| {
+            lwt::spawn(run_job(Some(AsyncMethod::Detach), move || {
+                std::thread::sleep(Duration::from_millis(300));
+                v
+            }))
+        };
+        let (a, b) = (slow(1), slow(2));
+        lwt::sleep(Duration::from_millis(30)).await.unwrap();
+        let pid = fork().unwrap();
+        if pid == 0 {
+            run_in_child(async move {
+                // The jobs' threads are the parent's: nothing to wait for here.
+                let waited = lwt::with_timeout(Duration::from_secs(5), async {
+                    wait_for_jobs().await;
+                    Ok(())
+                })
+                .await;
+                check(waited.is_ok(), 2)?;
+                check(matches!(a.await, Ok(Err(Error::Canceled))), 3)?;
+                // A job started in the child runs on a worker of the child's own.
+                let me = std::thread::current().id();
+                let job = run_job(Some(AsyncMethod::Detach), || std::thread::current().id());
+                let on = lwt::with_timeout(Duration::from_secs(5), job).await;
+                check(matches!(on, Ok(id) if id != me), 4)?;
+                let waited = lwt::with_timeout(Duration::from_secs(5), async {
+                    wait_for_jobs().await;
+                    Ok(())
+                })
+                .await;
+                check(waited.is_ok(), 5)?;
+                check(matches!(b.await, Ok(Err(Error::Canceled))), 6)?;
+                Ok(())
+            })
+            .await;
+        }
+        reap(
+            pid,
+            kind.name(),
+            &[
+                (2, "wait_for_jobs() never returned in the child"),
+                (3, "a job pending at the fork was not canceled in the child"),
+                (
+                    4,
+                    "a detach job started in the child did not run on a worker",
+                ),
+                (5, "wait_for_jobs() never returned after a job of the child"),
+                (6, "the other job pending at the fork was not canceled"),
+                (99, "the child panicked"),
+            ],
+        )
+        .await;
+        // In the parent, the jobs complete and wait_for_jobs returns.
+        assert_eq!(a.await.unwrap().unwrap(), 1, "{kind}");
+        assert_eq!(b.await.unwrap().unwrap(), 2, "{kind}");
+        wait_for_jobs().await;
+        assert_eq!(run_job(Some(AsyncMethod::Detach), || 3).await.unwrap(), 3);
+    });
+}
+
+#[test]
+fn a_fork_inside_a_handed_off_switch_job_gives_the_child_the_loop() {
+    in_child_process("fork_during_hand_off");
+}
+
+#[test]
+#[ignore = "run by a_fork_inside_a_handed_off_switch_job_gives_the_child_the_loop in a child process"]
+fn fork_during_hand_off() {
+    if !util::in_child() {
+        return;
+    }
+    util::for_each_backend(|kind| async move {
+        let before = steals();
+        // The job blocks long enough for its loop to be handed to a stand-in, then forks.
+        let pid = run_job(Some(AsyncMethod::Switch), || {
+            std::thread::sleep(Duration::from_millis(30));
+            fork()
+        })
+        .await
+        .unwrap()
+        .unwrap();
+        if pid == 0 {
+            run_in_child(async move {
+                check(calls_handed_off() == 0, 2)?;
+                check(
+                    pipe_round_trip(b"child").await.ok().as_deref() == Some(b"child"),
+                    3,
+                )?;
+                check(switch_hand_off().await, 4)?;
+                let waited = lwt::with_timeout(Duration::from_secs(5), async {
+                    wait_for_jobs().await;
+                    Ok(())
+                })
+                .await;
+                check(waited.is_ok(), 5)?;
+                Ok(())
+            })
+            .await;
+        }
+        assert!(
+            steals() > before,
+            "{kind}: the forking job was not handed off"
+        );
+        reap(
+            pid,
+            kind.name(),
+            &[
+                (2, "calls_handed_off() was not 0 in the child"),
+                (3, "the child's loop does no I/O"),
+                (4, "a blocking switch job was not handed off in the child"),
+                (5, "wait_for_jobs() never returned in the child"),
+                (99, "the child panicked"),
+            ],
+        )
+        .await;
+        // The parent keeps working, and its hand-off count is back to 0.
+        assert_eq!(calls_handed_off(), 0, "{kind}");
+        assert_eq!(pipe_round_trip(b"parent").await.unwrap(), b"parent");
+        assert!(
+            switch_hand_off().await,
+            "{kind}: no hand-off after the fork"
+        );
+        wait_for_jobs().await;
+    });
+}
+
+#[test]
+fn a_fork_from_a_task_on_a_switch_stand_in_is_refused() {
+    in_child_process("fork_on_stand_in");
+}
+
+#[test]
+#[ignore = "run by a_fork_from_a_task_on_a_switch_stand_in_is_refused in a child process"]
+fn fork_on_stand_in() {
+    if !util::in_child() {
+        return;
+    }
+    util::for_each_backend(|kind| async move {
+        let home = std::thread::current().id();
+        // A task that wakes while the home thread is blocked in a switch job runs on the
+        // stand-in, and tries to fork there.
+        let task = lwt::spawn(async move {
+            lwt::sleep(Duration::from_millis(40)).await.unwrap();
+            // A stand-in cannot switch (a job here would be detached) nor fork.
+            let on_stand_in =
+                std::thread::current().id() != home && !lwt::core::switch::available();
+            let r = fork();
+            if let Ok(0) = r {
+                child_exit(0); // not refused: the parent's assertion below fails
+            }
+            (on_stand_in, r)
+        });
+        run_job(Some(AsyncMethod::Switch), || {
+            std::thread::sleep(Duration::from_millis(150))
+        })
+        .await
+        .unwrap();
+        let (on_stand_in, r) = task.await.unwrap();
+        assert!(on_stand_in, "{kind}: the task did not run on a stand-in");
+        match r {
+            Err(e @ Error::InvalidArgument { call: "fork", .. }) => {
+                assert!(
+                    e.to_string().contains("stand-in"),
+                    "{kind}: unclear error: {e}"
+                );
+            }
+            Err(e) => panic!("{kind}: refused with the wrong error: {e}"),
+            Ok(pid) => {
+                let _ = waitpid(WaitFlags::empty(), pid).await;
+                panic!("{kind}: a fork from a task on a stand-in was not refused");
+            }
+        }
+        // The loop is home again and works; a fork from here works.
+        assert_eq!(calls_handed_off(), 0);
+        let pid = fork().unwrap();
+        if pid == 0 {
+            run_in_child(async {
+                check(
+                    pipe_round_trip(b"child").await.ok().as_deref() == Some(b"child"),
+                    2,
+                )
+            })
+            .await;
+        }
+        reap(pid, kind.name(), &[(2, "the child's loop does no I/O")]).await;
+        assert_eq!(pipe_round_trip(b"parent").await.unwrap(), b"parent");
+    });
+}
