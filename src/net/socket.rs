@@ -359,7 +359,7 @@ impl Socket<TcpStream> {
 /// The state of a connection started by a non-blocking `connect`: `SO_ERROR` holds its error
 /// if it failed; otherwise it is established once the socket has a peer, and still in
 /// progress (`RetryWrite`: wait until writable) while `getpeername` says `ENOTCONN`.
-fn connect_outcome(s: &TcpStream, addr: SocketAddr) -> Result<()> {
+pub(crate) fn connect_outcome(s: &TcpStream, addr: SocketAddr) -> Result<()> {
     let failed = |e| Error::from_io(e, "connect", addr.to_string());
     if let Some(e) = s.take_error().map_err(failed)? {
         return Err(failed(e));
@@ -371,6 +371,9 @@ fn connect_outcome(s: &TcpStream, addr: SocketAddr) -> Result<()> {
     }
 }
 
+#[cfg_attr(unix, allow(unused_imports))] // `lwt::net::TcpStream` connects with it on Windows
+pub(crate) use sys::start_connect;
+
 #[cfg(unix)]
 mod sys {
     use crate::{Error, Result};
@@ -381,7 +384,7 @@ mod sys {
     /// A new non-blocking, close-on-exec TCP socket for `addr`'s family, with a non-blocking
     /// `connect` to `addr` started: returns the socket and whether the connection is still in
     /// progress.
-    pub(super) fn start_connect(addr: SocketAddr) -> Result<(TcpStream, bool)> {
+    pub(crate) fn start_connect(addr: SocketAddr) -> Result<(TcpStream, bool)> {
         let family = match addr {
             SocketAddr::V4(_) => AddressFamily::INET,
             SocketAddr::V6(_) => AddressFamily::INET6,
@@ -453,7 +456,7 @@ mod sys {
     /// A new non-blocking, non-inheritable TCP socket for `addr`'s family, with a
     /// non-blocking `connect` to `addr` started: returns the socket and whether the
     /// connection is still in progress (`WSAEWOULDBLOCK`).
-    pub(super) fn start_connect(addr: SocketAddr) -> Result<(TcpStream, bool)> {
+    pub(crate) fn start_connect(addr: SocketAddr) -> Result<(TcpStream, bool)> {
         start_winsock();
         let family = match addr {
             SocketAddr::V4(_) => ws::AF_INET,
