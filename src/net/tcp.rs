@@ -229,8 +229,8 @@ impl TcpStream {
     ///
     /// # Errors
     ///
-    /// The error of `connect` for the last address tried (e.g. `ConnectionRefused`), naming
-    /// the address; the lookup's error.
+    /// The error of `connect` for the last address tried (e.g. `ConnectionRefused`, with its
+    /// `raw_os_error`); the lookup's error.
     ///
     /// # Examples
     ///

@@ -238,7 +238,7 @@ impl UnixStream {
     ///
     /// # Errors
     ///
-    /// The error of `connect` (`NotFound`, `ConnectionRefused`), naming the path.
+    /// The error of `connect` (`NotFound`, `ConnectionRefused`).
     ///
     /// # Examples
     ///
