@@ -7,12 +7,14 @@ mod util;
 
 use futures_lite::io::{AsyncBufReadExt, BufReader};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
+#[cfg(feature = "tokio-io")]
 use lwt::net::{TcpListener, TcpStream};
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
 /// A connected pair of TCP streams (client, server side).
+#[cfg(feature = "tokio-io")]
 async fn tcp_pair() -> (TcpStream, TcpStream) {
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = l.local_addr().unwrap();
@@ -190,5 +192,32 @@ fn tokio_traits_read_into_uninitialised_memory_and_write() {
         .await
         .unwrap();
         assert_eq!(r, b"fd");
+        // A child's pipes too.
+        let mut child = lwt::process::Command::new("cat")
+            .stdin(lwt::process::Stdio::piped())
+            .stdout(lwt::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let mut stdout = child.stdout.take().unwrap();
+        std::future::poll_fn(|cx| Pin::new(&mut stdin).poll_write(cx, b"child"))
+            .await
+            .unwrap();
+        std::future::poll_fn(|cx| Pin::new(&mut stdin).poll_shutdown(cx))
+            .await
+            .unwrap();
+        let mut out = Vec::new();
+        loop {
+            let mut buf = ReadBuf::uninit(&mut raw);
+            std::future::poll_fn(|cx| Pin::new(&mut stdout).poll_read(cx, &mut buf))
+                .await
+                .unwrap();
+            if buf.filled().is_empty() {
+                break;
+            }
+            out.extend_from_slice(buf.filled());
+        }
+        assert_eq!(out, b"child");
+        assert!(child.wait().await.unwrap().success());
     });
 }

@@ -28,7 +28,7 @@
 //! The stream types (and their split halves) implement `futures_io::AsyncRead`/`AsyncWrite`,
 //! and with the `tokio-io` feature tokio's `AsyncRead`/`AsyncWrite` (no tokio runtime is
 //! involved: the traits only), and with the `hyper` feature hyper's `rt::Read`/`rt::Write`
-//! (see [`crate::hyper`]). The helpers come from the ecosystem, not from lwt:
+//! (see `lwt::hyper`). The helpers come from the ecosystem, not from lwt:
 //! `futures_lite::{AsyncReadExt, AsyncWriteExt}` (or `futures::io`) give `read_exact`,
 //! `read_to_end`, `write_all`, `flush`, `close`; `futures_lite::io::{BufReader, copy,
 //! split}` and `AsyncBufReadExt::{read_line, lines}`; with `tokio-io`, `tokio::io`'s

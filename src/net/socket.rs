@@ -238,7 +238,7 @@ impl Socket<TcpListener> {
     ///
     /// # Examples
     ///
-    /// See the [module documentation](self).
+    /// See [`Socket`] (and [`crate::net`] for what replaces it).
     #[deprecated(note = "use lwt::net::TcpListener::accept")]
     pub async fn accept(&self) -> Result<(Socket<TcpStream>, SocketAddr)> {
         let io = &self.io;
@@ -302,7 +302,7 @@ impl Socket<TcpStream> {
     ///
     /// # Examples
     ///
-    /// See the [module documentation](self).
+    /// See [`Socket`] (and [`crate::net`] for what replaces it).
     #[deprecated(
         note = "use lwt::net::TcpStream with futures_io::AsyncRead (futures_lite::AsyncReadExt::read)"
     )]
@@ -318,7 +318,7 @@ impl Socket<TcpStream> {
     ///
     /// # Examples
     ///
-    /// See the [module documentation](self).
+    /// See [`Socket`] (and [`crate::net`] for what replaces it).
     #[deprecated(
         note = "use lwt::net::TcpStream with futures_io::AsyncWrite (futures_lite::AsyncWriteExt::write)"
     )]

@@ -597,7 +597,7 @@ impl FileDescr {
     /// A descriptor in blocking mode (a regular file, a terminal: see [`blocking`]) cannot be
     /// read by readiness, so this clone keeps one job in flight, as `tokio::fs::File` does:
     /// the first poll waits for readiness (a terminal's input), then starts a job that reads
-    /// up to `buf.len()` bytes (at most [`JOB_IO_MAX`]) into a buffer of its own, and returns
+    /// up to `buf.len()` bytes (at most [`JOB_IO_MAX`](crate::JOB_IO_MAX)) into a buffer of its own, and returns
     /// `Pending`; a later poll delivers them. **Cancellation**: if the read is cancelled
     /// while its job is in flight (the future polling this is dropped), the job is not
     /// stopped, and the bytes it read are kept in this clone and delivered first by its next
@@ -692,7 +692,7 @@ impl FileDescr {
     /// # Blocking mode
     ///
     /// Writes are written behind, as `tokio::fs::File` does: a poll with no job in flight
-    /// copies up to [`JOB_IO_MAX`] bytes of `buf`, starts a job that writes all of them, and
+    /// copies up to [`JOB_IO_MAX`](crate::JOB_IO_MAX) bytes of `buf`, starts a job that writes all of them, and
     /// returns `Ready(Ok(n))` at once; a poll while that job runs returns `Pending` until it
     /// ends. The job's error is returned by this clone's next operation (a read, a write,
     /// `poll_flush`). **Cancellation**: an accepted write is not undone; use `flush` (the
