@@ -436,3 +436,31 @@ pub use unix::{UnixIncoming, UnixListener, UnixStream};
 /// assert_eq!(lwt::net::DEFAULT_BACKLOG, 1024);
 /// ```
 pub const DEFAULT_BACKLOG: i32 = 1024;
+
+#[cfg(test)]
+mod tests {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+
+    #[test]
+    fn net_types_are_send_and_sync() {
+        // `Incoming` holds its pending accept, a `Send` future: it is `Send`, not `Sync`.
+        send::<super::Incoming<'_>>();
+        #[cfg(unix)]
+        send::<super::UnixIncoming<'_>>();
+        send_sync::<super::TcpListener>();
+        send_sync::<super::TcpStream>();
+        send_sync::<super::UdpSocket>();
+        send_sync::<super::tcp::ReadHalf<'_>>();
+        send_sync::<super::tcp::WriteHalf<'_>>();
+        send_sync::<super::tcp::OwnedReadHalf>();
+        send_sync::<super::tcp::OwnedWriteHalf>();
+        #[cfg(unix)]
+        {
+            send_sync::<super::UnixListener>();
+            send_sync::<super::UnixStream>();
+            send_sync::<super::unix::OwnedReadHalf>();
+            send_sync::<super::unix::OwnedWriteHalf>();
+        }
+    }
+}
