@@ -47,6 +47,8 @@ pub mod unix {
 #[path = "macro_support.rs"]
 pub mod __private;
 mod builder;
+#[cfg(feature = "hyper")]
+pub mod hyper;
 pub mod net;
 #[cfg(unix)]
 pub mod process;

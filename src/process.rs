@@ -1058,6 +1058,73 @@ impl futures_io::AsyncRead for ChildStderr {
     }
 }
 
+/// tokio's `AsyncRead`/`AsyncWrite` on the pipes (feature `tokio-io`; no tokio runtime):
+/// the same reads and writes as the `futures_io` ones, a read going straight into the
+/// `ReadBuf`'s unfilled part.
+#[cfg(feature = "tokio-io")]
+mod tokio_io {
+    use super::{ChildStderr, ChildStdin, ChildStdout, Pipe};
+    use std::io;
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    impl Pipe {
+        fn poll_read_buf(
+            &mut self,
+            cx: &mut Context<'_>,
+            buf: &mut tokio::io::ReadBuf<'_>,
+        ) -> Poll<io::Result<()>> {
+            self.check_open()?;
+            // SAFETY: the read writes only initialised bytes, so nothing initialised is
+            // de-initialised (`unfilled_mut`'s contract).
+            let unfilled = unsafe { buf.unfilled_mut() };
+            let n = std::task::ready!(self.fd.poll_read_uninit(cx, unfilled))?;
+            // SAFETY: the read initialised the first `n` bytes of the unfilled part.
+            unsafe { buf.assume_init(n) };
+            buf.advance(n);
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    impl tokio::io::AsyncWrite for ChildStdin {
+        fn poll_write(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            self.get_mut().pipe.poll_write(cx, buf)
+        }
+
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            self.get_mut().pipe.poll_close(cx)
+        }
+    }
+
+    impl tokio::io::AsyncRead for ChildStdout {
+        fn poll_read(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &mut tokio::io::ReadBuf<'_>,
+        ) -> Poll<io::Result<()>> {
+            self.get_mut().pipe.poll_read_buf(cx, buf)
+        }
+    }
+
+    impl tokio::io::AsyncRead for ChildStderr {
+        fn poll_read(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &mut tokio::io::ReadBuf<'_>,
+        ) -> Poll<io::Result<()>> {
+            self.get_mut().pipe.poll_read_buf(cx, buf)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,4 +1,4 @@
-//! `lwt::net::Socket::connect` waits by readiness, not in a job (issue 11, item 2): 40
+//! `lwt::net::TcpStream::connect` waits by readiness, not in a job (issue 11, item 2): 40
 //! connects to a listener whose accept queue is full (backlog 1, never accepted) each give up
 //! at their 500 ms timeout, all within 1 s, without any job worker, while a 10 ms ticker keeps
 //! ticking; the half-made sockets are closed when their futures are dropped. Loopback only.
@@ -6,7 +6,7 @@
 #![cfg(unix)]
 mod util;
 
-use lwt::net::Socket;
+use lwt::net::TcpStream as LwtTcpStream;
 use lwt::unix::{jobs_queued_at_limit, jobs_run_inline, thread_count};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -76,9 +76,10 @@ fn stalled_connects_time_out_on_the_loop_without_jobs() {
             let connects: Vec<_> = (0..CONNECTS)
                 .map(|_| {
                     lwt::spawn(async move {
-                        let r = lwt::with_timeout(TIMEOUT, Socket::<TcpStream>::connect(addr))
-                            .await
-                            .map(drop);
+                        let connect = async move {
+                            LwtTcpStream::connect(addr).await.map_err(lwt::Error::from)
+                        };
+                        let r = lwt::with_timeout(TIMEOUT, connect).await.map(drop);
                         (start.elapsed(), r)
                     })
                 })

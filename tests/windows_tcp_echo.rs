@@ -1,44 +1,35 @@
-//! The Windows subset, on every OS: a TCP echo server and client through `lwt::net::Socket`
-//! on the loop (IOCP on Windows), with several clients at once.
+//! The Windows subset, on every OS: a TCP echo server and client through `lwt::net`'s
+//! `TcpListener`/`TcpStream` and the `futures_io` traits on the loop (IOCP on Windows), with
+//! several clients at once; the low-level `lwt::net::Socket` outside and inside a runtime.
 mod util;
 
-use lwt::net::Socket;
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use lwt::net::{Socket, TcpListener, TcpStream};
 use std::future::Future;
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 
-async fn echo_once(server: Socket<std::net::TcpStream>) -> lwt::Result<usize> {
-    let mut buf = [0u8; 1024];
-    let mut total = 0;
-    loop {
-        let n = server.read(&mut buf).await?;
-        if n == 0 {
-            return Ok(total);
-        }
-        server.write_all(&buf[..n]).await?;
-        total += n;
-    }
+async fn echo_once(server: TcpStream) -> std::io::Result<u64> {
+    // The two halves: `copy` reads one and writes the other.
+    let (r, mut w) = server.into_split();
+    let n = futures_lite::io::copy(r, &mut w).await?;
+    // Dropping the write half shuts it down: the client reads end of file.
+    Ok(n)
 }
 
 async fn client(addr: SocketAddr, msg: Vec<u8>) -> Vec<u8> {
-    let c: Socket<TcpStream> = Socket::connect(addr).await.unwrap();
+    let mut c = TcpStream::connect(addr).await.unwrap();
     c.write_all(&msg).await.unwrap();
-    c.get_ref().shutdown(std::net::Shutdown::Write).unwrap();
+    c.close().await.unwrap(); // shuts down the sending half
     let mut out = Vec::new();
-    let mut buf = [0u8; 512];
-    loop {
-        let n = c.read(&mut buf).await.unwrap();
-        if n == 0 {
-            return out;
-        }
-        out.extend_from_slice(&buf[..n]);
-    }
+    c.read_to_end(&mut out).await.unwrap();
+    out
 }
 
 #[test]
 fn tcp_echo_with_several_clients() {
     util::for_each_backend(|_| async {
-        let listener = Socket::bind("127.0.0.1:0".parse().unwrap()).unwrap();
-        let addr = listener.get_ref().local_addr().unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
         let clients: Vec<_> = (0..4u8)
             .map(|i| {
                 // Large enough to need several reads and writes on each side.
@@ -70,9 +61,9 @@ fn connect_to_a_closed_port_fails_clearly() {
             .unwrap()
             .local_addr()
             .unwrap();
-        let e = Socket::<TcpStream>::connect(addr).await.unwrap_err();
-        assert_eq!(e.call(), Some("connect"));
+        let e = TcpStream::connect(addr).await.unwrap_err();
         assert_eq!(e.kind(), std::io::ErrorKind::ConnectionRefused);
+        assert!(e.raw_os_error().is_some(), "{e:?}");
         // The loop still works.
         lwt::sleep(std::time::Duration::from_millis(1))
             .await
@@ -83,9 +74,10 @@ fn connect_to_a_closed_port_fails_clearly() {
 #[test]
 fn waiting_on_a_socket_outside_a_runtime_is_an_error() {
     // A socket can be made anywhere; it registers with the loop of whichever runtime first
-    // has to wait on it, so waiting outside of any runtime is the error.
+    // has to wait on it, so waiting outside of any runtime is the error. (The low-level
+    // `Socket`, whose `read_with` retries any non-blocking call by readiness.)
     let l = Socket::new(std::net::TcpListener::bind("127.0.0.1:0").unwrap()).unwrap();
-    let mut accept = Box::pin(l.accept());
+    let mut accept = Box::pin(l.read_with(|l| l.accept()));
     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
     match accept.as_mut().poll(&mut cx) {
         std::task::Poll::Ready(Err(e)) => {
@@ -98,7 +90,9 @@ fn waiting_on_a_socket_outside_a_runtime_is_an_error() {
     lwt::run(async move {
         let addr = l.get_ref().local_addr().unwrap();
         let c = std::thread::spawn(move || std::net::TcpStream::connect(addr).unwrap());
-        l.accept().await.unwrap();
+        let (s, _) = l.read_with(|l| l.accept()).await.unwrap();
+        // The accepted std stream, made an lwt stream.
+        assert!(TcpStream::from_std(s).unwrap().peer_addr().is_ok());
         c.join().unwrap();
     });
 }
@@ -107,8 +101,8 @@ fn waiting_on_a_socket_outside_a_runtime_is_an_error() {
 fn connect_by_readiness_over_ipv4_and_ipv6() {
     util::for_each_backend(|kind| async move {
         for lo in ["127.0.0.1:0", "[::1]:0"] {
-            let listener = match std::net::TcpListener::bind(lo) {
-                Ok(l) => Socket::new(l).unwrap(),
+            let listener = match TcpListener::bind(lo).await {
+                Ok(l) => l,
                 // A host without IPv6 loopback: nothing to connect to.
                 Err(e) if lo.starts_with('[') => {
                     eprintln!("{kind}: no IPv6 loopback here ({e}); skipped");
@@ -116,19 +110,16 @@ fn connect_by_readiness_over_ipv4_and_ipv6() {
                 }
                 Err(e) => panic!("{lo}: {e}"),
             };
-            let addr = listener.get_ref().local_addr().unwrap();
+            let addr = listener.local_addr().unwrap();
             // The connect completes on the loop while this task waits in accept.
-            let client = lwt::spawn(async move { Socket::<TcpStream>::connect(addr).await });
-            let (server, peer) = listener.accept().await.unwrap();
-            let c = client.await.unwrap().unwrap();
-            assert_eq!(c.get_ref().peer_addr().unwrap(), addr, "{kind}");
-            assert_eq!(c.get_ref().local_addr().unwrap(), peer, "{kind}");
+            let client = lwt::spawn(async move { TcpStream::connect(addr).await });
+            let (mut server, peer) = listener.accept().await.unwrap();
+            let mut c = client.await.unwrap().unwrap();
+            assert_eq!(c.peer_addr().unwrap(), addr, "{kind}");
+            assert_eq!(c.local_addr().unwrap(), peer, "{kind}");
             c.write_all(b"hi").await.unwrap();
             let mut buf = [0u8; 2];
-            let mut got = 0;
-            while got < 2 {
-                got += server.read(&mut buf[got..]).await.unwrap();
-            }
+            server.read_exact(&mut buf).await.unwrap();
             assert_eq!(&buf, b"hi", "{kind}");
         }
     });

@@ -11,6 +11,10 @@ fn main() {
         ),
         ("jobs", "the job pool (blocking calls run off the loop)"),
         ("files", "file system calls"),
+        (
+            "hyper",
+            "hyper hello world on lwt vs hyper on tokio (CPU per request)",
+        ),
     ] {
         let present = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("src/bin")

@@ -142,13 +142,16 @@ pub struct FileDescr {
     pub(crate) inner: Arc<FdInner>,
     /// This clone's own waiters for [`FileDescr::poll_read`] / [`FileDescr::poll_write`]
     /// (made on first use: a clone is one reader or writer, as for any stream).
-    polls: Option<Box<PollState>>,
+    pub(crate) polls: Option<Box<PollState>>,
 }
 
 #[derive(Default)]
-struct PollState {
+pub(crate) struct PollState {
     read: Waiter,
     write: Waiter,
+    /// In blocking mode: the job in flight, bytes a job read that were not delivered yet
+    /// (see `crate::stream`).
+    pub(crate) job: crate::stream::JobState,
 }
 
 impl Clone for FileDescr {
@@ -324,6 +327,29 @@ impl FdInner {
             }
         }
         cvt(rustix::io::read(fd, buf), "read", "")
+    }
+
+    /// [`FdInner::read_now`] into a buffer that need not be initialised (the kernel writes
+    /// the bytes it returns; no byte of `buf` is read).
+    pub(crate) fn read_now_uninit(
+        &self,
+        fd: BorrowedFd<'_>,
+        buf: &mut [std::mem::MaybeUninit<u8>],
+    ) -> Result<usize> {
+        if self.socket.get() != Some(false) {
+            match rustix::net::recv(fd, &mut *buf, rustix::net::RecvFlags::empty()) {
+                Err(rustix::io::Errno::NOTSOCK) => self.socket.set(false),
+                r => {
+                    self.socket.set(true);
+                    return cvt(r.map(|((init, _), _)| init.len()), "read", "");
+                }
+            }
+        }
+        cvt(
+            rustix::io::read(fd, buf).map(|(init, _)| init.len()),
+            "read",
+            "",
+        )
     }
 
     /// One write of the descriptor, never raising a visible SIGPIPE (see `crate::sigpipe`).
@@ -558,16 +584,31 @@ impl FileDescr {
         r
     }
 
-    /// Polls a read of up to `buf.len()` bytes, by readiness: one non-blocking read straight
-    /// into `buf` now, and if there is nothing to read, `Pending` until the loop reports the
-    /// descriptor readable (this clone's task is woken then). A poll that returns `Pending`
-    /// consumed nothing. Use it to implement `poll`-style traits; `read(..).await` is the same
-    /// operation as a future.
+    /// Polls a read of up to `buf.len()` bytes: by readiness on a non-blocking descriptor
+    /// (one non-blocking read straight into `buf` now, and if there is nothing to read,
+    /// `Pending` until the loop reports the descriptor readable; this clone's task is woken
+    /// then), through a job on a descriptor in blocking mode (see "Blocking mode" below). A
+    /// poll that returns `Pending` consumed nothing. Use it to implement `poll`-style traits
+    /// (`FileDescr` implements `futures_io::AsyncRead` with it); `lwt::unix::read(..).await`
+    /// is the same operation as a future.
+    ///
+    /// # Blocking mode
+    ///
+    /// A descriptor in blocking mode (a regular file, a terminal: see [`blocking`]) cannot be
+    /// read by readiness, so this clone keeps one job in flight, as `tokio::fs::File` does:
+    /// the first poll waits for readiness (a terminal's input), then starts a job that reads
+    /// up to `buf.len()` bytes (at most [`JOB_IO_MAX`](crate::JOB_IO_MAX)) into a buffer of its own, and returns
+    /// `Pending`; a later poll delivers them. **Cancellation**: if the read is cancelled
+    /// while its job is in flight (the future polling this is dropped), the job is not
+    /// stopped, and the bytes it read are kept in this clone and delivered first by its next
+    /// `poll_read`: nothing is lost as long as this value is read again. Dropping the value
+    /// drops such bytes (the file position has moved past them).
     ///
     /// # Errors
     ///
-    /// `InvalidArgument` for a descriptor in blocking mode (its reads run as jobs: use
-    /// `lwt::unix::read`); `Closed`/`Aborted`; the errors of `read(2)`/`recv(2)`.
+    /// `Closed`/`Aborted`; the errors of `read(2)`/`recv(2)`; in blocking mode, those of the
+    /// job (e.g. `Aborted` after `abort_jobs`), and the error of an earlier write (see
+    /// [`FileDescr::poll_write`]).
     ///
     /// # Examples
     ///
@@ -584,8 +625,43 @@ impl FileDescr {
     /// });
     /// ```
     pub fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<Result<usize>> {
+        // SAFETY: `poll_read_uninit` writes only initialised bytes into its buffer (what the
+        // kernel read, or a copy of bytes), so every byte of `buf` stays initialised.
+        let buf = unsafe { &mut *(buf as *mut [u8] as *mut [std::mem::MaybeUninit<u8>]) };
+        self.poll_read_uninit(cx, buf)
+    }
+
+    /// [`FileDescr::poll_read`] into a buffer that need not be initialised: on success the
+    /// first `n` bytes of `buf` are initialised (the read wrote them) and no byte was read
+    /// from it. For adapters of traits that hand out uninitialised memory (hyper's
+    /// `ReadBufCursor`, tokio's `ReadBuf`) without zeroing it first.
+    ///
+    /// # Errors
+    ///
+    /// As [`FileDescr::poll_read`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::mem::MaybeUninit;
+    /// lwt::run(async {
+    ///     let (mut r, w) = lwt::unix::pipe().unwrap();
+    ///     lwt::unix::write(&w, b"raw").await.unwrap();
+    ///     let mut buf = [MaybeUninit::<u8>::uninit(); 8];
+    ///     let n = std::future::poll_fn(|cx| r.poll_read_uninit(cx, &mut buf)).await.unwrap();
+    ///     assert_eq!(n, 3);
+    ///     // SAFETY: the read initialised the first `n` bytes.
+    ///     let got = unsafe { std::slice::from_raw_parts(buf.as_ptr().cast::<u8>(), n) };
+    ///     assert_eq!(got, b"raw");
+    /// });
+    /// ```
+    pub fn poll_read_uninit(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut [std::mem::MaybeUninit<u8>],
+    ) -> Poll<Result<usize>> {
         if self.is_blocking() {
-            return Poll::Ready(Err(blocking_mode("poll_read")));
+            return crate::stream::poll_read_job(self, cx, buf);
         }
         let inner = &*self.inner;
         let st = self.polls.get_or_insert_with(Default::default);
@@ -594,7 +670,7 @@ impl FileDescr {
         let mut attempt = || {
             inner.enter()?;
             let g = FdRef { inner };
-            let r = inner.read_now(g.fd(), &mut *buf);
+            let r = inner.read_now_uninit(g.fd(), &mut *buf);
             if let Ok(n) = r {
                 short = n > 0 && n < len && drains_of(inner, g.fd());
             }
@@ -609,13 +685,23 @@ impl FileDescr {
         r
     }
 
-    /// Polls a write of up to `buf.len()` bytes, by readiness (see [`FileDescr::poll_read`]);
-    /// never raises a visible SIGPIPE (a broken pipe is `EPIPE`).
+    /// Polls a write of up to `buf.len()` bytes: by readiness on a non-blocking descriptor
+    /// (see [`FileDescr::poll_read`]), never raising a visible SIGPIPE (a broken pipe is
+    /// `EPIPE`); through a job in blocking mode.
+    ///
+    /// # Blocking mode
+    ///
+    /// Writes are written behind, as `tokio::fs::File` does: a poll with no job in flight
+    /// copies up to [`JOB_IO_MAX`](crate::JOB_IO_MAX) bytes of `buf`, starts a job that writes all of them, and
+    /// returns `Ready(Ok(n))` at once; a poll while that job runs returns `Pending` until it
+    /// ends. The job's error is returned by this clone's next operation (a read, a write,
+    /// `poll_flush`). **Cancellation**: an accepted write is not undone; use `flush` (the
+    /// futures' `AsyncWriteExt::flush`) to know it reached the file.
     ///
     /// # Errors
     ///
-    /// `InvalidArgument` for a descriptor in blocking mode; `Closed`/`Aborted`; the errors of
-    /// `write(2)`/`send(2)`.
+    /// `Closed`/`Aborted`; the errors of `write(2)`/`send(2)`; in blocking mode, the error of
+    /// the previous write's job.
     ///
     /// # Examples
     ///
@@ -630,7 +716,7 @@ impl FileDescr {
     /// ```
     pub fn poll_write(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<Result<usize>> {
         if self.is_blocking() {
-            return Poll::Ready(Err(blocking_mode("poll_write")));
+            return crate::stream::poll_write_job(self, cx, buf);
         }
         let inner = &*self.inner;
         let st = self.polls.get_or_insert_with(Default::default);
@@ -642,6 +728,32 @@ impl FileDescr {
         inner
             .source
             .poll_op(cx, Direction::Write, &mut st.write, &mut attempt)
+    }
+
+    /// Polls until every write this clone accepted has reached the descriptor: in blocking
+    /// mode, waits for the write job in flight (and returns its error); otherwise ready at
+    /// once (a non-blocking write is in the kernel when it returns).
+    ///
+    /// # Errors
+    ///
+    /// The error of the write job that was in flight.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// lwt::run(async {
+    ///     let path = std::env::temp_dir().join(format!("lwt-doc-flush-{}", std::process::id()));
+    ///     let mut f = lwt::unix::openfile(&path, lwt::unix::OpenFlags::WRONLY | lwt::unix::OpenFlags::CREAT, 0o600)
+    ///         .await
+    ///         .unwrap();
+    ///     assert_eq!(std::future::poll_fn(|cx| f.poll_write(cx, b"data")).await.unwrap(), 4);
+    ///     std::future::poll_fn(|cx| f.poll_flush(cx)).await.unwrap();
+    ///     assert_eq!(std::fs::read(&path).unwrap(), b"data");
+    ///     std::fs::remove_file(&path).unwrap();
+    /// });
+    /// ```
+    pub fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        crate::stream::poll_flush_job(self, cx)
     }
 
     /// Waits until the descriptor is ready in `dir` (readable or writable now, or reported
@@ -680,13 +792,6 @@ fn drains_of(inner: &FdInner, fd: BorrowedFd<'_>) -> bool {
             yes
         }
     }
-}
-
-fn blocking_mode(call: &'static str) -> Error {
-    Error::invalid(
-        call,
-        "the descriptor is in blocking mode (its I/O runs as jobs): use lwt::unix::read/write, or set_blocking(fd, false, true)".to_string(),
-    )
 }
 
 fn poll_now(fd: BorrowedFd<'_>, dir: IoEvent) -> Result<bool> {

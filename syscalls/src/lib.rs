@@ -33,6 +33,7 @@ mod process;
 mod signal;
 mod sigpipe;
 mod sockopt;
+mod stream;
 mod termios;
 mod user;
 
@@ -50,6 +51,7 @@ pub use pipe::*;
 pub use process::*;
 pub use signal::*;
 pub use sockopt::*;
+pub use stream::JOB_IO_MAX;
 pub use termios::*;
 pub use user::*;
 

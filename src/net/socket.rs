@@ -1,13 +1,13 @@
-//! Sockets through the loop on every OS, Windows included: std's TCP and UDP sockets, made
-//! non-blocking and registered with the current runtime's backend.
+//! [`Socket`]: a std socket registered with the loop, whose non-blocking calls are retried by
+//! readiness (`read_with`/`write_with`), on every OS, Windows included: the low-level layer
+//! under nothing else, for what [`TcpStream`](super::TcpStream) and the other `lwt::net` types
+//! do not wrap (as `async_io::Async` or tokio's `AsyncFd`).
 //!
-//! On Unix the whole of `Lwt_unix` is in [`crate::unix`] (`FileDescr`, `socket`, `accept`,
-//! ...). Windows has no file descriptors, so there lwt offers sockets through this small
-//! wrapper instead: a [`Socket`] owns a std socket and waits for its readiness on the loop
-//! (IOCP on Windows), in the manner of Lwt's `wrap_syscall`. It works the same way on Unix,
-//! so portable programs can use it everywhere. [`Socket::connect`] connects by readiness too
-//! (a non-blocking `connect`, then a wait for writability and a look at `SO_ERROR`), so a
-//! connection that takes long (a peer whose accept queue is full, a lost SYN) costs no thread.
+//! Its `bind`, `accept`, `connect`, `read`, `write` and `write_all` came before the
+//! tokio-shaped types and are deprecated: [`TcpListener::bind`](super::TcpListener::bind),
+//! [`TcpListener::accept`](super::TcpListener::accept),
+//! [`TcpStream::connect`](super::TcpStream::connect) and the `futures_io` traits do each of
+//! those (one way to do each thing).
 //!
 //! # Who owns what
 //!
@@ -17,22 +17,15 @@
 //!
 //! ```
 //! use lwt::net::Socket;
-//! use std::net::{TcpListener, TcpStream};
 //! lwt::run(async {
-//!     let listener = Socket::new(TcpListener::bind("127.0.0.1:0").unwrap()).unwrap();
+//!     let listener = Socket::new(std::net::TcpListener::bind("127.0.0.1:0").unwrap()).unwrap();
 //!     let addr = listener.get_ref().local_addr().unwrap();
-//!     let client = lwt::spawn(async move {
-//!         let c: Socket<TcpStream> = Socket::connect(addr).await.unwrap();
-//!         c.write(b"ping").await.unwrap();
-//!     });
-//!     let (server, _peer) = listener.accept().await.unwrap();
-//!     let mut buf = [0u8; 4];
-//!     let mut got = 0;
-//!     while got < 4 {
-//!         got += server.read(&mut buf[got..]).await.unwrap();
-//!     }
-//!     assert_eq!(&buf, b"ping");
-//!     client.await.unwrap();
+//!     let client = std::thread::spawn(move || std::net::TcpStream::connect(addr).unwrap());
+//!     // Any non-blocking std call, retried when the loop reports the socket readable.
+//!     let (stream, peer) = listener.read_with(|l| l.accept()).await.unwrap();
+//!     assert_eq!(peer, client.join().unwrap().local_addr().unwrap());
+//!     let stream = lwt::net::TcpStream::from_std(stream).unwrap();
+//!     assert_eq!(stream.peer_addr().unwrap(), peer);
 //! });
 //! ```
 
@@ -224,11 +217,13 @@ impl Socket<TcpListener> {
     /// # Examples
     ///
     /// ```
+    /// #![allow(deprecated)]
     /// lwt::run(async {
     ///     let l = lwt::net::Socket::bind("127.0.0.1:0".parse().unwrap()).unwrap();
     ///     assert!(l.get_ref().local_addr().is_ok());
     /// });
     /// ```
+    #[deprecated(note = "use lwt::net::TcpListener::bind (one call: bind and listen)")]
     pub fn bind(addr: SocketAddr) -> Result<Socket<TcpListener>> {
         let l = TcpListener::bind(addr).map_err(|e| Error::from_io(e, "bind", addr.to_string()))?;
         Socket::new(l)
@@ -243,7 +238,8 @@ impl Socket<TcpListener> {
     ///
     /// # Examples
     ///
-    /// See the [module documentation](self).
+    /// See [`Socket`] (and [`crate::net`] for what replaces it).
+    #[deprecated(note = "use lwt::net::TcpListener::accept")]
     pub async fn accept(&self) -> Result<(Socket<TcpStream>, SocketAddr)> {
         let io = &self.io;
         let (s, peer) = self
@@ -274,6 +270,7 @@ impl Socket<TcpStream> {
     /// # Examples
     ///
     /// ```
+    /// #![allow(deprecated)]
     /// use lwt::net::Socket;
     /// lwt::run(async {
     ///     // A port nobody listens on: bind one, then close it.
@@ -283,6 +280,7 @@ impl Socket<TcpStream> {
     ///     assert_eq!(e.call(), Some("connect"));
     /// });
     /// ```
+    #[deprecated(note = "use lwt::net::TcpStream::connect (also by readiness)")]
     pub async fn connect(addr: SocketAddr) -> Result<Socket<TcpStream>> {
         let (stream, in_progress) = sys::start_connect(addr)?;
         // Registered before waiting; on any error below, dropping it closes the socket.
@@ -304,7 +302,10 @@ impl Socket<TcpStream> {
     ///
     /// # Examples
     ///
-    /// See the [module documentation](self).
+    /// See [`Socket`] (and [`crate::net`] for what replaces it).
+    #[deprecated(
+        note = "use lwt::net::TcpStream with futures_io::AsyncRead (futures_lite::AsyncReadExt::read)"
+    )]
     pub async fn read(&self, buf: &mut [u8]) -> Result<usize> {
         self.read_with(|mut s| s.read(buf)).await
     }
@@ -317,7 +318,10 @@ impl Socket<TcpStream> {
     ///
     /// # Examples
     ///
-    /// See the [module documentation](self).
+    /// See [`Socket`] (and [`crate::net`] for what replaces it).
+    #[deprecated(
+        note = "use lwt::net::TcpStream with futures_io::AsyncWrite (futures_lite::AsyncWriteExt::write)"
+    )]
     pub async fn write(&self, buf: &[u8]) -> Result<usize> {
         self.write_with(|mut s| s.write(buf)).await
     }
@@ -331,6 +335,7 @@ impl Socket<TcpStream> {
     /// # Examples
     ///
     /// ```
+    /// #![allow(deprecated)]
     /// use lwt::net::Socket;
     /// lwt::run(async {
     ///     let l = Socket::bind("127.0.0.1:0".parse().unwrap()).unwrap();
@@ -345,6 +350,8 @@ impl Socket<TcpStream> {
     ///     assert_eq!(&buf, b"hello");
     /// });
     /// ```
+    #[deprecated(note = "use lwt::net::TcpStream with futures_lite::AsyncWriteExt::write_all")]
+    #[allow(deprecated)] // written with `write`, deprecated with it
     pub async fn write_all(&self, mut buf: &[u8]) -> Result<()> {
         while !buf.is_empty() {
             match self.write(buf).await? {
@@ -359,7 +366,7 @@ impl Socket<TcpStream> {
 /// The state of a connection started by a non-blocking `connect`: `SO_ERROR` holds its error
 /// if it failed; otherwise it is established once the socket has a peer, and still in
 /// progress (`RetryWrite`: wait until writable) while `getpeername` says `ENOTCONN`.
-fn connect_outcome(s: &TcpStream, addr: SocketAddr) -> Result<()> {
+pub(crate) fn connect_outcome(s: &TcpStream, addr: SocketAddr) -> Result<()> {
     let failed = |e| Error::from_io(e, "connect", addr.to_string());
     if let Some(e) = s.take_error().map_err(failed)? {
         return Err(failed(e));
@@ -371,6 +378,9 @@ fn connect_outcome(s: &TcpStream, addr: SocketAddr) -> Result<()> {
     }
 }
 
+#[cfg_attr(unix, allow(unused_imports))] // `lwt::net::TcpStream` connects with it on Windows
+pub(crate) use sys::start_connect;
+
 #[cfg(unix)]
 mod sys {
     use crate::{Error, Result};
@@ -381,7 +391,7 @@ mod sys {
     /// A new non-blocking, close-on-exec TCP socket for `addr`'s family, with a non-blocking
     /// `connect` to `addr` started: returns the socket and whether the connection is still in
     /// progress.
-    pub(super) fn start_connect(addr: SocketAddr) -> Result<(TcpStream, bool)> {
+    pub(crate) fn start_connect(addr: SocketAddr) -> Result<(TcpStream, bool)> {
         let family = match addr {
             SocketAddr::V4(_) => AddressFamily::INET,
             SocketAddr::V6(_) => AddressFamily::INET6,
@@ -453,7 +463,7 @@ mod sys {
     /// A new non-blocking, non-inheritable TCP socket for `addr`'s family, with a
     /// non-blocking `connect` to `addr` started: returns the socket and whether the
     /// connection is still in progress (`WSAEWOULDBLOCK`).
-    pub(super) fn start_connect(addr: SocketAddr) -> Result<(TcpStream, bool)> {
+    pub(crate) fn start_connect(addr: SocketAddr) -> Result<(TcpStream, bool)> {
         start_winsock();
         let family = match addr {
             SocketAddr::V4(_) => ws::AF_INET,
