@@ -12,13 +12,13 @@
 mod util;
 
 use lwt::core::switch::{calls_handed_off, steals};
-use lwt::net::Socket;
+use lwt::net::{TcpListener, TcpStream};
 use lwt::unix::{
     fork, pipe, read, run_job, wait_for_jobs, waitpid, write, AsyncMethod, ProcessStatus, WaitFlags,
 };
 use lwt::Error;
 use std::future::Future;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -81,29 +81,28 @@ async fn reap(pid: i32, what: &str, codes: &[(i32, &str)]) {
 /// A TCP echo in this process's loop: a listener task echoes one connection, a client sends
 /// `msg` and reads it back.
 async fn tcp_echo(msg: &[u8]) -> lwt::Result<Vec<u8>> {
+    use futures_lite::{AsyncReadExt, AsyncWriteExt};
+    let io = |e: std::io::Error| Error::from_io(e, "tcp_echo", "");
     let lo: SocketAddr = "127.0.0.1:0".parse().unwrap();
-    let listener = Socket::<TcpListener>::bind(lo)?;
-    let addr = listener
-        .get_ref()
-        .local_addr()
-        .map_err(|e| Error::from_io(e, "addr", ""))?;
+    let listener = TcpListener::bind(lo).await.map_err(io)?;
+    let addr = listener.local_addr().map_err(io)?;
     let server = lwt::spawn(async move {
-        let (conn, _) = listener.accept().await?;
+        let (mut conn, _) = listener.accept().await.map_err(io)?;
         let mut buf = [0u8; 256];
         loop {
-            let n = conn.read(&mut buf).await?;
+            let n = conn.read(&mut buf).await.map_err(io)?;
             if n == 0 {
                 return Ok::<_, Error>(());
             }
-            conn.write_all(&buf[..n]).await?;
+            conn.write_all(&buf[..n]).await.map_err(io)?;
         }
     });
-    let client = Socket::<TcpStream>::connect(addr).await?;
-    client.write_all(msg).await?;
+    let mut client = TcpStream::connect(addr).await.map_err(io)?;
+    client.write_all(msg).await.map_err(io)?;
     let mut got = Vec::new();
     let mut buf = [0u8; 256];
     while got.len() < msg.len() {
-        let n = client.read(&mut buf).await?;
+        let n = client.read(&mut buf).await.map_err(io)?;
         if n == 0 {
             break;
         }
