@@ -46,6 +46,7 @@ mod runtime;
 mod scheduler;
 pub mod switch;
 mod time;
+pub mod trace;
 
 pub use backend::Backend;
 pub use combine::{choose, join, join2, pick};
