@@ -249,7 +249,24 @@ impl AnyBackend {
     /// assert_eq!(lwt_core::Backend::name(&b), kind.name());
     /// ```
     pub fn open(kind: BackendKind) -> Result<AnyBackend, Error> {
-        let made = match kind {
+        AnyBackend::create(kind)?.map_err(|e| {
+            let e = io::Error::new(
+                e.kind(),
+                format!(
+                    "the {} backend is not available: {}; this system has: {}",
+                    kind.name(),
+                    cause(&e),
+                    available_list()
+                ),
+            );
+            Error::from_io(e, "backend_create", kind.name())
+        })
+    }
+
+    /// Creates a backend of a kind lwt has for this OS (`Err` if it has not), giving the OS
+    /// error of creating it as it is.
+    fn create(kind: BackendKind) -> Result<io::Result<AnyBackend>, Error> {
+        Ok(match kind {
             #[cfg(any(target_os = "linux", target_os = "android"))]
             BackendKind::Epoll => crate::epoll::Epoll::new().map(AnyBackend::Epoll),
             #[cfg(unix)]
@@ -268,19 +285,37 @@ impl AnyBackend {
             BackendKind::IoUring => crate::uring::Uring::new().map(AnyBackend::IoUring),
             #[allow(unreachable_patterns)] // which arms exist depends on the OS
             other => return Err(not_available(other)),
-        };
-        made.map_err(|e| {
-            let e = io::Error::new(
-                e.kind(),
-                format!(
-                    "the {} backend is not available: {e}; this system has: {}",
-                    kind.name(),
-                    available_list()
-                ),
-            );
-            Error::from_io(e, "backend_create", kind.name())
         })
     }
+}
+
+/// An OS error with the name of its errno when the message does not say it already (the
+/// errors a kernel or sandbox gives for a refused backend).
+fn cause(e: &io::Error) -> String {
+    let msg = e.to_string();
+    match errno_name(e) {
+        Some(name) if !msg.contains(name) => format!("{msg} ({name})"),
+        _ => msg,
+    }
+}
+
+#[cfg(unix)]
+fn errno_name(e: &io::Error) -> Option<&'static str> {
+    Some(match e.raw_os_error()? {
+        libc::EPERM => "EPERM",
+        libc::ENOSYS => "ENOSYS",
+        libc::ENOMEM => "ENOMEM",
+        libc::EINVAL => "EINVAL",
+        libc::EOPNOTSUPP => "EOPNOTSUPP",
+        libc::EMFILE => "EMFILE",
+        libc::ENFILE => "ENFILE",
+        _ => return None,
+    })
+}
+
+#[cfg(windows)]
+fn errno_name(_: &io::Error) -> Option<&'static str> {
+    None
 }
 
 /// Opens the backend asked for, else the one `LWT_BACKEND` names, else the best this OS has.
@@ -309,14 +344,15 @@ pub fn open(kind: Option<BackendKind>) -> Result<Box<dyn Backend>, Error> {
     }
     // Every kind built in for this OS, best first, tried at every runtime creation (io_uring
     // too when the process-wide probe refused it: the refusal is then said each time).
-    let mut failed: Vec<(BackendKind, Error)> = Vec::new();
+    let mut failed: Vec<(BackendKind, io::Error)> = Vec::new();
     for k in BackendKind::ALL.into_iter().filter(|&k| built_in(k)) {
-        match AnyBackend::open(k) {
+        match AnyBackend::create(k)? {
             Ok(b) => {
                 for (f, e) in &failed {
                     tracing::warn!(
-                        "lwt: the {} backend is not available ({e}); using {} instead",
+                        "lwt: the {} backend is not available ({}); using {} instead",
                         f.name(),
+                        cause(e),
                         k.name()
                     );
                 }
@@ -326,10 +362,10 @@ pub fn open(kind: Option<BackendKind>) -> Result<Box<dyn Backend>, Error> {
             Err(e) => failed.push((k, e)),
         }
     }
-    Err(failed
-        .pop()
-        .map(|(_, e)| e)
-        .unwrap_or(Error::Unsupported("an event-loop backend")))
+    Err(match failed.pop() {
+        Some((k, e)) => Error::from_io(e, "backend_create", k.name()),
+        None => Error::Unsupported("an event-loop backend"),
+    })
 }
 
 impl Backend for AnyBackend {
