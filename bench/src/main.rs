@@ -11,6 +11,10 @@ fn main() {
         ),
         ("jobs", "the job pool (blocking calls run off the loop)"),
         ("files", "file system calls"),
+        (
+            "uring",
+            "the io_uring backend: echo CPU and system calls, cached and cold reads",
+        ),
     ] {
         let present = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("src/bin")
