@@ -390,4 +390,7 @@ impl Backend for AnyBackend {
     fn after_fork(&self) -> io::Result<()> {
         dispatch!(self, b => b.after_fork())
     }
+    fn completions(&self) -> Option<&dyn lwt_core::backend::Completions> {
+        dispatch!(self, b => b.completions())
+    }
 }

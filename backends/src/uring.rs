@@ -43,7 +43,13 @@
 //!   report) is dropped, so a token is never reported after the `wait` that follows its
 //!   `deregister` (the contract's "Deregister"), and an address reused by a new source never
 //!   receives an old poll's completions.
-//! - No buffer is lent to the kernel: poll requests carry none.
+//! - Poll requests lend the kernel no buffer. File operations ([`Completions`], the extension
+//!   beside the readiness contract) do: each [`Completion`] owns its buffer and the guard that
+//!   keeps its descriptor open, and the table holds an `Arc` to it from `start` until its
+//!   completion, whatever happens to its future (a dropped future only queues an
+//!   `IORING_OP_ASYNC_CANCEL`). Dropping the backend cancels what is still in flight and waits
+//!   for every completion (at most 10 s, then leaks the buffers rather than free memory the
+//!   kernel may still write).
 //!
 //! # Locks
 //!
@@ -60,6 +66,7 @@
 
 use io_uring::{cqueue, opcode, squeue, types, IoUring};
 use lwt_core::backend::{Backend, BorrowedSource, Event, Events, Interest};
+use lwt_core::backend::{Completion, CompletionKind, Completions};
 use rustix::event::{eventfd, EventfdFlags};
 use slab::Slab;
 use std::cell::UnsafeCell;
@@ -67,7 +74,7 @@ use std::collections::HashMap;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard, Once};
+use std::sync::{Arc, Mutex, MutexGuard, Once};
 use std::time::Duration;
 
 /// Submission queue entries (the queue is submitted whenever it fills up).
@@ -80,6 +87,10 @@ const CQ_ENTRIES: u32 = 4096;
 const TAG_POLL: u64 = 1;
 const TAG_REMOVE: u64 = 2;
 const TAG_WAKE: u64 = 3;
+const TAG_OP: u64 = 4;
+const TAG_CANCEL: u64 = 5;
+/// The largest read or write one request makes (the caller sees a short count).
+const MAX_OP_LEN: usize = 1 << 30;
 
 /// The poll mask of every source.
 const POLL_MASK: u32 = (libc::POLLIN | libc::POLLOUT | libc::POLLRDHUP) as u32;
@@ -129,6 +140,11 @@ struct State {
     by_token: HashMap<usize, usize>,
     next_gen: u32,
     wake_polling: bool,
+    /// File operations in flight, with their generation: each is kept (its buffer with it)
+    /// until its completion.
+    ops: Slab<(u32, Arc<Completion>)>,
+    /// Wakers of the operations completed by the last `wait`, for the driver.
+    woken: Vec<std::task::Waker>,
 }
 
 /// The ring and what goes with it; replaced whole in a forked child.
@@ -310,8 +326,10 @@ impl Inner {
             // SAFETY: the `state` lock, held by the caller (`_st`), is what every writer of
             // the submission queue holds, so no other `SubmissionQueue` exists.
             let mut sq = unsafe { self.ring.submission_shared() };
-            // SAFETY: the entries lwt submits carry no buffer: polls name a descriptor that
-            // stays open while it is registered (`Reg::fd`), removals only a `user_data`.
+            // SAFETY: polls name a descriptor that stays open while it is registered
+            // (`Reg::fd`); removals and cancels only a `user_data`; file operations point into
+            // their `Completion`'s buffer, which the `ops` table keeps alive (and unmoved) until
+            // the completion, with the guard that keeps the descriptor open (`Completion::fd`).
             if unsafe { sq.push(sqe) }.is_ok() {
                 return Ok(());
             }
@@ -422,6 +440,7 @@ impl Inner {
         let mut cq = unsafe { self.ring.completion_shared() };
         let mut repoll_wake = false;
         let mut retry = Vec::new();
+        let mut done = Vec::new();
         while room > 0 {
             let Some(c) = cq.next() else { break };
             let (key, gen, tag) = decode(c.user_data());
@@ -459,6 +478,10 @@ impl Inner {
                     room -= 1;
                 }
                 TAG_WAKE if !more => repoll_wake = true,
+                TAG_OP if st.ops.get(key).is_some_and(|(g, _)| *g == gen) => {
+                    let (_, op) = st.ops.remove(key);
+                    done.push((op, c.result()));
+                }
                 TAG_REMOVE if c.result() == -libc::EALREADY => {
                     // The poll was busy posting a report and is still armed: remove it again.
                     retry.push(user_data(key, gen, TAG_POLL));
@@ -475,12 +498,21 @@ impl Inner {
         if !st.wake_polling {
             self.push_wake_poll(&mut st)?;
         }
-        if !retry.is_empty() {
-            for poll in retry {
-                self.push_remove(&mut st, poll)?;
-            }
-            drop(st);
+        let retried = !retry.is_empty();
+        for poll in retry {
+            self.push_remove(&mut st, poll)?;
+        }
+        drop(st);
+        if retried {
             self.ring.submitter().submit()?;
+        }
+        if !done.is_empty() {
+            // Outside the lock: completing releases the descriptor's guard, which may close it.
+            let wakers: Vec<_> = done
+                .into_iter()
+                .filter_map(|(op, res)| op.complete(res))
+                .collect();
+            lock(&self.state).woken.extend(wakers);
         }
         Ok(())
     }
@@ -683,6 +715,10 @@ impl Backend for Uring {
         }
     }
 
+    fn completions(&self) -> Option<&dyn Completions> {
+        Some(self)
+    }
+
     fn after_fork(&self) -> io::Result<()> {
         let fresh = Box::new(Inner::new()?);
         // SAFETY: called in the child, which has one thread, outside of every other method of
@@ -699,6 +735,110 @@ impl Backend for Uring {
             libc::close(old.wake.as_raw_fd());
         }
         Ok(())
+    }
+}
+
+impl Completions for Uring {
+    fn start(&self, op: &Arc<Completion>) -> io::Result<()> {
+        let inner = self.inner();
+        inner.check_fork()?;
+        let mut st = lock(&inner.state);
+        if st.ops.len() >= 1 << 24 {
+            return Err(errno(libc::EAGAIN));
+        }
+        st.next_gen = st.next_gen.wrapping_add(1);
+        let gen = st.next_gen;
+        let key = st.ops.insert((gen, op.clone()));
+        let ud = user_data(key, gen, TAG_OP);
+        op.set_id(ud);
+        let (ptr, len) = op.buffer();
+        let len = len.min(MAX_OP_LEN) as u32;
+        let fd = types::Fd(op.fd());
+        let sqe = match op.kind() {
+            CompletionKind::Read => opcode::Read::new(fd, ptr, len).offset(op.offset()).build(),
+            CompletionKind::Write => opcode::Write::new(fd, ptr, len).offset(op.offset()).build(),
+        }
+        .user_data(ud);
+        if let Err(e) = inner.push(&mut st, &sqe) {
+            st.ops.remove(key);
+            return Err(e);
+        }
+        drop(st);
+        inner.submit_if_waiting()
+    }
+
+    fn cancel(&self, op: &Arc<Completion>) {
+        let inner = self.inner();
+        if inner.check_fork().is_err() {
+            return;
+        }
+        let (key, gen, _) = decode(op.id());
+        let mut st = lock(&inner.state);
+        if st.ops.get(key).is_none_or(|(g, _)| *g != gen) {
+            return; // completed meanwhile
+        }
+        let sqe = opcode::AsyncCancel::new(op.id())
+            .build()
+            .user_data(user_data(key, gen, TAG_CANCEL));
+        // Best effort: if the queue cannot take it, the operation simply completes.
+        let _ = inner.push(&mut st, &sqe);
+        drop(st);
+        let _ = inner.submit_if_waiting();
+    }
+
+    fn take_woken(&self, out: &mut Vec<std::task::Waker>) {
+        let mut st = lock(&self.inner().state);
+        if !st.woken.is_empty() {
+            out.append(&mut st.woken);
+        }
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // File operations still in flight own buffers the kernel may write into: cancel
+        // them, then wait (up to 10 s) for each one's completion before the memory goes. In a
+        // forked child that did not reset, the ring is the parent's: never touch it.
+        if self.check_fork().is_err() {
+            std::mem::forget(std::mem::take(&mut lock(&self.state).ops));
+            return;
+        }
+        let ids: Vec<u64> = lock(&self.state)
+            .ops
+            .iter()
+            .map(|(k, (g, _))| user_data(k, *g, TAG_OP))
+            .collect();
+        if ids.is_empty() {
+            return;
+        }
+        {
+            let mut st = lock(&self.state);
+            for id in ids {
+                let (k, g, _) = decode(id);
+                let sqe = opcode::AsyncCancel::new(id)
+                    .build()
+                    .user_data(user_data(k, g, TAG_CANCEL));
+                let _ = self.push(&mut st, &sqe);
+            }
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let mut events = Events::with_capacity(64);
+        while !lock(&self.state).ops.is_empty() && std::time::Instant::now() < deadline {
+            let ts = types::Timespec::from(Duration::from_millis(100));
+            let args = types::SubmitArgs::new().timespec(&ts);
+            let _ = self.ring.submitter().submit_with_args(1, &args);
+            events.clear();
+            let _ = self.reap(&mut events);
+        }
+        let mut st = lock(&self.state);
+        if !st.ops.is_empty() {
+            tracing::error!(
+                "lwt: {} io_uring file operations did not complete; leaking their buffers",
+                st.ops.len()
+            );
+            std::mem::forget(std::mem::take(&mut st.ops));
+        }
+        st.woken.clear();
     }
 }
 

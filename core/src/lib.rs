@@ -44,6 +44,7 @@ mod time;
 
 pub use backend::Backend;
 pub use combine::{choose, join, join2, pick};
+pub use driver::completion;
 pub use error::{handle_unix_error, Error, Result};
 pub use key::{Key, WithValue};
 pub use notification::{

@@ -7,8 +7,9 @@
 //!   thread (root, with tracefs mounted; the columns say `-` where this process may not count).
 //! - A cached 256 MiB file read in 64 KiB reads: lwt on an io_uring runtime beside `std::fs`.
 //! - A cold-cache read (the file's pages dropped with `posix_fadvise(POSIX_FADV_DONTNEED)`
-//!   before each round): lwt (which sends a cold file's reads to the job pool, `detach`)
-//!   beside `std::fs`, with the number of pool threads lwt used.
+//!   before each round): lwt on io_uring (the kernel reads through the ring) and on epoll (a
+//!   cold file's reads go to the job pool, `detach`) beside `std::fs`, with the number of pool
+//!   threads each started.
 //!
 //! `cargo run --release --manifest-path bench/Cargo.toml --bin uring`
 //! (`BENCH_SCALE`, `BENCH_PIN` and `BENCH_ONLY=echo,files` as for `--bin loop`).
@@ -186,14 +187,31 @@ fn best<T>(rounds: usize, mut f: impl FnMut() -> T) -> (Duration, T) {
     (best, last.unwrap())
 }
 
+/// Reads `path` through lwt on `rt` in 64 KiB reads, opened without a job (so that the pool
+/// threads counted afterwards are the reads' own); the bytes read.
+fn lwt_read_nojob(rt: &lwt::Runtime, path: &Path) -> usize {
+    use lwt::unix::{of_unix_file_descr, read};
+    rt.block_on(async {
+        let f = std::fs::File::open(path).unwrap();
+        let fd = of_unix_file_descr(std::os::fd::OwnedFd::from(f), Some(true), false).unwrap();
+        let mut buf = vec![0u8; CHUNK];
+        let mut total = 0;
+        loop {
+            let n = read(&fd, &mut buf).await.unwrap();
+            if n == 0 {
+                break;
+            }
+            total += n;
+        }
+        total
+    })
+}
+
 fn files() {
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
     let dir = std::env::current_dir().unwrap().join("target");
     let _ = std::fs::create_dir_all(&dir);
-    let big = dir.join(format!("lwt-bench-uring-{}", std::process::id()));
-    let data: Vec<u8> = (0..FILE_SIZE).map(|i| (i % 253) as u8).collect();
-    std::fs::write(&big, &data).unwrap();
-    drop(data);
-    let rt = lwt::Builder::new()
+    let uring = lwt::Builder::new()
         .backend(lwt::BackendKind::IoUring)
         .build()
         .expect("an io_uring runtime");
@@ -201,21 +219,76 @@ fn files() {
         .backend(lwt::BackendKind::Epoll)
         .build()
         .expect("an epoll runtime");
+
+    // Cold first, before anything in this process has run a job: the pool's thread count
+    // after the io_uring rounds says whether they used it.
+    let cold = dir.join(format!("lwt-bench-uring-cold-{}", std::process::id()));
+    let data: Vec<u8> = (0..COLD_SIZE).map(|i| (i % 253) as u8).collect();
+    std::fs::write(&cold, &data).unwrap();
+    drop(data);
+    std::fs::File::open(&cold).unwrap().sync_all().unwrap();
+    let threads_before = lwt::unix::thread_count();
+    let (mut t_std, mut t_uring, mut t_detach) = (Duration::MAX, Duration::MAX, Duration::MAX);
+    for _ in 0..3 {
+        drop_cache(&cold);
+        let (t, n) = best(1, || read_all(std::fs::File::open(&cold).unwrap()));
+        assert_eq!(n, COLD_SIZE);
+        t_std = t_std.min(t);
+        drop_cache(&cold);
+        let (t, n) = best(1, || lwt_read_nojob(&uring, &cold));
+        assert_eq!(n, COLD_SIZE);
+        t_uring = t_uring.min(t);
+    }
+    let threads_uring = lwt::unix::thread_count() - threads_before;
+    for _ in 0..3 {
+        drop_cache(&cold);
+        let (t, n) = best(1, || lwt_read_nojob(&epoll, &cold));
+        assert_eq!(n, COLD_SIZE);
+        t_detach = t_detach.min(t);
+    }
+    let threads_detach = lwt::unix::thread_count() - threads_before;
+    std::fs::remove_file(&cold).unwrap();
+    println!("\nread a 64 MiB file with a cold cache, 64 KiB reads (DONTNEED before each round, best of 3):");
+    println!(
+        "  std::fs (blocks its thread)          {:8.1} ms",
+        ms(t_std)
+    );
+    println!(
+        "  lwt on io_uring (ring reads)         {:8.1} ms   pool threads started: {threads_uring}",
+        ms(t_uring)
+    );
+    println!(
+        "  lwt on epoll (detach: pool jobs)     {:8.1} ms   pool threads started: {threads_detach}",
+        ms(t_detach)
+    );
+    println!(
+        "  io_uring/detach = {:.2}   io_uring/std = {:.2}",
+        t_uring.as_secs_f64() / t_detach.as_secs_f64(),
+        t_uring.as_secs_f64() / t_std.as_secs_f64()
+    );
+
+    let big = dir.join(format!("lwt-bench-uring-{}", std::process::id()));
+    let data: Vec<u8> = (0..FILE_SIZE).map(|i| (i % 253) as u8).collect();
+    std::fs::write(&big, &data).unwrap();
+    drop(data);
+    // Written back first: pages under writeback make `RWF_NOWAIT` reads fail with EAGAIN (so
+    // lwt takes its slow path), which would measure the disk, not the cached path.
+    std::fs::File::open(&big).unwrap().sync_all().unwrap();
     read_all(std::fs::File::open(&big).unwrap()); // cached
     let (mut t_std, mut t_lwt, mut t_epoll) = (Duration::MAX, Duration::MAX, Duration::MAX);
     for _ in 0..ROUNDS {
         let (t, n) = best(1, || read_all(std::fs::File::open(&big).unwrap()));
         assert_eq!(n, FILE_SIZE);
         t_std = t_std.min(t);
-        let (t, (n, _)) = best(1, || lwt_read(&rt, &big));
+        let (t, (n, _)) = best(1, || lwt_read(&uring, &big));
         assert_eq!(n, FILE_SIZE);
         t_lwt = t_lwt.min(t);
         let (t, (n, _)) = best(1, || lwt_read(&epoll, &big));
         assert_eq!(n, FILE_SIZE);
         t_epoll = t_epoll.min(t);
     }
-    let ms = |d: Duration| d.as_secs_f64() * 1e3;
-    println!("\nread a 256 MiB cached file, 64 KiB reads (best of {ROUNDS}):");
+    std::fs::remove_file(&big).unwrap();
+    println!("read a 256 MiB cached file, 64 KiB reads (best of {ROUNDS}):");
     println!("  std::fs              {:8.1} ms", ms(t_std));
     println!("  lwt on io_uring      {:8.1} ms", ms(t_lwt));
     println!("  lwt on epoll         {:8.1} ms", ms(t_epoll));
@@ -224,41 +297,6 @@ fn files() {
         "  lwt/std = {r:.3}   target <= 1.05   {}",
         if r <= 1.05 { "met" } else { "MISSED" }
     );
-
-    // Cold: the first 64 MiB, its pages dropped before every round.
-    let cold = dir.join(format!("lwt-bench-uring-cold-{}", std::process::id()));
-    std::fs::copy(&big, &cold).unwrap();
-    std::fs::remove_file(&big).unwrap();
-    let f = std::fs::OpenOptions::new().write(true).open(&cold).unwrap();
-    f.set_len(COLD_SIZE as u64).unwrap();
-    f.sync_all().unwrap();
-    drop(f);
-    let (mut t_std, mut t_lwt, mut threads) = (Duration::MAX, Duration::MAX, 0);
-    for _ in 0..3 {
-        drop_cache(&cold);
-        let (t, n) = best(1, || read_all(std::fs::File::open(&cold).unwrap()));
-        assert_eq!(n, COLD_SIZE);
-        t_std = t_std.min(t);
-        drop_cache(&cold);
-        let (t, (n, th)) = best(1, || lwt_read(&rt, &cold));
-        assert_eq!(n, COLD_SIZE);
-        t_lwt = t_lwt.min(t);
-        threads = threads.max(th);
-    }
-    println!("read a 64 MiB file with a cold cache (DONTNEED before each round, best of 3):");
-    println!(
-        "  std::fs (blocks its thread)           {:8.1} ms",
-        ms(t_std)
-    );
-    println!(
-        "  lwt on io_uring, detach (pool jobs)   {:8.1} ms   pool threads: {threads}",
-        ms(t_lwt)
-    );
-    println!(
-        "  lwt with no pool thread (ring reads): not built (issue 14, second half; see \
-         docs/uring.md)"
-    );
-    std::fs::remove_file(&cold).unwrap();
 }
 
 fn main() {
