@@ -757,6 +757,10 @@ impl Completions for Uring {
         let sqe = match op.kind() {
             CompletionKind::Read => opcode::Read::new(fd, ptr, len).offset(op.offset()).build(),
             CompletionKind::Write => opcode::Write::new(fd, ptr, len).offset(op.offset()).build(),
+            CompletionKind::Fsync => opcode::Fsync::new(fd).build(),
+            CompletionKind::Fdatasync => opcode::Fsync::new(fd)
+                .flags(types::FsyncFlags::DATASYNC)
+                .build(),
         }
         .user_data(ud);
         if let Err(e) = inner.push(&mut st, &sqe) {

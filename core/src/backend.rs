@@ -275,6 +275,10 @@ pub enum CompletionKind {
     /// Write the buffer at `offset` (`u64::MAX`: at the file position), like `pwrite(2)` /
     /// `write(2)`.
     Write,
+    /// Flush the file to its device, like `fsync(2)` (no buffer).
+    Fsync,
+    /// Flush the file's data, like `fdatasync(2)` (no buffer).
+    Fdatasync,
 }
 
 /// One operation a completion backend's kernel does: the descriptor, the offset, the buffer it

@@ -67,7 +67,8 @@ pub async fn read(fd: &FileDescr, buf: &mut [u8]) -> Result<usize> {
 
 /// Writes up to `buf.len()` bytes to `fd` and returns how many were written, which may be
 /// fewer (Lwt's `write`). Cooperates like [`read`]; on a blocking descriptor the bytes are
-/// copied for the job. See [write(2)](https://man7.org/linux/man-pages/man2/write.2.html).
+/// copied, then written by the kernel through the ring (a regular file on the io_uring
+/// backend: no pool thread) or in a job. See [write(2)](https://man7.org/linux/man-pages/man2/write.2.html).
 ///
 /// A write on a pipe or socket whose reader is gone fails with `EPIPE` and raises no SIGPIPE,
 /// and SIGPIPE's disposition (and any handler of yours) is left alone: on a socket the write
@@ -88,6 +89,9 @@ pub async fn read(fd: &FileDescr, buf: &mut [u8]) -> Result<usize> {
 /// ```
 pub async fn write(fd: &FileDescr, buf: &[u8]) -> Result<usize> {
     if fd.is_blocking() {
+        if let Some(r) = ring_write(fd, buf, CURRENT, "write").await {
+            return r;
+        }
         fd.wait_ready(IoEvent::Write).await?;
         let os = fd.checked()?;
         let data = buf.to_vec();
@@ -215,6 +219,9 @@ pub async fn pwrite(fd: &FileDescr, buf: &[u8], offset: u64) -> Result<usize> {
             })
             .await;
     }
+    if let Some(r) = ring_write(fd, buf, offset, "pwrite").await {
+        return r;
+    }
     let os = fd.checked()?;
     let data = buf.to_vec();
     lwt_jobs::run_job(None, move || {
@@ -332,22 +339,58 @@ pub async fn writev(fd: &FileDescr, vs: &IoVectors<'_>) -> Result<usize> {
 /// The offset that makes `preadv2` (and a ring read) use and move the file position.
 const CURRENT: u64 = u64::MAX;
 
-/// A regular-file read by the kernel itself, on a runtime whose backend completes file
-/// operations (io_uring): no pool thread, and the loop goes on meanwhile. `None`: not possible
-/// here (another backend, not a regular file, or a file system that refuses it): take the job
-/// path. The operation owns its buffer and the descriptor's guard until the kernel is done, so
-/// a canceled read frees nothing early; its bytes are then discarded, and a read at the file
-/// position may have moved it (as a canceled read job whose worker had started).
+/// A regular-file read by the kernel itself (see [`ring_op`]), into `buf`.
 async fn ring_read(
     fd: &FileDescr,
     buf: &mut [u8],
     offset: u64,
     call: &'static str,
 ) -> Option<Result<usize>> {
-    use lwt_core::backend::{Completion, CompletionKind};
+    if buf.is_empty() {
+        return None;
+    }
+    let kind = lwt_core::backend::CompletionKind::Read;
+    let r = ring_op(fd, kind, offset, vec![0u8; buf.len()], call).await?;
+    Some(r.map(|(n, data)| {
+        buf[..n].copy_from_slice(&data[..n]);
+        n
+    }))
+}
+
+/// A regular-file write by the kernel itself (see [`ring_op`]), of a copy of `buf`.
+async fn ring_write(
+    fd: &FileDescr,
+    buf: &[u8],
+    offset: u64,
+    call: &'static str,
+) -> Option<Result<usize>> {
+    if buf.is_empty() {
+        return None;
+    }
+    let kind = lwt_core::backend::CompletionKind::Write;
+    let r = ring_op(fd, kind, offset, buf.to_vec(), call).await?;
+    Some(r.map(|(n, _)| n))
+}
+
+/// An operation on a regular file done by the kernel itself, on a runtime whose backend
+/// completes file operations (io_uring): no pool thread, and the loop goes on meanwhile.
+/// `None`: not possible here (another backend, not a regular file, the `none` async method, or
+/// a file system that refuses it): take the job path. The operation owns `buf` and the
+/// descriptor's guard until the kernel is done, so a canceled one frees nothing early; it then
+/// "may have happened": a read's bytes are discarded, a read or write at the file position may
+/// have moved it (as a canceled job whose worker had started).
+pub(crate) async fn ring_op(
+    fd: &FileDescr,
+    kind: lwt_core::backend::CompletionKind,
+    offset: u64,
+    buf: Vec<u8>,
+    call: &'static str,
+) -> Option<Result<(usize, Vec<u8>)>> {
+    use lwt_core::backend::Completion;
     use rustix::fd::AsRawFd;
     // `none` asks for the call to run now, on the loop's thread: the job path does that.
-    if buf.is_empty() || lwt_jobs::async_method() == lwt_jobs::AsyncMethod::None {
+    if !lwt_core::completion::available() || lwt_jobs::async_method() == lwt_jobs::AsyncMethod::None
+    {
         return None;
     }
     let os = match fd.checked() {
@@ -361,19 +404,10 @@ async fn ring_read(
         _ => return None,
     }
     let raw = os.as_raw_fd();
-    let op = Completion::new(
-        CompletionKind::Read,
-        raw,
-        offset,
-        vec![0u8; buf.len()],
-        Box::new(os),
-    );
+    let op = Completion::new(kind, raw, offset, buf, Box::new(os));
     let pending = lwt_core::completion::start(op)?;
     match pending.await {
-        Ok((n, data)) => {
-            buf[..n].copy_from_slice(&data[..n]);
-            Some(Ok(n))
-        }
+        Ok(r) => Some(Ok(r)),
         // A file system that cannot do it through the ring: the job path will.
         Err(e) if matches!(e.raw_os_error(), Some(libc::EOPNOTSUPP | libc::EINVAL)) => None,
         Err(e) => Some(Err(lwt_core::Error::from_io(e, call, ""))),

@@ -49,6 +49,22 @@ pub fn start(op: Arc<Completion>) -> Option<CompletionFuture> {
     })
 }
 
+/// Whether the runtime this thread is in completes operations itself (its backend has the
+/// completion extension): a cheap test before preparing an operation for [`start`].
+///
+/// # Examples
+///
+/// ```
+/// assert!(!lwt_core::completion::available()); // not inside a runtime
+/// lwt::run(async {
+///     let uring = lwt::Handle::current().backend_name() == "io_uring";
+///     assert_eq!(lwt_core::completion::available(), uring);
+/// });
+/// ```
+pub fn available() -> bool {
+    context::with_current(|sh| sh.driver.backend.completions().is_some()).unwrap_or(false)
+}
+
 /// The future of an operation started by [`start`]: the kernel's result (a byte count) and
 /// the buffer (read into, or written from).
 ///

@@ -1,13 +1,14 @@
-//! Regular-file reads that miss the page cache: on io_uring the kernel does them through the
-//! ring (no pool thread, the loop goes on); elsewhere they run as jobs. Either way the data is
-//! right, and reads canceled in flight (by a timeout, or by dropping their runtime) free
-//! nothing early: the runtime goes on, and later reads see the right bytes.
+//! Regular-file reads that miss the page cache, writes, `fsync` and `fdatasync`: on io_uring
+//! the kernel does them through the ring (no pool thread, the loop goes on); elsewhere they
+//! run as jobs. Either way the data is right, and reads canceled in flight (by a timeout, or by
+//! dropping their runtime) free nothing early: the runtime goes on, and later reads see the
+//! right bytes.
 //!
 //! The pool's threads are counted in a child process that runs no other test.
 #![cfg(target_os = "linux")]
 mod util;
 
-use lwt::unix::{of_unix_file_descr, pread, read, FileDescr};
+use lwt::unix::{fdatasync, fsync, of_unix_file_descr, pread, pwrite, read, write, FileDescr};
 use lwt::BackendKind;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -72,40 +73,69 @@ async fn read_all_and_check(path: &Path) {
     }
 }
 
+/// Writes a file through `write` (at the position) and `pwrite`, syncs it both ways, and
+/// checks its bytes with std.
+async fn write_sync_and_check(path: &Path) {
+    let f = std::fs::File::create(path).unwrap();
+    let fd = of_unix_file_descr(OwnedFd::from(f), Some(true), false).unwrap();
+    let data: Vec<u8> = (0..SIZE / 4).map(byte).collect();
+    let mut at = 0;
+    while at < data.len() {
+        at += write(&fd, &data[at..(at + CHUNK).min(data.len())])
+            .await
+            .unwrap();
+    }
+    assert_eq!(pwrite(&fd, b"HEAD", 0).await.unwrap(), 4);
+    fsync(&fd).await.unwrap();
+    fdatasync(&fd).await.unwrap();
+    let back = std::fs::read(path).unwrap();
+    assert_eq!(back.len(), data.len());
+    assert_eq!(&back[..4], b"HEAD");
+    assert!(back[4..] == data[4..]);
+}
+
 #[test]
-fn cold_reads_are_right_everywhere_and_need_no_pool_thread_on_io_uring() {
+fn file_io_is_right_everywhere_and_needs_no_pool_thread_on_io_uring() {
     if BackendKind::IoUring.is_available() && util::backends().contains(&BackendKind::IoUring) {
         // In a process of its own, whose job pool has never run a job.
         let (ok, text) =
-            util::run_child_test("cold_reads_on_io_uring_child", &[], Duration::from_secs(60));
+            util::run_child_test("file_io_on_io_uring_child", &[], Duration::from_secs(60));
         assert!(ok, "{text}");
     }
     let path = cold_file("cold");
+    let written = std::env::temp_dir().join(format!("lwt-ring-w-{}", std::process::id()));
     util::for_each_backend(|_| {
-        let path = path.clone();
+        let (path, written) = (path.clone(), written.clone());
         async move {
             drop_cache(&path);
             read_all_and_check(&path).await;
+            write_sync_and_check(&written).await;
         }
     });
     std::fs::remove_file(&path).unwrap();
+    std::fs::remove_file(&written).unwrap();
 }
 
 #[test]
 #[ignore = "run in a child process by the test above"]
-fn cold_reads_on_io_uring_child() {
+fn file_io_on_io_uring_child() {
     if !util::in_child() {
         return;
     }
     let path = cold_file("cold-child");
     assert_eq!(lwt::unix::thread_count(), 0);
-    util::runtime(BackendKind::IoUring).block_on(read_all_and_check(&path));
+    let written = std::env::temp_dir().join(format!("lwt-ring-w-child-{}", std::process::id()));
+    util::runtime(BackendKind::IoUring).block_on(async {
+        read_all_and_check(&path).await;
+        write_sync_and_check(&written).await;
+    });
     assert_eq!(
         lwt::unix::thread_count(),
         0,
-        "a cold read on io_uring started a pool thread"
+        "a cold read, a write or a sync on io_uring started a pool thread"
     );
     std::fs::remove_file(&path).unwrap();
+    std::fs::remove_file(&written).unwrap();
 }
 
 #[test]
