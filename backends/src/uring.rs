@@ -54,7 +54,8 @@
 //! # Locks
 //!
 //! One lock, `state`: a leaf, taken under the reactor's source locks (`arm`), never held
-//! while waiting in the kernel.
+//! while waiting in the kernel, nor while a completed file operation is finished (finishing
+//! it releases its descriptor's guard, which may close the descriptor).
 //!
 //! # Fork
 //!

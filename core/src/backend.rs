@@ -252,6 +252,16 @@ pub trait Backend: Send + Sync + 'static {
 /// Like the rest of the contract, a backend never calls back into the reactor: it records a
 /// completion's result in the [`Completion`] during `wait` and keeps the waker that returns,
 /// which the driver collects with [`Completions::take_woken`] after that `wait`.
+///
+/// # Examples
+///
+/// ```
+/// // Only io_uring has the extension; every other backend says `None`.
+/// for kind in lwt::BackendKind::available() {
+///     let b = lwt::backends::open(Some(kind)).unwrap();
+///     assert_eq!(b.completions().is_some(), kind == lwt::BackendKind::IoUring);
+/// }
+/// ```
 pub trait Completions: Send + Sync {
     /// Starts `op`, batched like a registration (it goes to the kernel with the next `wait`,
     /// or at once while another thread is blocked in one). The backend keeps a clone of `op`

@@ -71,6 +71,22 @@ pub fn available() -> bool {
 /// # Errors
 ///
 /// The operation's `errno`; the backend's error if it cannot start it.
+///
+/// # Examples
+///
+/// ```
+/// use lwt_core::backend::{Completion, CompletionKind};
+/// use std::os::fd::AsRawFd;
+/// let rt = lwt::Builder::new().backend(lwt::BackendKind::best()).build().unwrap();
+/// rt.block_on(async {
+///     let file = std::fs::File::open("/proc/self/exe").unwrap();
+///     let op = Completion::new(CompletionKind::Read, file.as_raw_fd(), 0, vec![0; 4], Box::new(file));
+///     if let Some(read) = lwt_core::completion::start(op) {
+///         let (n, bytes) = read.await.unwrap(); // the kernel read it (io_uring)
+///         assert_eq!(&bytes[..n], b"\x7fELF");
+///     }
+/// });
+/// ```
 #[must_use = "a completion does nothing until polled"]
 pub struct CompletionFuture {
     op: Arc<Completion>,
