@@ -77,7 +77,9 @@ pub fn available() -> bool {
 /// ```
 /// use lwt_core::backend::{Completion, CompletionKind};
 /// use std::os::fd::AsRawFd;
-/// let rt = lwt::Builder::new().backend(lwt::BackendKind::best()).build().unwrap();
+/// use lwt::BackendKind;
+/// let kind = if BackendKind::IoUring.is_available() { BackendKind::IoUring } else { BackendKind::best() };
+/// let rt = lwt::Builder::new().backend(kind).build().unwrap();
 /// rt.block_on(async {
 ///     let file = std::fs::File::open("/proc/self/exe").unwrap();
 ///     let op = Completion::new(CompletionKind::Read, file.as_raw_fd(), 0, vec![0; 4], Box::new(file));
