@@ -28,6 +28,7 @@
 //! `timers`, the I/O set's lock and each source's lock are independent: none is taken while
 //! another is held, except a backend's internal lock under a source's (see [`io`]).
 
+pub mod completion;
 pub(crate) mod io;
 pub(crate) mod timers;
 
@@ -133,6 +134,9 @@ impl Driver {
         };
         local.events.clear();
         let res = self.backend.wait(&mut local.events, timeout);
+        if let Some(c) = self.backend.completions() {
+            c.take_woken(&mut local.wakers);
+        }
         // Only the loop's thread sets `sleeping` (in `begin_park`), so it can test it cheaply;
         // `notified` is only set while `sleeping` is.
         if self.sleeping.load(Ordering::Relaxed) {
