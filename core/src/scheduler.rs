@@ -676,8 +676,8 @@ fn schedule_remote(sh: &Shared, runnable: Runnable) {
         drop(runnable);
         return;
     }
-    // Unbounded and never closed.
-    let _ = sh.injector.push(runnable);
+    // Unbounded and never closed. Through the gate: a fork must not cut the push in half.
+    let _ = sh.driver.fork_gate.pass(|| sh.injector.push(runnable));
     sh.published
         .remote_schedules
         .fetch_add(1, Ordering::Relaxed);
@@ -695,7 +695,7 @@ fn schedule_local(weak: &Weak<Shared>, runnable: Runnable) {
     }
     match weak.upgrade() {
         Some(sh) => {
-            let _ = sh.local_queue.push(runnable);
+            let _ = sh.driver.fork_gate.pass(|| sh.local_queue.push(runnable));
             sh.driver.wake();
         }
         // Unreachable: a local task never outlives the `block_on` that spawned it, and its
@@ -784,8 +784,13 @@ where
         .propagate_panic(true)
         .spawn_local(|()| fut, move |r| schedule_local(&weak, r));
     // The first schedule, not reported as a wake.
-    let _ = shared.local_queue.push(runnable);
-    if !context::holds(Arc::as_ptr(shared)) {
+    if context::holds(Arc::as_ptr(shared)) {
+        let _ = shared.local_queue.push(runnable);
+    } else {
+        let _ = shared
+            .driver
+            .fork_gate
+            .pass(|| shared.local_queue.push(runnable));
         shared.driver.wake();
     }
     task
