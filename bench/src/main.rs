@@ -12,13 +12,12 @@ fn main() {
         ("jobs", "the job pool (blocking calls run off the loop)"),
         ("files", "file system calls"),
         (
-<<<<<<< HEAD
             "hyper",
             "hyper hello world on lwt vs hyper on tokio (CPU per request)",
-=======
+        ),
+        (
             "uring",
             "the io_uring backend: echo CPU and system calls, cached and cold reads",
->>>>>>> uring14
         ),
     ] {
         let present = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
