@@ -718,6 +718,25 @@ impl Backend for Uring {
         }
     }
 
+    fn host_fds(&self, out: &mut Vec<(RawFd, Interest)>) {
+        let inner = self.inner();
+        if inner.check_fork().is_err() {
+            return;
+        }
+        // A host blocks in its own poll(2), not in `wait`: what is batched (registrations,
+        // re-polls) goes to the kernel now, or the host would wait for polls never submitted.
+        if inner.sq_has_entries() {
+            if let Err(e) = inner.ring.submitter().submit() {
+                if !matches!(e.raw_os_error(), Some(libc::EINTR | libc::EBUSY)) {
+                    tracing::warn!("lwt: io_uring submit for a host loop failed: {e}");
+                }
+            }
+        }
+        // The ring's descriptor is readable while its completion queue has entries (wake-ups
+        // included: the eventfd has a poll of its own).
+        out.push((inner.ring.as_raw_fd(), Interest::READ));
+    }
+
     fn completions(&self) -> Option<&dyn Completions> {
         Some(self)
     }
