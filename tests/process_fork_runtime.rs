@@ -160,9 +160,12 @@ fn with_hand_off_codes<'a>(codes: &[(i32, &'a str)]) -> Vec<(i32, &'a str)> {
     codes.iter().chain(&HAND_OFF_CODES).copied().collect()
 }
 
-/// A `switch` job that blocks for 100 ms: its loop must be handed off (the steal count moves),
-/// a ticker task must keep ticking meanwhile, and the loop must be back home afterwards; `Err`
-/// says which of the three failed (one of [`HAND_OFF_CODES`]).
+/// A blocking `switch` job: its loop must be handed off (the steal count moves), a ticker task
+/// must tick meanwhile (on the stand-in: the home thread is blocked), and the loop must be back
+/// home afterwards; `Err` says which of the three failed (one of [`HAND_OFF_CODES`]). The job
+/// blocks until the first two have happened, up to [`util::WAIT_LIMIT`]: a fixed 100 ms was
+/// not always enough for the watchdog, the stand-in and the ticker's timer to get a CPU on a
+/// loaded machine.
 async fn switch_hand_off() -> Result<(), i32> {
     let stop = Arc::new(AtomicBool::new(false));
     let ticks = Arc::new(AtomicUsize::new(0));
@@ -180,7 +183,9 @@ async fn switch_hand_off() -> Result<(), i32> {
     let t = ticks.clone();
     let during = run_job(Some(AsyncMethod::Switch), move || {
         let at = t.load(Ordering::SeqCst);
-        std::thread::sleep(Duration::from_millis(100));
+        util::eventually(util::WAIT_LIMIT, || {
+            steals() > before && t.load(Ordering::SeqCst) > at
+        });
         t.load(Ordering::SeqCst) - at
     })
     .await
@@ -273,15 +278,27 @@ fn child_with_jobs_pending() {
         for _ in 0..4 {
             run_job(Some(AsyncMethod::Detach), || ()).await.unwrap();
         }
+        // They run until the parent has forked (up to a limit), so they are running at the
+        // fork however late the workers or this thread get a CPU.
+        let started = Arc::new(AtomicUsize::new(0));
+        let forked = Arc::new(AtomicBool::new(false));
         let slow = |v: u32| {
+            let (started, forked) = (started.clone(), forked.clone());
             lwt::spawn(run_job(Some(AsyncMethod::Detach), move || {
-                std::thread::sleep(Duration::from_millis(300));
+                started.fetch_add(1, Ordering::SeqCst);
+                util::eventually(util::WAIT_LIMIT, || forked.load(Ordering::SeqCst));
                 v
             }))
         };
         let (a, b) = (slow(1), slow(2));
-        lwt::sleep(Duration::from_millis(30)).await.unwrap();
+        assert!(
+            util::eventually_async(util::WAIT_LIMIT, || started.load(Ordering::SeqCst) == 2).await,
+            "{kind}: the two slow jobs did not start"
+        );
         let pid = fork().unwrap();
+        if pid != 0 {
+            forked.store(true, Ordering::SeqCst);
+        }
         if pid == 0 {
             run_in_child(async move {
                 // The jobs' threads are the parent's: nothing to wait for here.
@@ -345,9 +362,10 @@ fn fork_during_hand_off() {
     }
     util::for_each_backend(|kind| async move {
         let before = steals();
-        // The job blocks long enough for its loop to be handed to a stand-in, then forks.
-        let pid = run_job(Some(AsyncMethod::Switch), || {
-            std::thread::sleep(Duration::from_millis(30));
+        // The job blocks until its loop has been handed to a stand-in (up to a limit), then
+        // forks.
+        let pid = run_job(Some(AsyncMethod::Switch), move || {
+            util::eventually(util::WAIT_LIMIT, || steals() > before);
             fork()
         })
         .await
@@ -407,6 +425,8 @@ fn fork_on_stand_in() {
     }
     util::for_each_backend(|kind| async move {
         let home = std::thread::current().id();
+        let tried = Arc::new(AtomicBool::new(false));
+        let t = tried.clone();
         // A task that wakes while the home thread is blocked in a switch job runs on the
         // stand-in, and tries to fork there.
         let task = lwt::spawn(async move {
@@ -418,10 +438,13 @@ fn fork_on_stand_in() {
             if let Ok(0) = r {
                 child_exit(0); // not refused: the parent's assertion below fails
             }
+            t.store(true, Ordering::SeqCst);
             (on_stand_in, r)
         });
-        run_job(Some(AsyncMethod::Switch), || {
-            std::thread::sleep(Duration::from_millis(150))
+        // Blocks until the task has tried (up to a limit): it can only run meanwhile if the
+        // loop was handed off.
+        run_job(Some(AsyncMethod::Switch), move || {
+            util::eventually(util::WAIT_LIMIT, || tried.load(Ordering::SeqCst))
         })
         .await
         .unwrap();
