@@ -384,7 +384,8 @@ pub fn wait_filter() -> String {
 /// A count of one thread's system calls: a perf counter on the `raw_syscalls:sys_enter`
 /// tracepoint (needs tracefs, e.g. `mount -t tracefs nodev /sys/kernel/tracing`, and the
 /// right to trace the thread: root or `perf_event_paranoid` <= 1), optionally only the calls
-/// that pass a tracepoint filter. Costs the traced thread nothing measurable.
+/// that pass a tracepoint filter. While open it slows each system call of the traced thread
+/// (the kernel's tracing slow path), so timed segments must run without one.
 pub struct SyscallCounter(OwnedFd);
 
 impl SyscallCounter {
@@ -469,15 +470,6 @@ pub fn echo(peers: &[Peer], n: usize, rounds: usize) -> Vec<Vec<EchoSample>> {
         .spawn(move || {
             pin_from_env();
             let client_clock = this_thread_cpu_clock();
-            let counters: Vec<_> = targets
-                .iter()
-                .map(|&(_, _, tid)| {
-                    (
-                        SyscallCounter::open(tid, None),
-                        SyscallCounter::open(tid, Some(&wait_filter())),
-                    )
-                })
-                .collect();
             let mut conns: Vec<Vec<TcpStream>> = targets
                 .iter()
                 .map(|(addr, _, _)| {
@@ -506,11 +498,32 @@ pub fn echo(peers: &[Peer], n: usize, rounds: usize) -> Vec<Vec<EchoSample>> {
                     round(c);
                 }
             }
+            // System calls are counted in a segment of their own, untimed: while a perf
+            // counter watches the `sys_enter` tracepoint every system call of the watched
+            // thread takes the kernel's slow path (about 0.1-0.3 us more each), which would
+            // inflate the CPU figures by 10% and more. The counters are closed before the
+            // timed segments.
+            let syscalls: Vec<(Option<f64>, Option<f64>)> = targets
+                .iter()
+                .zip(conns.iter_mut())
+                .map(|(&(_, _, tid), c)| {
+                    let all = SyscallCounter::open(tid, None);
+                    let waits = SyscallCounter::open(tid, Some(&wait_filter()));
+                    let count = |c: &Option<SyscallCounter>| c.as_ref().map(SyscallCounter::read);
+                    let (all0, wait0) = (count(&all), count(&waits));
+                    for _ in 0..rounds / 2 {
+                        round(c);
+                    }
+                    let rts = ((rounds / 2).max(1) * n) as f64;
+                    let per_rt = |a: Option<u64>, b: Option<u64>| {
+                        a.zip(b).map(|(a, b)| (b - a) as f64 / rts)
+                    };
+                    (per_rt(all0, count(&all)), per_rt(wait0, count(&waits)))
+                })
+                .collect();
             let mut samples: Vec<Vec<EchoSample>> = targets.iter().map(|_| Vec::new()).collect();
             for _ in 0..REPS {
                 for (i, (_, server_clock, _)) in targets.iter().enumerate() {
-                    let count = |c: &Option<SyscallCounter>| c.as_ref().map(SyscallCounter::read);
-                    let (all0, wait0) = (count(&counters[i].0), count(&counters[i].1));
                     let (s0, p0, c0) = (
                         clock_ns(*server_clock),
                         clock_ns(libc::CLOCK_PROCESS_CPUTIME_ID),
@@ -531,12 +544,8 @@ pub fn echo(peers: &[Peer], n: usize, rounds: usize) -> Vec<Vec<EchoSample>> {
                         cpu_ns: (s1 - s0) as f64 / rts,
                         all_cpu_ns: ((p1 - p0) as f64 - (c1 - c0) as f64) / rts,
                         rt_per_s: rts / wall.as_secs_f64(),
-                        syscalls_per_rt: all0
-                            .zip(count(&counters[i].0))
-                            .map(|(a, b)| (b - a) as f64 / rts),
-                        waits_per_rt: wait0
-                            .zip(count(&counters[i].1))
-                            .map(|(a, b)| (b - a) as f64 / rts),
+                        syscalls_per_rt: syscalls[i].0,
+                        waits_per_rt: syscalls[i].1,
                     });
                 }
             }
