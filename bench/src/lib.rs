@@ -1,10 +1,74 @@
-//! What the bench binaries share: the note that dates a run and names the machine it ran on,
-//! where plots go, and the SVG plots themselves ([`plot`]). Nothing here measures anything.
+//! What the bench binaries share: the TCP echo benchmark of `--bin loop` and `--bin uring`
+//! ([`echo`]); the settings every binary reads the same way (`BENCH_SCALE`, `BENCH_ONLY`,
+//! `BENCH_TIMEOUT`); the note that dates a run and names the machine it ran on, where plots
+//! go, and the SVG plots themselves ([`plot`]).
 
+pub mod echo;
 pub mod plot;
 
-use std::path::PathBuf;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// The whole run's bound when `BENCH_TIMEOUT` (seconds) is unset: past it the run stops.
+pub const RUN_TIMEOUT: Duration = Duration::from_secs(1800);
+
+/// `BENCH_SCALE`, the factor on every iteration count (1 when unset or not above 0).
+pub fn scale() -> f64 {
+    std::env::var("BENCH_SCALE")
+        .ok()
+        .and_then(|s| s.parse::<f64>().ok())
+        .filter(|s| *s > 0.0)
+        .unwrap_or(1.0)
+}
+
+/// `n` times [`scale`], at least 1.
+pub fn scaled(n: usize) -> usize {
+    ((n as f64 * scale()) as usize).max(1)
+}
+
+/// Whether `BENCH_ONLY` (a comma-separated list of substrings of benchmark names, e.g.
+/// `echo` or `yield,timer`) lets benchmark `name` run; unset runs everything.
+pub fn selected(name: &str) -> bool {
+    match std::env::var("BENCH_ONLY") {
+        Ok(v) if !v.is_empty() => v.split(',').any(|w| name.contains(w.trim())),
+        _ => true,
+    }
+}
+
+/// Prints `msg`, after the binary's name, and ends the run with status 2: a setting this run
+/// cannot honour, or a run that outlasted its bound.
+pub fn fail(msg: &str) -> ! {
+    let bin = std::env::args_os()
+        .next()
+        .and_then(|a| {
+            Path::new(&a)
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+        })
+        .unwrap_or_else(|| "lwt-bench".into());
+    eprintln!("{bin}: {msg}");
+    std::process::exit(2)
+}
+
+/// Ends the process when the run outlasts `BENCH_TIMEOUT` seconds ([`RUN_TIMEOUT`] when
+/// unset): every loop of a run is bounded in count, and this bounds it in time, so a stuck
+/// server or a machine far slower than expected cannot hold a `bench/run` forever.
+pub fn watchdog() {
+    let limit = std::env::var("BENCH_TIMEOUT")
+        .ok()
+        .and_then(|v| v.parse::<f64>().ok())
+        .filter(|s| *s > 0.0)
+        .map_or(RUN_TIMEOUT, Duration::from_secs_f64);
+    std::thread::Builder::new()
+        .name("watchdog".into())
+        .spawn(move || {
+            std::thread::sleep(limit);
+            fail(&format!(
+                "the run took longer than {limit:?} (BENCH_TIMEOUT): stopped"
+            ));
+        })
+        .expect("the watchdog thread");
+}
 
 /// The current UTC date and time, `2026-12-01 18:55 UTC` (no date crate: the civil date from
 /// the days since the epoch, after H. Hinnant's `civil_from_days`).

@@ -3,9 +3,9 @@
 //! (current-thread runtime) and smol's `blocking::unblock`.
 //!
 //! Run: `cargo run --release --manifest-path bench/Cargo.toml --bin jobs`
-//! (`JOBS_BENCH_N=20000` for a shorter run; unset, `BENCH_SCALE` scales the default 100 000). The contenders take turns, one round each, for
-//! `JOBS_BENCH_ROUNDS` (5) rounds, so a busy spell of the machine hits them alike; each figure
-//! is a contender's best and median round. `JOBS_BENCH_VERBOSE=1` prints every round.
+//! (`JOBS_BENCH_N=20000` for a shorter run; unset, `BENCH_SCALE` scales the default 100 000).
+//! The contenders take turns, one round each, for `JOBS_BENCH_ROUNDS` (5) rounds, so a busy
+//! spell of the machine hits them alike; each figure is a contender's best and median round. `JOBS_BENCH_VERBOSE=1` prints every round.
 //!
 //! Each round is timed twice: wall time per call, and the process's CPU time per call (every
 //! thread: the loop, the workers, the runtime's helpers). Wall time alone flatters whoever
@@ -269,15 +269,6 @@ fn table(rows: &[(&str, Figure)]) {
     }
 }
 
-/// `BENCH_SCALE` (as the loop benchmark reads it), 1 when unset.
-fn scale() -> f64 {
-    std::env::var("BENCH_SCALE")
-        .ok()
-        .and_then(|s| s.parse::<f64>().ok())
-        .filter(|s| *s > 0.0)
-        .unwrap_or(1.0)
-}
-
 /// Writes `jobs-round-trip.svg`: each contender's median wall and CPU time per call, for the
 /// trivial job and for the `stat`.
 fn jobs_plot(n: usize, panels: [(&str, &[(&str, Figure)]); 2], load: (Option<f64>, Option<f64>)) {
@@ -332,7 +323,10 @@ fn jobs_plot(n: usize, panels: [(&str, &[(&str, Figure)]); 2], load: (Option<f64
 fn main() {
     let t0 = Instant::now();
     let load0 = lwt_bench::load_average();
-    let n = env_usize("JOBS_BENCH_N", ((100_000.0 * scale()) as usize).max(100));
+    let n = env_usize(
+        "JOBS_BENCH_N",
+        ((100_000.0 * lwt_bench::scale()) as usize).max(100),
+    );
     let cpus = std::thread::available_parallelism().map_or(1, |c| c.get());
     println!(
         "jobs benchmark: {n} calls per round, best of {} interleaved rounds, {cpus} CPUs",
