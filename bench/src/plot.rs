@@ -21,26 +21,37 @@ fn rgb(c: Rgb) -> RGBColor {
 /// One point of a line: the median `y` at `x`, and the spread of the repetitions (`lo..hi`).
 #[derive(Clone, Copy, Debug)]
 pub struct Point {
+    /// Where on the x axis (greater than 0: the axis is logarithmic).
     pub x: f64,
+    /// The median.
     pub y: f64,
+    /// The lowest repetition (the whisker's bottom).
     pub lo: f64,
+    /// The highest repetition (the whisker's top).
     pub hi: f64,
 }
 
 /// One line of a line plot.
 #[derive(Clone, Debug)]
 pub struct Series {
+    /// The name in the legend.
     pub name: String,
+    /// The line's colour.
     pub color: Rgb,
+    /// The points, in x order.
     pub points: Vec<Point>,
 }
 
 /// What every plot has around its chart: a title, caption lines under it (date, machine,
 /// settings), and axis descriptions with units.
 pub struct Frame<'a> {
+    /// The title, in bold at the top.
     pub title: &'a str,
+    /// The caption, one short line each, under the charts.
     pub notes: &'a [String],
+    /// The x axis description, with its unit.
     pub x_desc: &'a str,
+    /// The y axis description, with its unit (unused by bar plots).
     pub y_desc: &'a str,
 }
 
@@ -275,14 +286,18 @@ pub fn lines_log_x(
 /// One category of a bar plot: a label and one figure per measure (`None`: not measured).
 #[derive(Clone, Debug)]
 pub struct Bar {
+    /// The category's label, left of its bars.
     pub label: String,
+    /// One figure per measure, in the order of the plot's measures.
     pub values: Vec<Option<f64>>,
 }
 
 /// One chart of a bar plot: its caption and its categories, top to bottom.
 #[derive(Clone, Debug)]
 pub struct Panel {
+    /// The chart's caption, above it.
     pub caption: String,
+    /// The categories, top to bottom.
     pub bars: Vec<Bar>,
 }
 
