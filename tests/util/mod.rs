@@ -1,6 +1,9 @@
 //! Helpers shared by the behaviour tests.
 #![allow(dead_code)] // each test binary uses a different subset
 
+#[cfg(unix)]
+pub mod parked;
+
 use lwt::{BackendKind, Builder, Runtime};
 use std::future::Future;
 use std::sync::mpsc;
