@@ -351,9 +351,13 @@ pub fn bars_log_ns(
     if vmax <= 0.0 {
         return Err("no bars to plot".into());
     }
-    // From the power of ten below the smallest figure to one decade past the largest (room
-    // for the figure written at the end of the longest bar).
-    let (d0, d1) = (vmin.log10().floor() as i32, vmax.log10().ceil() as i32 + 1);
+    // From the power of ten below half the smallest figure (so the shortest bar has a length
+    // even when its figure is a power of ten) to one decade past the largest (room for the
+    // figure written at the end of the longest bar).
+    let (d0, d1) = (
+        (vmin / 2.0).log10().floor() as i32,
+        vmax.log10().ceil() as i32 + 1,
+    );
     let (x0, x1) = (10f64.powi(d0), 10f64.powi(d1));
     let ticks: Vec<f64> = (d0..=d1).map(|d| 10f64.powi(d)).collect();
     let row_h = 34 * measures.len() as u32 + 16;
