@@ -148,9 +148,7 @@ struct Sleep(lwt_core::Sleep);
 impl Future for Sleep {
     type Output = ();
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        // An error means the sleep was polled outside of an lwt runtime, where no timer can
-        // run: hyper sees it fire at once rather than never.
-        Pin::new(&mut self.0).poll(cx).map(drop)
+        Pin::new(&mut self.0).poll(cx)
     }
 }
 

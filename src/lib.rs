@@ -22,26 +22,17 @@ pub use lwt_backends as backends;
 pub use lwt_backends::BackendKind;
 pub use lwt_core as core;
 pub use lwt_core::{
-    auto_yield, choose, duration_of_secs, handle_unix_error, join, join2, pick, sleep, sleep_secs,
-    sleep_until, spawn, spawn_local, timeout, with_timeout, yield_now, AutoYield, Error, Handle,
-    JobMetrics, JoinHandle, Key, Result, Runtime, RuntimeMetrics,
+    auto_yield, choose, duration_of_secs, handle_unix_error, interval, join, join2, pick, sleep,
+    sleep_secs, sleep_until, spawn, spawn_local, timeout, with_timeout, yield_now, AutoYield,
+    Error, Handle, Interval, JobMetrics, JoinHandle, Key, Result, Runtime, RuntimeMetrics, Timeout,
 };
 pub use lwt_core::{
     call_notification, make_notification, send_notification, set_notification, stop_notification,
     NotificationId,
 };
 
-/// `Lwt_unix` for Rust: every function of the seed by its name.
-pub mod unix {
-    pub use lwt_core::{
-        auto_yield, call_notification, handle_unix_error, make_notification, send_notification,
-        set_notification, sleep, sleep_secs, stop_notification, timeout, with_timeout, yield_now,
-        Error, NotificationId,
-    };
-    pub use lwt_jobs::*;
-    #[cfg(unix)] // the Unix surface; absent on Windows (docs/portable.md)
-    pub use lwt_syscalls::*;
-}
+mod combine;
+pub mod unix;
 
 #[doc(hidden)]
 #[path = "macro_support.rs"]

@@ -1042,9 +1042,7 @@ pub async fn wait_for_jobs() {
     // one can only be pending from here while its loop is handed off, which is rare, so
     // poll for that.
     while lwt_core::switch::calls_handed_off() > 0 {
-        if lwt_core::sleep(Duration::from_millis(1)).await.is_err() {
-            break;
-        }
+        lwt_core::sleep(Duration::from_millis(1)).await;
     }
     let mut listener: Option<event_listener::EventListener> = None;
     std::future::poll_fn(|cx| loop {
