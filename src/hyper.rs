@@ -63,7 +63,7 @@ use std::time::{Duration, Instant};
 ///     let (tx, rx) = std::sync::mpsc::channel();
 ///     lwt::hyper::Executor.execute(async move { tx.send(7).unwrap() });
 ///     lwt::yield_now().await;
-///     lwt::sleep(std::time::Duration::from_millis(1)).await.unwrap();
+///     lwt::sleep(std::time::Duration::from_millis(1)).await;
 ///     assert_eq!(rx.try_recv().unwrap(), 7);
 /// });
 /// ```
@@ -98,7 +98,7 @@ where
 ///     let shared = Rc::new(std::cell::Cell::new(0));
 ///     let s = shared.clone();
 ///     lwt::hyper::LocalExecutor.execute(async move { s.set(5) });
-///     lwt::sleep(std::time::Duration::from_millis(1)).await.unwrap();
+///     lwt::sleep(std::time::Duration::from_millis(1)).await;
 ///     assert_eq!(shared.get(), 5);
 /// });
 /// ```

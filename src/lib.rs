@@ -52,7 +52,7 @@ pub use builder::{run, Builder};
 /// ```
 /// #[lwt::main]
 /// async fn main() {
-///     lwt::sleep(std::time::Duration::from_millis(1)).await.unwrap();
+///     lwt::sleep(std::time::Duration::from_millis(1)).await;
 ///     println!("slept on {}", lwt::Handle::current().backend_name());
 /// }
 /// ```
@@ -110,7 +110,7 @@ pub use lwt_macros::main;
 /// #[lwt::test(backend = "poll", timeout_secs = 10)]
 /// async fn only_on_poll() -> Result<(), lwt::Error> {
 ///     assert_eq!(lwt::Handle::current().backend_name(), "poll");
-///     lwt::sleep(std::time::Duration::from_millis(1)).await?;
+///     lwt::sleep(std::time::Duration::from_millis(1)).await;
 ///     Ok(())
 /// }
 /// ```

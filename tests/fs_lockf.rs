@@ -98,8 +98,7 @@ fn lockf_against_another_process() {
             lockf(&fd2, LockCommand::Lock, 10).await
         }));
         lwt::sleep(std::time::Duration::from_millis(20))
-            .await
-            .unwrap();
+            .await;
         assert!(
             !waiter.is_finished(),
             "F_LOCK returned while the region was held"

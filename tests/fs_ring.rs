@@ -153,7 +153,7 @@ fn reads_canceled_in_flight_free_nothing_early() {
                 tasks.push(lwt::spawn(async move {
                     let mut buf = vec![0u8; CHUNK];
                     let off = (i * CHUNK) % SIZE;
-                    match lwt::with_timeout(
+                    match lwt::unix::with_timeout(
                         Duration::from_micros(50),
                         pread(&fd, &mut buf, off as u64),
                     )

@@ -74,13 +74,13 @@ fn a_fork_during_other_threads_pushes_leaves_the_child_a_working_loop() {
             for round in 0..FORKS {
                 let pid = fork().unwrap();
                 if pid == 0 {
-                    let code = lwt::with_timeout(CHILD_LIMIT, async { Ok(child_turns().await) })
+                    let code = lwt::unix::with_timeout(CHILD_LIMIT, async { Ok(child_turns().await) })
                         .await
                         .unwrap_or(4);
                     child_exit(code);
                 }
                 let st =
-                    match lwt::with_timeout(CHILD_LIMIT, waitpid(WaitFlags::empty(), pid)).await {
+                    match lwt::unix::with_timeout(CHILD_LIMIT, waitpid(WaitFlags::empty(), pid)).await {
                         Ok((_, st)) => st,
                         Err(lwt::Error::Timeout) => {
                             // SAFETY: `kill` only sends a signal to our own child.

@@ -44,7 +44,7 @@ async fn child_io() -> i32 {
     if write(&b, b"child").await.ok() != Some(5) {
         return 4;
     }
-    match lwt::with_timeout(Duration::from_secs(10), reader).await {
+    match lwt::unix::with_timeout(Duration::from_secs(10), reader).await {
         Ok(Ok(v)) if v == b"child" => 0,
         Err(lwt::Error::Timeout) => 5,
         _ => 6,

@@ -38,7 +38,7 @@ async fn park_tasks(dropped: &Arc<AtomicUsize>, outside: &Arc<Mutex<Option<Waker
     let f = Flag(dropped.clone());
     drop(lwt::spawn(async move {
         let _f = f;
-        let _ = lwt::sleep(Duration::from_secs(60)).await;
+        lwt::sleep(Duration::from_secs(60)).await;
     }));
     // On another task's handle.
     let long = lwt::spawn(lwt::sleep(Duration::from_secs(60)));
@@ -141,11 +141,11 @@ fn a_runtime_dropped_on_another_thread_drops_its_local_tasks_at_home_and_does_no
             let rc = std::rc::Rc::new(WhereDropped(d)); // !Send
             drop(lwt::spawn_local(async move {
                 let _rc = rc;
-                let _ = lwt::sleep(Duration::from_secs(60)).await;
+                lwt::sleep(Duration::from_secs(60)).await;
             }));
             drop(lwt::spawn(async move {
                 let _f = Flag(s);
-                let _ = lwt::sleep(Duration::from_secs(60)).await;
+                lwt::sleep(Duration::from_secs(60)).await;
             }));
             lwt::yield_now().await;
         });

@@ -24,7 +24,7 @@
 //! ```
 //! lwt::run(async {
 //!     let t = lwt::spawn(async { 2 + 2 });
-//!     lwt::sleep(std::time::Duration::from_millis(1)).await.unwrap();
+//!     lwt::sleep(std::time::Duration::from_millis(1)).await;
 //!     assert_eq!(t.await.unwrap(), 4);
 //! });
 //! ```

@@ -180,7 +180,7 @@ impl Runtime {
     /// ```
     /// # let rt = lwt_core::Runtime::new(lwt::backends::open(None).unwrap());
     /// let v = rt.block_on(async {
-    ///     lwt_core::sleep(std::time::Duration::from_millis(1)).await.unwrap();
+    ///     lwt_core::sleep(std::time::Duration::from_millis(1)).await;
     ///     3
     /// });
     /// assert_eq!(v, 3);

@@ -180,7 +180,7 @@ pub fn sleep(d: Duration) -> Sleep {
 /// ```
 /// lwt::run(async {
 ///     let at = std::time::Instant::now() + std::time::Duration::from_millis(5);
-///     lwt::sleep_until(at).await.unwrap();
+///     lwt::sleep_until(at).await;
 ///     assert!(std::time::Instant::now() >= at);
 /// });
 /// ```
