@@ -44,9 +44,10 @@ fn a_failing_poll_gives_its_error_to_the_waiting_operations_and_the_loop_goes_on
         )
         .unwrap();
         for r in readers {
-            let got = lwt::unix::with_timeout(Duration::from_secs(10), async { Ok(r.await.unwrap()) })
-                .await
-                .expect("a waiting read was left waiting");
+            let got =
+                lwt::unix::with_timeout(Duration::from_secs(10), async { Ok(r.await.unwrap()) })
+                    .await
+                    .expect("a waiting read was left waiting");
             match got {
                 Err(e) => assert_eq!(e.errno(), Some(libc::EINVAL), "{e:?}"),
                 Ok(n) => panic!("read {n} bytes from a silent socket"),
