@@ -1,4 +1,11 @@
-//! `Lwt_unix` for Rust: every function of the seed by its name.
+// The grouped guide is written for the Unix surface; on Windows only the loop, time and jobs
+// are here (docs/portable.md).
+#![cfg_attr(unix, doc = include_str!("unix.md"))]
+#![cfg_attr(
+    not(unix),
+    doc = "`Lwt_unix` for Rust: on Windows, the loop, time, notifications and jobs (`run_job`, \
+           the pool); the rest of Lwt_unix is Unix-only (see `lwt::net` for sockets)."
+)]
 
 pub use lwt_core::{
     auto_yield, call_notification, handle_unix_error, make_notification, send_notification,
