@@ -24,7 +24,8 @@ pub use lwt_core as core;
 pub use lwt_core::{
     auto_yield, choose, duration_of_secs, handle_unix_error, interval, join, join2, pick, sleep,
     sleep_secs, sleep_until, spawn, spawn_local, timeout, with_timeout, yield_now, AutoYield,
-    Error, Handle, Interval, JobMetrics, JoinHandle, Key, Result, Runtime, RuntimeMetrics, Timeout,
+    Error, Handle, Interval, JobMetrics, JoinHandle, Key, Result, Runtime, RuntimeMetrics, Sleep,
+    Timeout,
 };
 pub use lwt_core::{
     call_notification, make_notification, send_notification, set_notification, stop_notification,
