@@ -9,7 +9,7 @@ set -eu
 
 cd "$(dirname "$0")/.."
 TARGET=x86_64-pc-windows-gnu
-TESTS=${LWT_WINDOWS_TESTS:-"windows_timers windows_notifications windows_jobs windows_pick windows_tcp_echo net_streams macros"}
+TESTS=${LWT_WINDOWS_TESTS:-"windows_timers windows_notifications windows_jobs windows_pick windows_tcp_echo net_streams macros time_ergonomics"}
 
 # --- tools -------------------------------------------------------------------------------
 WINE=/usr/lib/wine/wine64

@@ -27,14 +27,15 @@ mod imp {
         let t0 = Instant::now();
         let tasks: Vec<_> = (1..=3u64)
             .map(|i| {
-                lwt::spawn(
-                    async move { lwt::sleep(Duration::from_millis(10 * i)).await.map(|_| i) },
-                )
+                lwt::spawn(async move {
+                    lwt::sleep(Duration::from_millis(10 * i)).await;
+                    i
+                })
             })
             .collect();
         let mut sum = 0;
         for t in tasks {
-            sum += t.await??;
+            sum += t.await?;
         }
         println!(
             "3 tasks slept concurrently: sum {sum} in {:?}",
@@ -139,7 +140,7 @@ mod imp {
             .join()
             .expect("thread")?;
         while hits.load(Ordering::SeqCst) == 0 {
-            lwt::sleep(Duration::from_millis(1)).await?;
+            lwt::sleep(Duration::from_millis(1)).await;
         }
         println!("notification from another thread delivered in the loop");
         println!("done");

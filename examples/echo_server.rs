@@ -56,7 +56,7 @@ mod imp {
                     }
                     Err(e) => {
                         eprintln!("echo_server: accept: {e}");
-                        lwt::sleep(Duration::from_millis(10)).await?;
+                        lwt::sleep(Duration::from_millis(10)).await;
                     }
                 }
             }

@@ -72,7 +72,7 @@ fn main() {
     drop(rt.spawn(async move {
         let start = Instant::now();
         for i in 1..=5 {
-            lwt::sleep(Duration::from_millis(10)).await.unwrap();
+            lwt::sleep(Duration::from_millis(10)).await;
             println!("timer: tick {i} at {:?}", start.elapsed());
         }
         d.fetch_add(1, Ordering::SeqCst);

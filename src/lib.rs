@@ -22,26 +22,18 @@ pub use lwt_backends as backends;
 pub use lwt_backends::BackendKind;
 pub use lwt_core as core;
 pub use lwt_core::{
-    auto_yield, choose, duration_of_secs, handle_unix_error, join, join2, pick, sleep, sleep_secs,
-    sleep_until, spawn, spawn_local, timeout, with_timeout, yield_now, AutoYield, Error, Handle,
-    JobMetrics, JoinHandle, Key, Result, Runtime, RuntimeMetrics,
+    auto_yield, choose, duration_of_secs, handle_unix_error, interval, join, join2, pick, sleep,
+    sleep_secs, sleep_until, spawn, spawn_local, timeout, with_timeout, yield_now, AutoYield,
+    Error, Handle, Interval, JobMetrics, JoinHandle, Key, Result, Runtime, RuntimeMetrics, Sleep,
+    Timeout,
 };
 pub use lwt_core::{
     call_notification, make_notification, send_notification, set_notification, stop_notification,
     NotificationId,
 };
 
-/// `Lwt_unix` for Rust: every function of the seed by its name.
-pub mod unix {
-    pub use lwt_core::{
-        auto_yield, call_notification, handle_unix_error, make_notification, send_notification,
-        set_notification, sleep, sleep_secs, stop_notification, timeout, with_timeout, yield_now,
-        Error, NotificationId,
-    };
-    pub use lwt_jobs::*;
-    #[cfg(unix)] // the Unix surface; absent on Windows (docs/portable.md)
-    pub use lwt_syscalls::*;
-}
+mod combine;
+pub mod unix;
 
 #[doc(hidden)]
 #[path = "macro_support.rs"]
@@ -61,7 +53,7 @@ pub use builder::{run, Builder};
 /// ```
 /// #[lwt::main]
 /// async fn main() {
-///     lwt::sleep(std::time::Duration::from_millis(1)).await.unwrap();
+///     lwt::sleep(std::time::Duration::from_millis(1)).await;
 ///     println!("slept on {}", lwt::Handle::current().backend_name());
 /// }
 /// ```
@@ -119,7 +111,7 @@ pub use lwt_macros::main;
 /// #[lwt::test(backend = "poll", timeout_secs = 10)]
 /// async fn only_on_poll() -> Result<(), lwt::Error> {
 ///     assert_eq!(lwt::Handle::current().backend_name(), "poll");
-///     lwt::sleep(std::time::Duration::from_millis(1)).await?;
+///     lwt::sleep(std::time::Duration::from_millis(1)).await;
 ///     Ok(())
 /// }
 /// ```

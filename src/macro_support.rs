@@ -8,7 +8,6 @@
 
 use crate::{BackendKind, Builder};
 use std::fmt::Debug;
-use std::future::Future;
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -187,3 +186,9 @@ where
         panic!("lwt::test: {} failed {}", spec.name, failures.join("; "));
     }
 }
+
+// What `lwt::join!` and `lwt::pick!` expand to, by paths the caller cannot shadow.
+pub use std::future::{poll_fn, Future};
+pub use std::option::Option;
+pub use std::pin::pin;
+pub use std::task::Poll;

@@ -32,7 +32,7 @@ fn a_failing_poll_gives_its_error_to_the_waiting_operations_and_the_loop_goes_on
                 read(&a, &mut buf).await
             }));
         }
-        lwt::sleep(Duration::from_millis(5)).await.unwrap(); // every read waits
+        lwt::sleep(Duration::from_millis(5)).await; // every read waits
         let lim = getrlimit(Resource::Nofile);
         // poll(2) refuses more descriptors than the soft limit: the loop's next wait fails.
         setrlimit(
@@ -44,9 +44,10 @@ fn a_failing_poll_gives_its_error_to_the_waiting_operations_and_the_loop_goes_on
         )
         .unwrap();
         for r in readers {
-            let got = lwt::with_timeout(Duration::from_secs(10), async { Ok(r.await.unwrap()) })
-                .await
-                .expect("a waiting read was left waiting");
+            let got =
+                lwt::unix::with_timeout(Duration::from_secs(10), async { Ok(r.await.unwrap()) })
+                    .await
+                    .expect("a waiting read was left waiting");
             match got {
                 Err(e) => assert_eq!(e.errno(), Some(libc::EINVAL), "{e:?}"),
                 Ok(n) => panic!("read {n} bytes from a silent socket"),
@@ -54,13 +55,13 @@ fn a_failing_poll_gives_its_error_to_the_waiting_operations_and_the_loop_goes_on
         }
         setrlimit(Resource::Nofile, lim).unwrap();
         // The loop is alive: timers and I/O work again.
-        lwt::sleep(Duration::from_millis(2)).await.unwrap();
+        lwt::sleep(Duration::from_millis(2)).await;
         let (r, w) = pipe().unwrap();
         let t = lwt::spawn(async move {
             let mut buf = [0u8; 2];
             read(&r, &mut buf).await.map(|n| buf[..n].to_vec())
         });
-        lwt::sleep(Duration::from_millis(2)).await.unwrap();
+        lwt::sleep(Duration::from_millis(2)).await;
         write(&w, b"ok").await.unwrap();
         assert_eq!(t.await.unwrap().unwrap(), b"ok");
         drop(keep);

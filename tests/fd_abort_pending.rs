@@ -33,10 +33,10 @@ where
     F: Future<Output = lwt::Result<T>> + Send + 'static,
 {
     let task = lwt::spawn(op);
-    lwt::sleep(Duration::from_millis(20)).await.unwrap();
+    lwt::sleep(Duration::from_millis(20)).await;
     assert!(!task.is_finished(), "{what}: ended before the abort");
     abort(fd, cause());
-    let r = lwt::with_timeout(Duration::from_secs(5), async { Ok(task.await) })
+    let r = lwt::unix::with_timeout(Duration::from_secs(5), async { Ok(task.await) })
         .await
         .unwrap_or_else(|e| panic!("{what}: still pending 5 s after the abort ({e})"))
         .unwrap();

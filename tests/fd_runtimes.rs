@@ -140,7 +140,7 @@ fn dup2_onto_a_watched_descriptor_watches_the_new_file() {
         let (r2, w2) = pipe().unwrap();
         // The loop watches r2: a read that waits, then is cancelled.
         let mut buf = [0u8; 8];
-        let t = lwt::with_timeout(Duration::from_millis(10), read(&r2, &mut buf)).await;
+        let t = lwt::unix::with_timeout(Duration::from_millis(10), read(&r2, &mut buf)).await;
         assert!(matches!(t, Err(Error::Timeout)));
         // Keep r2's old file open elsewhere, so its registration would stay valid.
         let old = dup(&r2, true).unwrap();
@@ -153,11 +153,11 @@ fn dup2_onto_a_watched_descriptor_watches_the_new_file() {
                 buf[..n].to_vec()
             })
         };
-        lwt::sleep(Duration::from_millis(10)).await.unwrap();
+        lwt::sleep(Duration::from_millis(10)).await;
         write(&w2, b"old").await.unwrap(); // the replaced file: must not wake the read
-        lwt::sleep(Duration::from_millis(10)).await.unwrap();
+        lwt::sleep(Duration::from_millis(10)).await;
         write(&w1, b"new").await.unwrap();
-        let got = lwt::with_timeout(Duration::from_secs(5), reader)
+        let got = lwt::unix::with_timeout(Duration::from_secs(5), reader)
             .await
             .expect("the read on the new file never woke");
         assert_eq!(got, b"new");
@@ -188,7 +188,7 @@ fn a_short_read_followed_by_end_of_file_ends() {
             }); // closed at once
             let (c, _) = accept(&l).await.unwrap();
             peer.join().unwrap();
-            lwt::sleep(Duration::from_millis(1)).await.unwrap(); // both arrived
+            lwt::sleep(Duration::from_millis(1)).await; // both arrived
             let mut buf = [0u8; 64];
             let mut got = Vec::new();
             loop {

@@ -317,9 +317,7 @@ fn cached_reads_complete_at_once_and_cold_ones_go_to_a_job() {
                 if went_to_job {
                     return;
                 }
-                lwt::sleep(std::time::Duration::from_millis(10))
-                    .await
-                    .unwrap();
+                lwt::sleep(std::time::Duration::from_millis(10)).await;
             }
             panic!("a read of an evicted file never went to a job");
         })

@@ -192,7 +192,7 @@ fn opens_canceled_child() {
                     tasks.push(lwt::spawn(async move {
                         let open = lwt::unix::openfile(&path, lwt::unix::OpenFlags::RDONLY, 0);
                         if let Ok(_fd) =
-                            lwt::with_timeout(Duration::from_micros(round * 10), open).await
+                            lwt::unix::with_timeout(Duration::from_micros(round * 10), open).await
                         {
                             opened.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         }
@@ -291,7 +291,7 @@ fn reads_canceled_in_flight_free_nothing_early() {
                 tasks.push(lwt::spawn(async move {
                     let mut buf = vec![0u8; CHUNK];
                     let off = (i * CHUNK) % SIZE;
-                    match lwt::with_timeout(
+                    match lwt::unix::with_timeout(
                         Duration::from_micros(50),
                         pread(&fd, &mut buf, off as u64),
                     )

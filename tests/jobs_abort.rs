@@ -54,7 +54,7 @@ fn abort_jobs_rejects_pending_jobs_with_the_error() {
         let done = Arc::new(AtomicUsize::new(0));
         let release = Arc::new(AtomicBool::new(false));
         let jobs = held_jobs(3, &release, &done);
-        lwt::sleep(Duration::from_millis(10)).await.unwrap();
+        lwt::sleep(Duration::from_millis(10)).await;
         abort_jobs(Error::Timeout);
         for j in jobs {
             assert!(matches!(j.await.unwrap(), Err(Error::Timeout)));
@@ -78,7 +78,7 @@ fn cancel_jobs_rejects_pending_jobs_with_canceled() {
         let done = Arc::new(AtomicUsize::new(0));
         let release = Arc::new(AtomicBool::new(false));
         let jobs = held_jobs(2, &release, &done);
-        lwt::sleep(Duration::from_millis(10)).await.unwrap();
+        lwt::sleep(Duration::from_millis(10)).await;
         cancel_jobs();
         for j in jobs {
             assert!(matches!(j.await.unwrap(), Err(Error::Canceled)));
@@ -100,7 +100,7 @@ fn a_switch_job_aborted_while_it_blocks_is_rejected() {
         let aborted = Arc::new(AtomicBool::new(false));
         let a = aborted.clone();
         let aborter = lwt::spawn(async move {
-            lwt::sleep(Duration::from_millis(20)).await.unwrap();
+            lwt::sleep(Duration::from_millis(20)).await;
             abort_jobs(Error::Timeout);
             a.store(true, Ordering::SeqCst);
         });
@@ -126,7 +126,7 @@ fn wait_for_jobs_waits_for_all_pending_jobs() {
         let done = Arc::new(AtomicUsize::new(0));
         let mut jobs = slow_jobs(3, 30, &done);
         jobs.extend(slow_jobs(1, 80, &done));
-        lwt::sleep(Duration::from_millis(5)).await.unwrap();
+        lwt::sleep(Duration::from_millis(5)).await;
         wait_for_jobs().await;
         assert_eq!(done.load(Ordering::SeqCst), 4);
         for j in jobs {
@@ -144,7 +144,7 @@ fn wait_for_jobs_waits_for_a_handed_off_switch_job() {
         let (f, l) = (finished.clone(), looked.clone());
         // Runs in the stand-in while the switch job blocks the home thread.
         let waiter = lwt::spawn(async move {
-            lwt::sleep(Duration::from_millis(20)).await.unwrap();
+            lwt::sleep(Duration::from_millis(20)).await;
             let handed_off = lwt::core::switch::calls_handed_off();
             l.store(true, Ordering::SeqCst);
             wait_for_jobs().await;

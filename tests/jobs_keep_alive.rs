@@ -25,7 +25,7 @@ fn idle_workers_exit_after_the_keep_alive() {
         }
         assert!(thread_count() >= 1);
         // Shortly after, they wait for work...
-        lwt::sleep(Duration::from_millis(5)).await.unwrap();
+        lwt::sleep(Duration::from_millis(5)).await;
         assert!(thread_waiting_count() >= 1);
         assert!(thread_waiting_count() <= thread_count());
         // ...and after the keep-alive they are gone.
@@ -36,7 +36,7 @@ fn idle_workers_exit_after_the_keep_alive() {
                 "{} workers still alive long after the keep-alive",
                 thread_count()
             );
-            lwt::sleep(Duration::from_millis(10)).await.unwrap();
+            lwt::sleep(Duration::from_millis(10)).await;
         }
         assert!(
             start.elapsed() >= Duration::from_millis(20),

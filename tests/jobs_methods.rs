@@ -23,11 +23,11 @@ async fn ticks_during_blocking_job(
     let t = ticks.clone();
     let ticker = lwt::spawn(async move {
         loop {
-            lwt::sleep(Duration::from_millis(1)).await.unwrap();
+            lwt::sleep(Duration::from_millis(1)).await;
             t.fetch_add(1, Ordering::SeqCst);
         }
     });
-    lwt::sleep(Duration::from_millis(5)).await.unwrap();
+    lwt::sleep(Duration::from_millis(5)).await;
     let (before, after, on) = run_job(Some(method), move || {
         let before = ticks.load(Ordering::SeqCst);
         util::eventually(limit, || ticks.load(Ordering::SeqCst) - before >= 30);
@@ -111,7 +111,7 @@ fn with_async_scopes_apply_only_inside() {
         .await;
         assert_eq!(async_method(), outside);
         with_async_switch(async {
-            lwt::sleep(Duration::from_millis(1)).await.unwrap(); // survives a suspension
+            lwt::sleep(Duration::from_millis(1)).await; // survives a suspension
             assert_eq!(async_method(), AsyncMethod::Switch);
         })
         .await;
@@ -169,7 +169,7 @@ fn no_job_is_lost_under_a_mixed_load() {
                             .await
                             .unwrap();
                             if i % 10 == 0 {
-                                lwt::sleep(Duration::from_micros(100)).await.unwrap();
+                                lwt::sleep(Duration::from_micros(100)).await;
                             }
                         }
                         sum
@@ -182,7 +182,7 @@ fn no_job_is_lost_under_a_mixed_load() {
             }
             Ok(total)
         };
-        let total = lwt::with_timeout(Duration::from_secs(30), work)
+        let total = lwt::unix::with_timeout(Duration::from_secs(30), work)
             .await
             .expect("jobs were lost: the load did not finish");
         assert_eq!(total, 8 * (0..100u64).sum::<u64>());

@@ -58,7 +58,7 @@ fn thread_count_never_exceeds_pool_size() {
         wait_for_jobs().await;
         set_pool_size(2);
         // Let workers beyond the new size notice it.
-        lwt::sleep(Duration::from_millis(20)).await.unwrap();
+        lwt::sleep(Duration::from_millis(20)).await;
         let running = Arc::new(AtomicUsize::new(0));
         let max_seen = Arc::new(AtomicUsize::new(0));
         let stop = Arc::new(AtomicBool::new(false));
@@ -191,7 +191,7 @@ fn a_job_whose_task_was_canceled_is_dropped_safely() {
             f.store(true, Ordering::SeqCst);
             Flag(d) // the result, dropped by nobody's task
         }));
-        lwt::sleep(Duration::from_millis(5)).await.unwrap();
+        lwt::sleep(Duration::from_millis(5)).await;
         assert!(t.cancel().await.is_none());
         assert!(!finished.load(Ordering::SeqCst));
         wait_for_jobs().await;
@@ -204,7 +204,7 @@ fn a_job_whose_task_was_canceled_is_dropped_safely() {
             if dropped.load(Ordering::SeqCst) {
                 break;
             }
-            lwt::sleep(Duration::from_millis(1)).await.unwrap();
+            lwt::sleep(Duration::from_millis(1)).await;
         }
         assert!(
             dropped.load(Ordering::SeqCst),
@@ -261,7 +261,7 @@ fn a_result_whose_drop_panics_on_a_worker_does_not_break_the_pool() {
                 std::thread::sleep(Duration::from_millis(20));
                 Bomb // nobody takes it: the worker drops it, and it panics there
             }));
-            lwt::sleep(Duration::from_millis(2)).await.unwrap();
+            lwt::sleep(Duration::from_millis(2)).await;
             assert!(t.cancel().await.is_none());
         }
         wait_for_jobs().await;

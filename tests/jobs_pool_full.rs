@@ -47,7 +47,7 @@ async fn scenario(job: Duration) -> Run {
         let (stop, ticks) = (stop.clone(), ticks.clone());
         lwt::spawn(async move {
             while !stop.load(Ordering::SeqCst) {
-                lwt::sleep(TICK).await.unwrap();
+                lwt::sleep(TICK).await;
                 ticks.lock().unwrap().push(Instant::now());
             }
         })
@@ -56,7 +56,7 @@ async fn scenario(job: Duration) -> Run {
         .map(|_| {
             lwt::spawn(async move {
                 let start = Instant::now();
-                let r = lwt::with_timeout(
+                let r = lwt::unix::with_timeout(
                     TIMEOUT,
                     run_job(None, move || {
                         std::thread::sleep(job);
@@ -73,7 +73,7 @@ async fn scenario(job: Duration) -> Run {
         outcomes.push(t.await.unwrap());
     }
     // One more tick after the last task, so a stall at the very end is seen too.
-    lwt::sleep(TICK * 3).await.unwrap();
+    lwt::sleep(TICK * 3).await;
     stop.store(true, Ordering::SeqCst);
     ticker.await.unwrap();
     let ticks = ticks.lock().unwrap();

@@ -33,11 +33,11 @@ fn blocking_switch_job_does_not_stop_a_ticker() {
         let t = ticks.clone();
         let ticker = lwt::spawn(async move {
             loop {
-                lwt::sleep(Duration::from_millis(1)).await.unwrap();
+                lwt::sleep(Duration::from_millis(1)).await;
                 t.fetch_add(1, Ordering::SeqCst);
             }
         });
-        lwt::sleep(Duration::from_millis(5)).await.unwrap();
+        lwt::sleep(Duration::from_millis(5)).await;
         let me = std::thread::current().id();
         let start = Instant::now();
         let (before, after, ran_on) = run_job(Some(AsyncMethod::Switch), {
@@ -95,7 +95,7 @@ fn io_keeps_working_during_a_steal_and_steals_repeat() {
         let writer = lwt::spawn(async move {
             loop {
                 lwt::unix::write(&w, b"x").await.unwrap();
-                lwt::sleep(Duration::from_micros(500)).await.unwrap();
+                lwt::sleep(Duration::from_micros(500)).await;
             }
         });
         for round in 0..3 {
@@ -133,17 +133,17 @@ fn home_bound_tasks_wait_during_a_steal() {
         let (l, s) = (local_ticks.clone(), send_ticks.clone());
         let local = lwt::spawn_local(async move {
             loop {
-                lwt::sleep(Duration::from_millis(1)).await.unwrap();
+                lwt::sleep(Duration::from_millis(1)).await;
                 l.fetch_add(1, Ordering::SeqCst);
             }
         });
         let sent = lwt::spawn(async move {
             loop {
-                lwt::sleep(Duration::from_millis(1)).await.unwrap();
+                lwt::sleep(Duration::from_millis(1)).await;
                 s.fetch_add(1, Ordering::SeqCst);
             }
         });
-        lwt::sleep(Duration::from_millis(5)).await.unwrap();
+        lwt::sleep(Duration::from_millis(5)).await;
         let (l, s) = (local_ticks.clone(), send_ticks.clone());
         let (dl, ds) = run_job(Some(AsyncMethod::Switch), move || {
             let (l0, s0) = (l.load(Ordering::SeqCst), s.load(Ordering::SeqCst));
@@ -200,6 +200,6 @@ fn a_panicking_blocking_switch_job_gives_the_loop_back() {
             .await
             .unwrap();
         assert_eq!(on, me);
-        lwt::sleep(Duration::from_millis(2)).await.unwrap();
+        lwt::sleep(Duration::from_millis(2)).await;
     });
 }

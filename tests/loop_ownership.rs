@@ -60,7 +60,7 @@ fn aborting_and_dropping_descriptors_on_a_job_thread_while_the_loop_dispatches_t
                 }
                 theirs
             });
-            lwt::sleep(Duration::from_millis(2)).await.unwrap();
+            lwt::sleep(Duration::from_millis(2)).await;
             run_job(Some(AsyncMethod::Detach), move || {
                 for fd in &ours {
                     abort(fd, Error::Canceled);
@@ -88,7 +88,7 @@ fn closing_descriptors_on_another_thread_while_the_loop_polls_them_does_not_dead
         for _round in 0..10 {
             let (ours, theirs) = pairs(64);
             let readers: Vec<_> = ours.iter().cloned().map(reader).collect();
-            lwt::sleep(Duration::from_millis(1)).await.unwrap();
+            lwt::sleep(Duration::from_millis(1)).await;
             // Another thread runs its own small runtime to close them (close is async).
             let closer = std::thread::spawn(move || {
                 lwt::run(async move {
@@ -141,7 +141,7 @@ fn a_panic_in_the_loops_work_on_a_switch_stand_in_reaches_block_on() {
                 })
                 .await
                 .unwrap();
-                lwt::sleep(Duration::from_millis(50)).await.unwrap();
+                lwt::sleep(Duration::from_millis(50)).await;
                 drop(armed);
             })
         }));
@@ -176,7 +176,7 @@ fn a_nested_run_in_a_running_loop_panics_with_a_clear_message() {
             "a nested block_on of another runtime must panic too"
         );
         // The loop that refused is still fine.
-        lwt::sleep(Duration::from_millis(1)).await.unwrap();
+        lwt::sleep(Duration::from_millis(1)).await;
     });
 }
 
@@ -193,7 +193,7 @@ fn a_second_thread_in_block_on_waits_for_the_loop_and_then_drives_it() {
             let (rt, ran) = (rt.clone(), ran.clone());
             std::thread::spawn(move || {
                 rt.block_on(async move {
-                    lwt::sleep(Duration::from_millis(100)).await.unwrap();
+                    lwt::sleep(Duration::from_millis(100)).await;
                     ran.fetch_add(1, Ordering::SeqCst);
                 })
             })
@@ -201,7 +201,7 @@ fn a_second_thread_in_block_on_waits_for_the_loop_and_then_drives_it() {
         std::thread::sleep(Duration::from_millis(20));
         // This future needs the loop (a timer): it completes once the first thread lets go.
         rt.block_on(async {
-            lwt::sleep(Duration::from_millis(30)).await.unwrap();
+            lwt::sleep(Duration::from_millis(30)).await;
             ran.fetch_add(1, Ordering::SeqCst);
         });
         first.join().unwrap();
@@ -212,7 +212,7 @@ fn a_second_thread_in_block_on_waits_for_the_loop_and_then_drives_it() {
         let driver = std::thread::spawn(move || {
             rt2.block_on(async move {
                 while !g.load(Ordering::SeqCst) {
-                    lwt::sleep(Duration::from_millis(1)).await.unwrap();
+                    lwt::sleep(Duration::from_millis(1)).await;
                 }
             })
         });

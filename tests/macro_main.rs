@@ -12,7 +12,7 @@ async fn main() -> Result<(), String> {
         Ok("ok") => {
             let want = std::env::var("LWT_BACKEND").unwrap();
             assert_eq!(lwt::Handle::current().backend_name(), want);
-            let _ = lwt::sleep(Duration::from_millis(1)).await;
+            lwt::sleep(Duration::from_millis(1)).await;
             return Ok(());
         }
         Ok("err") => return Err("asked to fail".into()),

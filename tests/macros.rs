@@ -43,7 +43,7 @@ async fn the_body_runs_on_its_backend_thread() {
     let thread = std::thread::current();
     assert_eq!(thread.name(), Some(format!("lwt-test-{backend}").as_str()));
     // The loop runs: timers fire, tasks run.
-    let _ = lwt::sleep(Duration::from_millis(1)).await;
+    lwt::sleep(Duration::from_millis(1)).await;
     assert_eq!(lwt::spawn(async { 6 * 7 }).await.unwrap(), 42);
 }
 
@@ -72,7 +72,7 @@ async fn ignore_passes_through() {
 #[lwt::test(timeout_secs = 5)]
 async fn a_body_need_not_be_send() {
     let local = std::rc::Rc::new(5);
-    let _ = lwt::sleep(Duration::from_millis(1)).await;
+    lwt::sleep(Duration::from_millis(1)).await;
     assert_eq!(*local, 5);
 }
 
@@ -207,7 +207,7 @@ fn an_err_result_fails_with_the_error() {
 #[test]
 fn a_hung_body_fails_at_its_deadline() {
     async fn body() {
-        let _ = lwt::sleep(Duration::from_secs(3600)).await;
+        lwt::sleep(Duration::from_secs(3600)).await;
     }
     let start = Instant::now();
     let msg = panic_of(|| {

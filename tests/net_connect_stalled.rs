@@ -67,7 +67,7 @@ fn stalled_connects_time_out_on_the_loop_without_jobs() {
                 let (stop, ticks) = (stop.clone(), ticks.clone());
                 lwt::spawn(async move {
                     while !stop.load(Ordering::SeqCst) {
-                        lwt::sleep(Duration::from_millis(10)).await.unwrap();
+                        lwt::sleep(Duration::from_millis(10)).await;
                         ticks.lock().unwrap().push(Instant::now());
                     }
                 })
@@ -79,7 +79,7 @@ fn stalled_connects_time_out_on_the_loop_without_jobs() {
                         let connect = async move {
                             LwtTcpStream::connect(addr).await.map_err(lwt::Error::from)
                         };
-                        let r = lwt::with_timeout(TIMEOUT, connect).await.map(drop);
+                        let r = lwt::unix::with_timeout(TIMEOUT, connect).await.map(drop);
                         (start.elapsed(), r)
                     })
                 })
@@ -89,7 +89,7 @@ fn stalled_connects_time_out_on_the_loop_without_jobs() {
                 outcomes.push(c.await.unwrap());
             }
             let all_done = start.elapsed();
-            lwt::sleep(Duration::from_millis(30)).await.unwrap();
+            lwt::sleep(Duration::from_millis(30)).await;
             stop.store(true, Ordering::SeqCst);
             ticker.await.unwrap();
             let max_gap = {

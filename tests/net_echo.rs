@@ -221,7 +221,7 @@ fn accept_n_returns_a_batch() {
         }
         // Nothing pending: accept_n waits; with a zero count it returns at once.
         assert!(accept_n(&l, 0).await.0.is_empty());
-        let none = lwt::with_timeout(std::time::Duration::from_millis(50), async {
+        let none = lwt::unix::with_timeout(std::time::Duration::from_millis(50), async {
             Ok(accept_n(&l, 4).await)
         })
         .await;

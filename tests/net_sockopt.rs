@@ -159,7 +159,7 @@ async fn multicast_arrives(
     // Long enough for a loaded machine to deliver it (it returns as soon as it arrives); a
     // datagram that must not arrive costs the whole wait, so keep that case short.
     let wait = Duration::from_millis(if expect { 5000 } else { 300 });
-    let got = lwt::with_timeout(wait, async {
+    let got = lwt::unix::with_timeout(wait, async {
         recvfrom(rx, &mut buf, MsgFlags::empty()).await
     })
     .await;
@@ -253,7 +253,7 @@ fn multicast_on_loopback_arrives_iff_joined() {
         assert_eq!(ip_multicast_loop(&tx), 1);
         assert!(multicast_arrives(&rx3, group(3), port3, false, true).await);
         let mut buf = [0u8; 16];
-        let again = lwt::with_timeout(Duration::from_millis(100), async {
+        let again = lwt::unix::with_timeout(Duration::from_millis(100), async {
             recvfrom(&rx3, &mut buf, MsgFlags::empty()).await
         })
         .await;

@@ -35,7 +35,7 @@ async fn read_or_time_out<R: futures_lite::AsyncRead + Unpin>(r: &mut R) -> Opti
     let mut buf = [0u8; 64];
     let reading: Boxed<'_> = Box::pin(async { Some(r.read(&mut buf).await.unwrap()) });
     let timeout: Boxed<'_> = Box::pin(async {
-        lwt::sleep(Duration::from_millis(20)).await.unwrap();
+        lwt::sleep(Duration::from_millis(20)).await;
         None
     });
     lwt::pick([timeout, reading]).await

@@ -11,7 +11,7 @@ async fn wait_for(c: &AtomicUsize, n: usize) {
         if c.load(Ordering::SeqCst) >= n {
             return;
         }
-        lwt::sleep(Duration::from_millis(1)).await.unwrap();
+        lwt::sleep(Duration::from_millis(1)).await;
     }
     panic!("count stayed at {}", c.load(Ordering::SeqCst));
 }

@@ -30,7 +30,7 @@ fn timeout_wins_and_later_data_is_intact() {
         // Data written afterwards is all there for the next reader.
         write(&p1, b"one").await.unwrap();
         write(&p2, b"two").await.unwrap();
-        lwt::sleep(Duration::from_millis(5)).await.unwrap();
+        lwt::sleep(Duration::from_millis(5)).await;
         let n = read(&s1, &mut b1).await.unwrap();
         assert_eq!(&b1[..n], b"one");
         let n = read(&s2, &mut b2).await.unwrap();
@@ -72,7 +72,7 @@ fn pending_read_fails_when_closed_or_aborted() {
             let mut buf = [0u8; 4];
             read(&a2, &mut buf).await
         });
-        lwt::sleep(Duration::from_millis(5)).await.unwrap();
+        lwt::sleep(Duration::from_millis(5)).await;
         lwt::unix::close(&a).await.unwrap();
         assert!(matches!(reader.await.unwrap(), Err(Error::Closed)));
 
@@ -82,7 +82,7 @@ fn pending_read_fails_when_closed_or_aborted() {
             let mut buf = [0u8; 4];
             read(&c2, &mut buf).await
         });
-        lwt::sleep(Duration::from_millis(5)).await.unwrap();
+        lwt::sleep(Duration::from_millis(5)).await;
         lwt::unix::abort(&c, Error::from_errno(libc::ECONNRESET, "test", ""));
         match reader.await.unwrap() {
             Err(Error::Aborted(cause)) => assert_eq!(cause.errno(), Some(libc::ECONNRESET)),

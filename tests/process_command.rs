@@ -49,7 +49,7 @@ async fn fifty_children_run_while_a_ticker_ticks() {
             lwt::spawn(async move {
                 let mut last = Instant::now();
                 while !stop.load(Ordering::SeqCst) {
-                    let _ = lwt::sleep(Duration::from_millis(1)).await;
+                    lwt::sleep(Duration::from_millis(1)).await;
                     let now = Instant::now();
                     let mut w = worst.lock().unwrap();
                     w.0 = w.0.max(now - last);
@@ -67,7 +67,7 @@ async fn fifty_children_run_while_a_ticker_ticks() {
         let children: Vec<_> = (0..CHILDREN)
             .map(|i| {
                 lwt::spawn(async move {
-                    let _ = lwt::sleep(Duration::from_millis(i as u64)).await;
+                    lwt::sleep(Duration::from_millis(i as u64)).await;
                     let out = sh(
                         "printf 'child %s\\n' \"$0\"; sleep 1; exit $(($0 % 7))",
                         sigchld,
@@ -130,7 +130,7 @@ async fn a_child_that_exited_before_the_wait_is_reaped() {
     for &sigchld in paths() {
         let mut child = sh("exit 5", sigchld).spawn().unwrap();
         // Let it exit (and its SIGCHLD pass) before anyone waits.
-        let _ = lwt::sleep(Duration::from_millis(100)).await;
+        lwt::sleep(Duration::from_millis(100)).await;
         assert_eq!(
             child.wait().await.unwrap().code(),
             Some(5),

@@ -52,7 +52,7 @@ async fn round_trip(r: &FileDescr, w: &FileDescr, msg: &[u8]) -> lwt::Result<Vec
             Ok::<_, Error>(n)
         },
         async {
-            lwt::sleep(Duration::from_millis(5)).await?;
+            lwt::sleep(Duration::from_millis(5)).await;
             write(w, msg).await
         },
     )
@@ -88,7 +88,7 @@ async fn child_body(
         return 4;
     }
     // The job's worker thread does not exist here: the job must not complete with its value.
-    let r = lwt::with_timeout(Duration::from_millis(300), async {
+    let r = lwt::unix::with_timeout(Duration::from_millis(300), async {
         match job.await {
             Ok(inner) => inner,
             Err(e) => Err(e),
@@ -198,7 +198,7 @@ fn fork_wait_and_child_loop() {
             })
             .await
         });
-        lwt::sleep(Duration::from_millis(20)).await.unwrap();
+        lwt::sleep(Duration::from_millis(20)).await;
         let pid = fork().unwrap();
         if pid == 0 {
             let code = child_body(&r, &w, job).await;

@@ -56,7 +56,7 @@ fn check(cond: bool, code: i32) -> Result<(), i32> {
 /// Waits for the forked child `pid` (killing it after [`CHILD_LIMIT`]) and checks that it
 /// exited with 0; `what` names the scenario and `codes` says what each exit code means.
 async fn reap(pid: i32, what: &str, codes: &[(i32, &str)]) {
-    let st = match lwt::with_timeout(CHILD_LIMIT, waitpid(WaitFlags::empty(), pid)).await {
+    let st = match lwt::unix::with_timeout(CHILD_LIMIT, waitpid(WaitFlags::empty(), pid)).await {
         Ok((_, st)) => st,
         Err(Error::Timeout) => {
             // SAFETY: `kill` only sends a signal to our own child.
@@ -122,7 +122,7 @@ async fn pipe_round_trip(msg: &[u8]) -> lwt::Result<Vec<u8>> {
         buf.truncate(n);
         Ok::<_, Error>(buf)
     });
-    lwt::sleep(Duration::from_millis(5)).await?;
+    lwt::sleep(Duration::from_millis(5)).await;
     write(&w, msg).await?;
     reader.await.map_err(|_| Error::Canceled)?
 }
@@ -173,12 +173,12 @@ async fn switch_hand_off() -> Result<(), i32> {
         let (stop, ticks) = (stop.clone(), ticks.clone());
         lwt::spawn(async move {
             while !stop.load(Ordering::SeqCst) {
-                let _ = lwt::sleep(Duration::from_millis(2)).await;
+                lwt::sleep(Duration::from_millis(2)).await;
                 ticks.fetch_add(1, Ordering::SeqCst);
             }
         })
     };
-    lwt::sleep(Duration::from_millis(5)).await.unwrap();
+    lwt::sleep(Duration::from_millis(5)).await;
     let before = steals();
     let t = ticks.clone();
     let during = run_job(Some(AsyncMethod::Switch), move || {
@@ -302,7 +302,7 @@ fn child_with_jobs_pending() {
         if pid == 0 {
             run_in_child(async move {
                 // The jobs' threads are the parent's: nothing to wait for here.
-                let waited = lwt::with_timeout(Duration::from_secs(5), async {
+                let waited = lwt::unix::with_timeout(Duration::from_secs(5), async {
                     wait_for_jobs().await;
                     Ok(())
                 })
@@ -312,9 +312,9 @@ fn child_with_jobs_pending() {
                 // A job started in the child runs on a worker of the child's own.
                 let me = std::thread::current().id();
                 let job = run_job(Some(AsyncMethod::Detach), || std::thread::current().id());
-                let on = lwt::with_timeout(Duration::from_secs(5), job).await;
+                let on = lwt::unix::with_timeout(Duration::from_secs(5), job).await;
                 check(matches!(on, Ok(id) if id != me), 4)?;
-                let waited = lwt::with_timeout(Duration::from_secs(5), async {
+                let waited = lwt::unix::with_timeout(Duration::from_secs(5), async {
                     wait_for_jobs().await;
                     Ok(())
                 })
@@ -379,7 +379,7 @@ fn fork_during_hand_off() {
                     3,
                 )?;
                 switch_hand_off().await?;
-                let waited = lwt::with_timeout(Duration::from_secs(5), async {
+                let waited = lwt::unix::with_timeout(Duration::from_secs(5), async {
                     wait_for_jobs().await;
                     Ok(())
                 })
@@ -430,7 +430,7 @@ fn fork_on_stand_in() {
         // A task that wakes while the home thread is blocked in a switch job runs on the
         // stand-in, and tries to fork there.
         let task = lwt::spawn(async move {
-            lwt::sleep(Duration::from_millis(40)).await.unwrap();
+            lwt::sleep(Duration::from_millis(40)).await;
             // A stand-in cannot switch (a job here would be detached) nor fork.
             let on_stand_in =
                 std::thread::current().id() != home && !lwt::core::switch::available();

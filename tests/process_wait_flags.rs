@@ -43,7 +43,7 @@ fn wait_flags_wait_count_and_system() {
         let waiter = lwt::spawn(async move { waitpid(WaitFlags::empty(), pid).await });
         let mut ticks = 0;
         while wait_count() == 0 {
-            lwt::sleep(Duration::from_millis(1)).await.unwrap();
+            lwt::sleep(Duration::from_millis(1)).await;
             ticks += 1;
             assert!(ticks < 5000, "the waiter never started");
         }
@@ -58,7 +58,8 @@ fn wait_flags_wait_count_and_system() {
         // A canceled waiter is no longer counted and reaps nothing.
         let pid = spawn_sleeper();
         let r =
-            lwt::with_timeout(Duration::from_millis(20), waitpid(WaitFlags::empty(), pid)).await;
+            lwt::unix::with_timeout(Duration::from_millis(20), waitpid(WaitFlags::empty(), pid))
+                .await;
         assert!(matches!(r, Err(lwt::Error::Timeout)), "{r:?}");
         assert_eq!(wait_count(), 0);
         kill(pid, libc::SIGTERM);

@@ -73,11 +73,11 @@ fn a_runtime_dropped_on_another_thread_drops_its_local_tasks_at_home_and_does_no
             let rc = std::rc::Rc::new(WhereDropped(d)); // !Send
             drop(lwt::spawn_local(async move {
                 let _rc = rc;
-                let _ = lwt::sleep(Duration::from_secs(60)).await;
+                lwt::sleep(Duration::from_secs(60)).await;
             }));
             drop(lwt::spawn(async move {
                 let _f = Flag(s);
-                let _ = lwt::sleep(Duration::from_secs(60)).await;
+                lwt::sleep(Duration::from_secs(60)).await;
             }));
             lwt::yield_now().await;
         });

@@ -22,7 +22,7 @@ async fn until(what: &str, cond: impl Fn() -> bool) {
         if cond() {
             return;
         }
-        lwt::sleep(Duration::from_millis(1)).await.unwrap();
+        lwt::sleep(Duration::from_millis(1)).await;
     }
     panic!("timed out waiting for {what}");
 }

@@ -28,7 +28,7 @@ async fn until(what: &str, mut cond: impl FnMut() -> bool) {
         if cond() {
             return;
         }
-        lwt::sleep(Duration::from_millis(1)).await.unwrap();
+        lwt::sleep(Duration::from_millis(1)).await;
     }
     panic!("timed out waiting for {what}");
 }
@@ -94,7 +94,7 @@ fn handlers_run_in_the_loop() {
         seen.lock().unwrap().clear();
         send_from_thread(libc::SIGUSR2);
         until("handler b", || !seen.lock().unwrap().is_empty()).await;
-        lwt::sleep(Duration::from_millis(20)).await.unwrap();
+        lwt::sleep(Duration::from_millis(20)).await;
         assert!(seen.lock().unwrap().iter().all(|e| e.0 == 2));
 
         // Another library "steals" the signal; reinstall_signal_handler takes it back.
@@ -125,7 +125,7 @@ fn handlers_run_in_the_loop() {
         })
         .await;
         send_from_thread(libc::SIGUSR2);
-        lwt::sleep(Duration::from_millis(20)).await.unwrap();
+        lwt::sleep(Duration::from_millis(20)).await;
         assert_eq!(calls.load(Ordering::SeqCst), 1);
         disable_signal_handler(keep);
         assert_eq!(signal_count(), before);
@@ -171,7 +171,7 @@ fn handlers_run_in_the_loop() {
                     ok = true;
                     break;
                 }
-                let _ = lwt::sleep(Duration::from_millis(1)).await;
+                lwt::sleep(Duration::from_millis(1)).await;
             }
             disable_signal_handler(id);
             // SAFETY: as above; the default action now ends the child.

@@ -80,7 +80,7 @@ fn signal_storm() {
             .await
             .unwrap();
             assert_eq!(v, rounds * 2);
-            lwt::sleep(Duration::from_micros(100)).await.unwrap();
+            lwt::sleep(Duration::from_micros(100)).await;
             rounds += 1;
         }
         sender.join().unwrap();
@@ -89,7 +89,7 @@ fn signal_storm() {
         let mut last = usize::MAX;
         while hits.load(Ordering::SeqCst) != last {
             last = hits.load(Ordering::SeqCst);
-            lwt::sleep(Duration::from_millis(50)).await.unwrap();
+            lwt::sleep(Duration::from_millis(50)).await;
         }
         disable_signal_handler(id);
         let n = hits.load(Ordering::SeqCst);

@@ -89,7 +89,7 @@ fn a_stream_yields_each_arrival() {
         }
         assert_eq!(s.recv().await, SIGUSR1);
         let mut extra = 0;
-        let _ = lwt::sleep(Duration::from_millis(100)).await;
+        lwt::sleep(Duration::from_millis(100)).await;
         while futures_lite::future::poll_once(s.next()).await.is_some() {
             extra += 1;
         }
@@ -114,7 +114,7 @@ fn two_streams_of_one_signal_both_see_it() {
         assert_eq!(b.recv().await, SIGUSR2);
         // A stream polled by another task is woken there.
         let waiter = lwt::spawn(async move { b.recv().await });
-        let _ = lwt::sleep(Duration::from_millis(20)).await;
+        lwt::sleep(Duration::from_millis(20)).await;
         raise(SIGUSR2);
         assert_eq!(waiter.await.unwrap(), SIGUSR2);
     }) {
@@ -132,7 +132,7 @@ fn dropping_the_last_stream_restores_the_default_action() {
         drop(s);
         // Now SIGTERM ends the process, as it did before the stream.
         raise(SIGTERM);
-        let _ = lwt::sleep(Duration::from_secs(10)).await;
+        lwt::sleep(Duration::from_secs(10)).await;
         println!("still alive after SIGTERM");
     }) {
         std::process::exit(3);
@@ -159,7 +159,7 @@ fn ctrl_c_resolves_at_the_next_sigint() {
         while lwt::unix::signal_count() == before {
             lwt::yield_now().await;
         }
-        let _ = lwt::sleep(Duration::from_millis(50)).await;
+        lwt::sleep(Duration::from_millis(50)).await;
         assert!(!waiting.is_finished(), "ctrl_c resolved without a SIGINT");
         raise(SIGINT);
         waiting.await.unwrap().unwrap();
@@ -172,7 +172,7 @@ fn ctrl_c_resolves_at_the_next_sigint() {
                 false
             },
             async {
-                let _ = lwt::sleep(Duration::from_millis(20)).await;
+                lwt::sleep(Duration::from_millis(20)).await;
                 true
             },
         )

@@ -244,7 +244,7 @@ fn each_spawn_has_one_task_span_with_its_id_and_location() {
             let mut loc = None;
             for i in 0..5u32 {
                 let (h, l) = spawn_here(async move {
-                    lwt::sleep(Duration::from_millis(1)).await.unwrap();
+                    lwt::sleep(Duration::from_millis(1)).await;
                     i
                 });
                 handles.push(h);
@@ -387,7 +387,7 @@ fn wakes_are_reported_with_the_woken_tasks_span_id() {
         async move {
             reset(&rec);
             let (sleeper, sleeper_loc) = spawn_here(async {
-                lwt::sleep(Duration::from_millis(2)).await.unwrap();
+                lwt::sleep(Duration::from_millis(2)).await;
             });
             let (yielder, yielder_loc) = spawn_here(async {
                 for _ in 0..3 {

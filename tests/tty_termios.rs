@@ -44,7 +44,7 @@ async fn read_for(fd: &FileDescr, d: Duration) -> Vec<u8> {
     let mut out = Vec::new();
     let mut buf = [0u8; 256];
     loop {
-        match lwt::with_timeout(d, read(fd, &mut buf)).await {
+        match lwt::unix::with_timeout(d, read(fd, &mut buf)).await {
             Ok(0) | Err(Error::Timeout) => return out,
             Ok(n) => out.extend_from_slice(&buf[..n]),
             Err(e) => panic!("read: {e}"),
@@ -107,7 +107,7 @@ fn termios_on_a_pty() {
 
         // Flush discards unread input; drain, flow and break succeed on a pty.
         write(&master, b"junk\n").await.unwrap();
-        lwt::sleep(Duration::from_millis(50)).await.unwrap(); // let the line discipline take it
+        lwt::sleep(Duration::from_millis(50)).await; // let the line discipline take it
         tcflush(&slave, FlushQueue::Input).await.unwrap();
         assert!(
             read_for(&slave, Duration::from_millis(50)).await.is_empty(),

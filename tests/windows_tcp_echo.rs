@@ -65,9 +65,7 @@ fn connect_to_a_closed_port_fails_clearly() {
         assert_eq!(e.kind(), std::io::ErrorKind::ConnectionRefused);
         assert!(e.raw_os_error().is_some(), "{e:?}");
         // The loop still works.
-        lwt::sleep(std::time::Duration::from_millis(1))
-            .await
-            .unwrap();
+        lwt::sleep(std::time::Duration::from_millis(1)).await;
     });
 }
 

@@ -13,7 +13,7 @@ fn sleeps_wake_in_order_and_not_early() {
             .map(|ms| {
                 let order = order.clone();
                 lwt::spawn(async move {
-                    lwt::sleep(Duration::from_millis(ms)).await.unwrap();
+                    lwt::sleep(Duration::from_millis(ms)).await;
                     assert!(start.elapsed() >= Duration::from_millis(ms));
                     order.lock().unwrap().push(ms);
                 })
@@ -29,12 +29,12 @@ fn sleeps_wake_in_order_and_not_early() {
 #[test]
 fn with_timeout_expires_and_passes() {
     util::for_each_backend(|_| async {
-        let slow = lwt::with_timeout(Duration::from_millis(10), async {
-            lwt::sleep(Duration::from_secs(10)).await?;
+        let slow = lwt::unix::with_timeout(Duration::from_millis(10), async {
+            lwt::sleep(Duration::from_secs(10)).await;
             Ok(1)
         });
         assert!(matches!(slow.await, Err(lwt::Error::Timeout)));
-        let fast = lwt::with_timeout(Duration::from_secs(10), async { Ok(2) });
+        let fast = lwt::unix::with_timeout(Duration::from_secs(10), async { Ok(2) });
         assert_eq!(fast.await.unwrap(), 2);
     });
 }

@@ -12,7 +12,8 @@ use std::task::{Context, Poll};
 ///
 /// When several are ready in the same poll, the first in iteration order wins, so with the
 /// seed's example `pick [timeout; read a; read b]` exactly one completes and a canceled read
-/// consumes no byte. Futures of different types are boxed as `Pin<Box<dyn Future<..>>>`.
+/// consumes no byte. Futures of different types are boxed as `Pin<Box<dyn Future<..>>>`
+/// here; `lwt::pick!` takes them as they are, without boxing.
 ///
 /// # Panics
 ///
@@ -27,7 +28,10 @@ use std::task::{Context, Poll};
 /// lwt::run(async {
 ///     let futs: Vec<Pin<Box<dyn Future<Output = Result<u32, lwt::Error>>>>> = vec![
 ///         Box::pin(lwt::timeout(Duration::from_secs(5))),
-///         Box::pin(async { lwt::sleep(Duration::from_millis(1)).await.map(|_| 7) }),
+///         Box::pin(async {
+///             lwt::sleep(Duration::from_millis(1)).await;
+///             Ok(7)
+///         }),
 ///     ];
 ///     assert_eq!(lwt::pick(futs).await.unwrap(), 7);
 /// });
@@ -52,8 +56,7 @@ pub async fn pick<F: Future>(futures: impl IntoIterator<Item = F>) -> F::Output 
 /// use std::time::Duration;
 /// lwt::run(async {
 ///     let futs = vec![lwt::sleep(Duration::from_millis(50)), lwt::sleep(Duration::from_millis(1))];
-///     let (r, i, rest) = lwt::choose(futs).await;
-///     assert!(r.is_ok());
+///     let ((), i, rest) = lwt::choose(futs).await;
 ///     assert_eq!(i, 1);
 ///     assert_eq!(rest.len(), 1); // the 50 ms sleep, still pending
 /// });
@@ -80,8 +83,8 @@ pub async fn choose<F: Future>(
 }
 
 /// Runs every future concurrently and returns their outputs, in order, once all have
-/// completed (Lwt's `join`, which also gives the values; see [`join2`] for two futures of
-/// different types).
+/// completed (Lwt's `join`, which also gives the values; see [`join2`] and `lwt::join!` for
+/// futures of different types).
 ///
 /// # Examples
 ///
@@ -116,7 +119,8 @@ pub async fn join<F: Future>(futures: impl IntoIterator<Item = F>) -> Vec<F::Out
         .collect()
 }
 
-/// Runs two futures of possibly different types concurrently and returns both outputs.
+/// Runs two futures of possibly different types concurrently and returns both outputs
+/// (`lwt::join!` does the same for any number).
 ///
 /// # Examples
 ///

@@ -47,7 +47,7 @@ use std::time::Duration;
 /// use std::time::Duration;
 /// let rt = lwt_core::Runtime::new(lwt::backends::open(None).unwrap());
 /// let done = rt.spawn(async {
-///     lwt_core::sleep(Duration::from_millis(5)).await.unwrap();
+///     lwt_core::sleep(Duration::from_millis(5)).await;
 ///     42
 /// });
 /// let mut host = rt.embed();

@@ -24,7 +24,7 @@
 //! ```
 //! lwt::run(async {
 //!     let t = lwt::spawn(async { 2 + 2 });
-//!     lwt::sleep(std::time::Duration::from_millis(1)).await.unwrap();
+//!     lwt::sleep(std::time::Duration::from_millis(1)).await;
 //!     assert_eq!(t.await.unwrap(), 4);
 //! });
 //! ```
@@ -61,8 +61,8 @@ pub use notification::{
 };
 pub use runtime::{spawn, spawn_local, Handle, JoinHandle, Runtime};
 pub use time::{
-    auto_yield, duration_of_secs, sleep, sleep_secs, sleep_until, timeout, with_timeout, yield_now,
-    AutoYield, Sleep, YieldNow,
+    auto_yield, duration_of_secs, interval, sleep, sleep_secs, sleep_until, timeout, with_timeout,
+    yield_now, AutoYield, Interval, Sleep, Timeout, YieldNow,
 };
 
 #[cfg(test)]

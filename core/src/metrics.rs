@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 /// let before = rt.metrics();
 /// rt.block_on(async {
 ///     lwt_core::spawn(async {}).await.unwrap();
-///     lwt_core::sleep(std::time::Duration::from_millis(1)).await.unwrap();
+///     lwt_core::sleep(std::time::Duration::from_millis(1)).await;
 /// });
 /// let after = rt.metrics();
 /// assert_eq!(after.tasks_spawned - before.tasks_spawned, 1);

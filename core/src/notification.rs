@@ -115,7 +115,7 @@ pub fn handler_panics() -> u64 {
 ///     let id = lwt::make_notification(false, move || { h.fetch_add(1, Ordering::SeqCst); }).unwrap();
 ///     std::thread::spawn(move || lwt::send_notification(id).unwrap()).join().unwrap();
 ///     while hits.load(Ordering::SeqCst) == 0 {
-///         lwt::sleep(std::time::Duration::from_millis(1)).await.unwrap();
+///         lwt::sleep(std::time::Duration::from_millis(1)).await;
 ///     }
 ///     lwt::stop_notification(id);
 /// });

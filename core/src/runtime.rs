@@ -143,7 +143,7 @@ impl Runtime {
     /// let rt = lwt_core::Runtime::new(lwt::backends::open(None).unwrap());
     /// assert_eq!(rt.metrics().worker_total_busy_duration, None);
     /// rt.time_parks(true);
-    /// rt.block_on(lwt_core::sleep(std::time::Duration::from_millis(1))).unwrap();
+    /// rt.block_on(lwt_core::sleep(std::time::Duration::from_millis(1)));
     /// assert!(rt.metrics().worker_total_busy_duration.is_some());
     /// ```
     pub fn time_parks(&self, on: bool) {
@@ -180,7 +180,7 @@ impl Runtime {
     /// ```
     /// # let rt = lwt_core::Runtime::new(lwt::backends::open(None).unwrap());
     /// let v = rt.block_on(async {
-    ///     lwt_core::sleep(std::time::Duration::from_millis(1)).await.unwrap();
+    ///     lwt_core::sleep(std::time::Duration::from_millis(1)).await;
     ///     3
     /// });
     /// assert_eq!(v, 3);

@@ -447,7 +447,7 @@ pub fn jobs_run_inline() -> u64 {
 ///     let slow = lwt::spawn(run_job(Some(AsyncMethod::Detach), || {
 ///         std::thread::sleep(Duration::from_millis(50))
 ///     }));
-///     lwt::sleep(Duration::from_millis(10)).await.unwrap();
+///     lwt::sleep(Duration::from_millis(10)).await;
 ///     // The only worker is busy: this job waits for it, and the loop goes on.
 ///     assert_eq!(run_job(Some(AsyncMethod::Detach), || 7).await.unwrap(), 7);
 ///     assert!(jobs_queued_at_limit() > before);
@@ -982,7 +982,7 @@ fn reset_after_fork() {
 ///     let job = lwt::spawn(lwt::unix::run_job(Some(lwt::unix::AsyncMethod::Detach), || {
 ///         std::thread::sleep(Duration::from_millis(50))
 ///     }));
-///     lwt::sleep(Duration::from_millis(5)).await.unwrap();
+///     lwt::sleep(Duration::from_millis(5)).await;
 ///     lwt::unix::abort_jobs(lwt::Error::Timeout);
 ///     assert!(matches!(job.await.unwrap(), Err(lwt::Error::Timeout)));
 ///     lwt::unix::wait_for_jobs().await;
@@ -1029,7 +1029,7 @@ pub fn cancel_jobs() {
 ///         std::thread::sleep(Duration::from_millis(20));
 ///         7
 ///     }));
-///     lwt::sleep(Duration::from_millis(1)).await.unwrap();
+///     lwt::sleep(Duration::from_millis(1)).await;
 ///     lwt::unix::wait_for_jobs().await;
 ///     assert!(t.is_finished() || t.await.unwrap().unwrap() == 7);
 /// });
@@ -1042,9 +1042,7 @@ pub async fn wait_for_jobs() {
     // one can only be pending from here while its loop is handed off, which is rare, so
     // poll for that.
     while lwt_core::switch::calls_handed_off() > 0 {
-        if lwt_core::sleep(Duration::from_millis(1)).await.is_err() {
-            break;
-        }
+        lwt_core::sleep(Duration::from_millis(1)).await;
     }
     let mut listener: Option<event_listener::EventListener> = None;
     std::future::poll_fn(|cx| loop {

@@ -33,7 +33,7 @@
 //! `read_to_end`, `write_all`, `flush`, `close`; `futures_lite::io::{BufReader, copy,
 //! split}` and `AsyncBufReadExt::{read_line, lines}`; with `tokio-io`, `tokio::io`'s
 //! extension traits (`tokio` with its `io-util` feature). A read polled but not finished
-//! (e.g. the loser of a [`crate::pick`]) consumed nothing. None of these types buffers, so
+//! (e.g. the loser of a [`crate::pick()`]) consumed nothing. None of these types buffers, so
 //! `flush` has nothing to do and `AsyncBufRead` is `BufReader`'s.
 //!
 //! `close` (futures) / `shutdown` (tokio) shuts down the sending half (`shutdown(SHUT_WR)`):
@@ -185,7 +185,7 @@ macro_rules! stream_halves {
         impl $stream {
             /// Splits the stream into a read half and a write half that borrow it, each with
             /// its own readiness waiter: one task can read while another writes (under
-            /// [`crate::join`], or two halves polled at once).
+            /// [`crate::join()`], or two halves polled at once).
             ///
             /// # Examples
             ///

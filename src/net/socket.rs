@@ -81,7 +81,7 @@ socket_source!(UdpSocket);
 /// the loop instead of blocking it.
 ///
 /// Dropping it deregisters the socket, then closes it (operations borrow it, so none can be
-/// pending then). Dropping a pending operation, e.g. the loser of a [`crate::pick`], cancels
+/// pending then). Dropping a pending operation, e.g. the loser of a [`crate::pick()`], cancels
 /// it and consumes nothing.
 ///
 /// # Examples
@@ -259,7 +259,7 @@ impl Socket<TcpStream> {
     /// (`EINPROGRESS`, `WSAEWOULDBLOCK`) the task waits until the socket is writable, then
     /// reads the outcome from `SO_ERROR` (and `getpeername`). No job, no thread: a connection
     /// that takes long only costs a pending task. Dropping the future (a timeout, a
-    /// [`crate::pick`]) closes the half-made socket. See
+    /// [`crate::pick()`]) closes the half-made socket. See
     /// [connect(2)](https://man7.org/linux/man-pages/man2/connect.2.html).
     ///
     /// # Errors

@@ -224,7 +224,7 @@ impl TcpStream {
     /// Connects to `addr` by readiness: a non-blocking socket, a non-blocking `connect`, a
     /// wait for writability (no thread: a connection that takes long only costs a pending
     /// task), then the outcome from `SO_ERROR`. A host name is looked up in a job; each
-    /// address is tried in turn. Dropping the future (a timeout, a [`crate::pick`]) closes
+    /// address is tried in turn. Dropping the future (a timeout, a [`crate::pick()`]) closes
     /// the half-made socket.
     ///
     /// # Errors

@@ -525,7 +525,7 @@ pub async fn connect(fd: &FileDescr, addr: &SockAddr) -> Result<()> {
             Err(Errno::INPROGRESS) | Err(Errno::ALREADY) => break,
             Err(Errno::AGAIN) => {
                 drop(os);
-                lwt_core::sleep(std::time::Duration::from_millis(1)).await?;
+                lwt_core::sleep(std::time::Duration::from_millis(1)).await;
             }
             Err(e) => return Err(Error::from_errno(e.raw_os_error(), "connect", arg())),
         }

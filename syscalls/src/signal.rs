@@ -537,7 +537,7 @@ impl Drop for RuntimeGuard {
 ///     .unwrap();
 ///     rustix::process::kill_process(rustix::process::getpid(), rustix::process::Signal::USR2).unwrap();
 ///     while !seen.load(Ordering::SeqCst) {
-///         lwt::sleep(std::time::Duration::from_millis(1)).await.unwrap();
+///         lwt::sleep(std::time::Duration::from_millis(1)).await;
 ///     }
 /// });
 /// ```

@@ -204,7 +204,7 @@ pub async fn eventually_async(limit: Duration, mut cond: impl FnMut() -> bool) -
         if cond() {
             return true;
         }
-        let _ = lwt::sleep(Duration::from_millis(1)).await;
+        lwt::sleep(Duration::from_millis(1)).await;
     }
     cond()
 }

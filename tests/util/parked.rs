@@ -36,7 +36,7 @@ pub async fn park_tasks(dropped: &Arc<AtomicUsize>, outside: &Arc<Mutex<Option<W
     let f = Flag(dropped.clone());
     drop(lwt::spawn(async move {
         let _f = f;
-        let _ = lwt::sleep(Duration::from_secs(60)).await;
+        lwt::sleep(Duration::from_secs(60)).await;
     }));
     // On another task's handle.
     let long = lwt::spawn(lwt::sleep(Duration::from_secs(60)));

@@ -115,7 +115,7 @@ async fn workload(stop: Arc<AtomicBool>, limit: Duration) -> u64 {
     });
     let ticker = lwt::spawn(async {
         loop {
-            lwt::sleep(Duration::from_millis(50)).await.expect("sleep");
+            lwt::sleep(Duration::from_millis(50)).await;
             // A few yields: tokio-console counts them as self-wakes.
             for _ in 0..3 {
                 lwt::yield_now().await;
@@ -127,7 +127,7 @@ async fn workload(stop: Arc<AtomicBool>, limit: Duration) -> u64 {
         let ticks = ticks.clone();
         lwt::spawn_local(async move {
             loop {
-                lwt::sleep(Duration::from_millis(100)).await.expect("sleep");
+                lwt::sleep(Duration::from_millis(100)).await;
                 ticks.set(ticks.get() + 1);
             }
         })
@@ -146,7 +146,7 @@ async fn workload(stop: Arc<AtomicBool>, limit: Duration) -> u64 {
         .await
         .expect("job");
         assert_eq!(got, rounds);
-        lwt::sleep(Duration::from_millis(100)).await.expect("sleep");
+        lwt::sleep(Duration::from_millis(100)).await;
         rounds += 1;
     }
     let _ = server.cancel().await;
@@ -176,7 +176,7 @@ async fn client(addr: SocketAddr, seed: u8) -> std::io::Result<()> {
         conn.write_all(&msg).await?;
         conn.read_exact(&mut back).await?;
         assert_eq!(back, msg, "the echo changed the data");
-        lwt::sleep(Duration::from_millis(1)).await.expect("sleep");
+        lwt::sleep(Duration::from_millis(1)).await;
     }
     Ok(())
 }
