@@ -31,21 +31,30 @@
 //! - **Two signal streams** (`lwt::signal::signal`) count SIGUSR1 and SIGUSR2, which a
 //!   thread sends to the process every 0.2 to 10 ms (about 200 a second, interrupting every
 //!   thread's system calls).
-//! - **Two jobs tasks** on the server's runtime issue, one after another with pauses of up
-//!   to 3 ms: `stat` of this program under `detach` and under `switch`, `getaddrinfo
-//!   "localhost"`, and `run_job` under `switch` (blocking 1 ms, past the hand-off threshold:
-//!   each hands the server's loop, every connection with it, to a stand-in thread), `detach`
-//!   and `none`. Every result is checked (the file's size, loopback addresses, the value).
+//! - **Jobs**, one after another with pauses of up to 3 ms, each result checked: two tasks
+//!   on the server's runtime issue `run_job` under `switch` (blocking 1 ms, past the hand-off
+//!   threshold: each hands the server's loop, every connection with it, to a stand-in
+//!   thread), `detach` and `none`; the server's `block_on` future issues `lwt::unix::stat`
+//!   of this program under `detach` and under `switch` (its size is checked) and
+//!   `getaddrinfo "localhost"` (loopback addresses). Those two run there, not in a spawned
+//!   task, because rustc does not find a future that awaits them `Send` (see
+//!   `server_main` in `soak.rs`).
 //! - **The clients** (`lwt::net::TcpStream` with `futures_io`'s traits) run 500 connection
 //!   slots (`--conns`), each one session after another until `--secs` have passed. A
 //!   session's script is drawn from the seed, the slot and the session number: 1 to 12
 //!   writes of 1 B to 64 KiB (a quarter up to 64 KiB, a quarter up to 8 KiB, the rest up to
-//!   512 B), `TCP_NODELAY` or not, and its end: **half-close** (`shutdown(SHUT_WR)` after
-//!   the last write, then read the echo until EOF; 40%), **close** after the whole echo
-//!   (30%), or **reset** (`SO_LINGER` 0 and close) once the echo has been read up to a
-//!   random point at most 64 KiB short of the end (30%: data still in flight both ways).
-//!   The writer and the reader run at once (`lwt::join2`); a quarter of the reads and an
-//!   eighth of the writes run under a short `with_timeout` that often cancels them. The
+//!   512 B), `TCP_NODELAY` or not, small socket buffers or not (a quarter of the sessions
+//!   make their socket with `lwt::unix::socket`, set 4 KiB `SO_SNDBUF`/`SO_RCVBUF`,
+//!   `lwt::unix::connect` and wrap it with `TcpStream::from_file_descr`; the others use
+//!   `TcpStream::connect`; a quarter of the server's sockets get a 4 KiB `SO_SNDBUF`), and
+//!   its end: **half-close** (`shutdown(SHUT_WR)` after the last write, then read the echo
+//!   until EOF; 40%), **close** after the whole echo (30%), or **reset** (`SO_LINGER` 0 and
+//!   close) once the echo has been read up to a random point at most 32 KiB short of the
+//!   end (30%: data still in flight both ways). The writer and the reader run at once
+//!   (`lwt::join2`); half of the reads run under a `with_timeout` of 1 to 300 us and half of
+//!   the writes under one of 20 us to 2 ms, which cancel them when they are still pending;
+//!   one read in 16 waits up to 2 ms first (a slow reader: the echo backs up, the server
+//!   stops reading, the client's writes wait). Sessions close with `lwt::unix::close`. The
 //!   bytes written are a per-session SplitMix64 stream, and the reader checks every byte of
 //!   the echo against a second copy of the stream: a byte lost, repeated, reordered or
 //!   changed is a mismatch, reported with its slot, session and offset. Any client error,
@@ -67,12 +76,14 @@
 //!   than the clients made, and an EOF for every clean close; the server echoed at least
 //!   what the clients checked; each signal was handled at least once and never more often
 //!   than sent (the kernel and lwt may coalesce), and each is still handled after the
-//!   storm; each kind of job, end and cancellation happened at least once;
+//!   storm; each kind of job and of end happened at least once, and canceled reads and
+//!   writes, on the clients' side and on the server's;
 //! - **flat**, between the first sample after the warm-up (`--secs`/6, between 1 s and 20 s)
 //!   and the last one under load: descriptors beyond the open connections (the clients'
-//!   and the server's sockets, counted by gauges) grew by at most 16 (the count races with
-//!   connections opening and closing while `/proc/self/fd` is read; a leak of one
-//!   descriptor per thousand connections exceeds it in seconds); threads by at most 8 (job
+//!   and the server's sockets, counted by gauges; the median of five readings, as reading
+//!   `/proc/self/fd` races with connections opening and closing) grew by at most 16 (the
+//!   readings stay within 4 to 7 of each other; a leak of one descriptor per thousand
+//!   connections exceeds it in seconds); threads by at most 8 (job
 //!   workers come and go, and switch hand-offs keep stand-ins; a thread per hand-off or per
 //!   job would exceed it at once); RSS by at most 32 MiB or 25%, whichever is more (freed
 //!   64 KiB buffers stay with the allocator and the mix of sizes in use varies; a buffer
