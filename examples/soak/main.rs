@@ -61,6 +61,11 @@
 //!   an early EOF, an extra byte or a session not done after 30 s is a failure. Then the
 //!   slot reconnects.
 //!
+//! The summary names the longest session: with small buffers that can be seconds, not a
+//! stall of lwt's: a full 4 KiB window makes the kernel's TCP probe it on its persist timer,
+//! which backs off from 200 ms (`ss -tno` shows `timer:(persist,...)` during a run); without
+//! small buffers the longest session stays under a second on a shared 2-core machine.
+//!
 //! Every loop is bounded in count and in time: sessions per slot, jobs per task and signals
 //! are capped, the clients start no session after `--secs`, a session lasts at most 30 s,
 //! and a watchdog ends the process (status 3) if the run has not finished 150 s late.

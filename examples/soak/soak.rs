@@ -156,6 +156,10 @@ struct Stats {
     client_open: AtomicI64,
     /// Server sockets from `accept` to after their close.
     server_open: AtomicI64,
+    /// The longest session, in microseconds.
+    longest_session_us: AtomicU64,
+    /// Which session that was.
+    longest_session: Mutex<String>,
     failed: AtomicBool,
     failure_count: AtomicU64,
     failures: Mutex<Vec<String>>,
@@ -546,7 +550,21 @@ async fn slot(i: usize, addr: SocketAddr, seed: u64, deadline: Instant, st: Arc<
         }
         let plan = Plan::new(seed, i, n);
         let run = async { Ok(session(addr, &plan, &mut bufs, &st).await) };
-        let why = match lwt::with_timeout(SESSION_LIMIT, run).await {
+        let began = Instant::now();
+        let outcome = lwt::with_timeout(SESSION_LIMIT, run).await;
+        let took = began.elapsed().as_micros() as u64;
+        if st.longest_session_us.fetch_max(took, Ordering::Relaxed) < took {
+            let what = format!(
+                "slot {i}, session {n}: {} writes, {} bytes, {:?}, small buffers {}, nodelay {}",
+                plan.chunks.len(),
+                plan.total(),
+                plan.end,
+                plan.small_buffers,
+                plan.nodelay
+            );
+            *st.longest_session.lock().unwrap_or_else(|e| e.into_inner()) = what;
+        }
+        let why = match outcome {
             Ok(Ok(())) => continue,
             Ok(Err(msg)) => msg,
             Err(Error::Timeout) => format!("stalled: not done after {SESSION_LIMIT:?}"),
@@ -1052,6 +1070,8 @@ pub struct Report {
     /// After the load (every connection closed, both runtimes still up).
     after: Option<Sample>,
     hand_offs: u64,
+    /// From the end of the load to the last session's end.
+    wind_down: Duration,
     problems: Vec<String>,
 }
 
@@ -1077,6 +1097,7 @@ pub fn run(cfg: &Config) -> Result<Report, String> {
     let mut problems = Vec::new();
     let mut samples = Vec::new();
     let (mut before, mut after) = (None, None);
+    let mut wind_down = Duration::ZERO;
     let started = Instant::now();
     let deadline = started + cfg.duration;
     std::thread::scope(|s| -> Result<(), String> {
@@ -1148,6 +1169,7 @@ pub fn run(cfg: &Config) -> Result<Report, String> {
         if clients.join().is_err() {
             problems.push("the clients' thread panicked".into());
         }
+        wind_down = Instant::now().saturating_duration_since(deadline);
         load_done.store(true, Ordering::SeqCst);
         stop_signals.store(true, Ordering::SeqCst);
         if sender.join().is_err() {
@@ -1203,6 +1225,7 @@ pub fn run(cfg: &Config) -> Result<Report, String> {
         before,
         after,
         hand_offs,
+        wind_down,
         problems,
     };
     report.check();
@@ -1366,10 +1389,16 @@ impl Report {
             c.seed
         );
         println!(
-            "  connections:   {} made, {} accepted ({} aborted in the backlog)",
+            "  connections:   {} made, {} accepted ({} aborted in the backlog); longest session {:.1} ms, last one done {:.1} ms after the load",
             g(&st.connects),
             g(&st.accepted),
-            g(&st.accept_aborted)
+            g(&st.accept_aborted),
+            g(&st.longest_session_us) as f64 / 1e3,
+            self.wind_down.as_secs_f64() * 1e3
+        );
+        println!(
+            "  longest:       {}",
+            st.longest_session.lock().unwrap_or_else(|e| e.into_inner())
         );
         println!(
             "  sessions:      {} half-closes, {} closes, {} resets (SO_LINGER 0); the server saw {} EOFs, {} resets",
