@@ -537,6 +537,16 @@ impl Inner {
     }
 }
 
+/// Submits the queue, again after an `EINTR`.
+fn submit_retrying_eintr(ring: &IoUring) -> io::Result<usize> {
+    loop {
+        match ring.submitter().submit() {
+            Err(e) if e.raw_os_error() == Some(libc::EINTR) => {}
+            r => return r,
+        }
+    }
+}
+
 fn annotate(e: io::Error, call: &str) -> io::Error {
     match e.raw_os_error() {
         Some(_) => io::Error::new(e.kind(), format!("{call} failed: {e} ({})", why(&e))),
@@ -642,7 +652,16 @@ impl Backend for Uring {
             return Ok(());
         }
         let poll = user_data(key, reg.gen, TAG_POLL);
-        if inner.sync_cancel.load(Ordering::Relaxed) {
+        // The poll may still be in the submission queue (queued by `register` or `arm` since
+        // the last `wait`), where a synchronous cancel does not find it (`ENOENT`): the queue
+        // would then submit it later, on this descriptor's number, closed by then or reused by
+        // a new file, whose file the poll would hold open for ever (closing that file would
+        // send its peer no end of file). Submit it first, so the cancel finds it; if that
+        // fails, the removal goes through the queue, behind the poll.
+        // SAFETY: under the `state` lock (`st`), as `push` says.
+        let queued = !unsafe { inner.ring.submission_shared() }.is_empty();
+        let submitted = !queued || submit_retrying_eintr(&inner.ring).is_ok();
+        if submitted && inner.sync_cancel.load(Ordering::Relaxed) {
             match inner.cancel_now(poll) {
                 Ok(()) => return Ok(()),
                 Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(()),
