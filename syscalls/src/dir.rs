@@ -251,7 +251,15 @@ pub async fn opendir(path: impl AsRef<Path>) -> Result<DirHandle> {
 }
 
 /// Reads up to `want` more entries into the handle's read-ahead queue, in a job.
-async fn fill(h: &DirHandle, want: usize, call: &'static str) -> Result<()> {
+///
+/// A plain function returning the job's future, not an `async fn`: the future then holds no
+/// `&DirHandle` (whose lifetime made `readdir_n`'s future "not general enough" to be `Send`
+/// in a spawned task, `tests/spawn_send.rs`).
+fn fill(
+    h: &DirHandle,
+    want: usize,
+    call: &'static str,
+) -> impl std::future::Future<Output = Result<()>> + Send + 'static {
     let state = h.state.clone();
     job(move || {
         let mut s = lock(&state);
@@ -262,7 +270,6 @@ async fn fill(h: &DirHandle, want: usize, call: &'static str) -> Result<()> {
         }
         Ok(())
     })
-    .await
 }
 
 /// The next entry of the directory, `.` and `..` included, or `Ok(None)` at the end (Lwt's

@@ -34,15 +34,27 @@ pub(crate) async fn job<T: Send + 'static>(
     lwt_jobs::run_job(None, f).await?
 }
 
-/// Runs `f(path)` as a job, the path checked for NUL first; errors name `call` and the path.
-async fn path_job<T: Send + 'static>(
-    path: &Path,
-    call: &'static str,
-    mut f: impl FnMut(&std::ffi::CStr) -> rustix::io::Result<T> + Send + 'static,
-) -> Result<T> {
-    let c = cpath(path, call)?;
-    let arg = parg(path);
-    job(move || crate::retry_eintr(|| cvt(f(&c), call, &arg))).await
+/// Runs `$body` (with `$p: &CStr`, the path checked for NUL first) as a job, retried on
+/// `EINTR`; errors name `$call` and the path. Awaits it: use inside an `async fn` returning
+/// `Result`.
+///
+/// A macro, not a function taking a closure over `&CStr`: such a closure (or function pointer)
+/// has a type generic over that lifetime, and a future holding one across an `await` is not
+/// `Send` "generally enough" for rustc, so `lwt::spawn(async { stat(p).await })` would not
+/// compile (`tests/spawn_send.rs`). Here the job's closure names no such type.
+macro_rules! path_job {
+    ($path:expr, $call:expr, |$p:ident| $body:expr) => {{
+        let path: &Path = $path;
+        let c = cpath(path, $call)?;
+        let arg = parg(path);
+        job(move || {
+            crate::retry_eintr(|| {
+                let $p: &std::ffi::CStr = &c;
+                cvt($body, $call, &arg)
+            })
+        })
+        .await
+    }};
 }
 
 /// Whether path operations go through the ring here: a runtime whose backend completes them
@@ -658,10 +670,9 @@ pub async fn stat(path: impl AsRef<Path>) -> Result<Stats> {
     if let Some(r) = ring_stat(path.as_ref(), 0, "stat").await {
         return r;
     }
-    path_job(path.as_ref(), "stat", |p| {
+    path_job!(path.as_ref(), "stat", |p| {
         rustix::fs::stat(p).map(|s| stats_of(&s))
     })
-    .await
 }
 
 /// The status of the file at `path`, not following a final symbolic link (Lwt's `lstat`,
@@ -688,10 +699,9 @@ pub async fn lstat(path: impl AsRef<Path>) -> Result<Stats> {
     if let Some(r) = ring_stat(path.as_ref(), libc::AT_SYMLINK_NOFOLLOW, "lstat").await {
         return r;
     }
-    path_job(path.as_ref(), "lstat", |p| {
+    path_job!(path.as_ref(), "lstat", |p| {
         rustix::fs::lstat(p).map(|s| stats_of(&s))
     })
-    .await
 }
 
 /// The status of the file of `fd` (Lwt's `fstat`, also `LargeFile.fstat`). Runs in a job, or
@@ -814,10 +824,9 @@ pub async fn utimes(path: impl AsRef<Path>, atime: SystemTime, mtime: SystemTime
             last_modification: timespec(mtime),
         }
     };
-    path_job(path.as_ref(), "utimes", move |p| {
+    path_job!(path.as_ref(), "utimes", |p| {
         rustix::fs::utimensat(rustix::fs::CWD, p, &times, rustix::fs::AtFlags::empty())
     })
-    .await
 }
 
 /// Whether `fd` is a terminal (Lwt's `isatty`). Immediate. See
@@ -877,7 +886,7 @@ pub mod large_file {
 /// });
 /// ```
 pub async fn unlink(path: impl AsRef<Path>) -> Result<()> {
-    path_job(path.as_ref(), "unlink", |p| rustix::fs::unlink(p)).await
+    path_job!(path.as_ref(), "unlink", |p| rustix::fs::unlink(p))
 }
 
 fn two_paths(a: &Path, b: &Path, call: &'static str) -> Result<(CString, CString, String)> {
@@ -974,10 +983,9 @@ pub async fn symlink(src: impl AsRef<Path>, dst: impl AsRef<Path>) -> Result<()>
 /// });
 /// ```
 pub async fn readlink(path: impl AsRef<Path>) -> Result<PathBuf> {
-    path_job(path.as_ref(), "readlink", |p| {
+    path_job!(path.as_ref(), "readlink", |p| {
         rustix::fs::readlink(p, Vec::new())
     })
-    .await
     .map(|c| PathBuf::from(OsString::from_vec(c.into_bytes())))
 }
 
@@ -1000,10 +1008,9 @@ pub async fn readlink(path: impl AsRef<Path>) -> Result<PathBuf> {
 /// });
 /// ```
 pub async fn chmod(path: impl AsRef<Path>, perm: u32) -> Result<()> {
-    path_job(path.as_ref(), "chmod", move |p| {
+    path_job!(path.as_ref(), "chmod", |p| {
         rustix::fs::chmod(p, Mode::from_raw_mode(perm as _))
     })
-    .await
 }
 
 /// Sets the permission bits of the file of `fd` (Lwt's `fchmod`). Runs in a job. See
@@ -1067,7 +1074,7 @@ fn ids(uid: Option<u32>, gid: Option<u32>) -> (Option<rustix::fs::Uid>, Option<r
 /// ```
 pub async fn chown(path: impl AsRef<Path>, uid: Option<u32>, gid: Option<u32>) -> Result<()> {
     let (u, g) = ids(uid, gid);
-    path_job(path.as_ref(), "chown", move |p| rustix::fs::chown(p, u, g)).await
+    path_job!(path.as_ref(), "chown", |p| rustix::fs::chown(p, u, g))
 }
 
 /// Changes the owner and group of the file of `fd` (Lwt's `fchown`); `None` leaves that one
@@ -1136,7 +1143,7 @@ pub async fn access(path: impl AsRef<Path>, perm: AccessPermission) -> Result<()
             a |= os;
         }
     }
-    path_job(path.as_ref(), "access", move |p| rustix::fs::access(p, a)).await
+    path_job!(path.as_ref(), "access", |p| rustix::fs::access(p, a))
 }
 
 /// Duplicates `fd` (Lwt's `dup`): a new [`FileDescr`] on the same open file, with the same
