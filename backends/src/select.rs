@@ -33,6 +33,10 @@ pub enum BackendKind {
     Kqueue,
     /// I/O completion ports (through AFD), on Windows.
     Iocp,
+    /// The fault-injecting backend over a real one (feature `fault-injection`, for tests):
+    /// never in [`BackendKind::ALL`] nor [`BackendKind::available`], only chosen by name.
+    #[cfg(feature = "fault-injection")]
+    Faulty,
 }
 
 impl BackendKind {
@@ -51,6 +55,8 @@ impl BackendKind {
             BackendKind::Poll => "poll",
             BackendKind::Kqueue => "kqueue",
             BackendKind::Iocp => "iocp",
+            #[cfg(feature = "fault-injection")]
+            BackendKind::Faulty => "faulty",
         }
     }
 
@@ -75,6 +81,8 @@ impl BackendKind {
                 target_os = "dragonfly"
             )),
             BackendKind::Iocp => cfg!(windows),
+            #[cfg(feature = "fault-injection")]
+            BackendKind::Faulty => true,
         }
     }
 
@@ -126,6 +134,10 @@ impl fmt::Display for BackendKind {
 impl std::str::FromStr for BackendKind {
     type Err = Error;
     fn from_str(s: &str) -> Result<BackendKind, Error> {
+        #[cfg(feature = "fault-injection")]
+        if s.trim().eq_ignore_ascii_case("faulty") {
+            return Ok(BackendKind::Faulty);
+        }
         let kind = BackendKind::ALL
             .into_iter()
             .find(|k| k.name().eq_ignore_ascii_case(s.trim()))
@@ -166,6 +178,9 @@ pub enum AnyBackend {
     /// I/O completion ports.
     #[cfg(windows)]
     Iocp(crate::iocp::Iocp),
+    /// The fault-injecting backend (feature `fault-injection`).
+    #[cfg(feature = "fault-injection")]
+    Faulty(crate::faulty::Faulty),
 }
 
 macro_rules! dispatch {
@@ -185,6 +200,8 @@ macro_rules! dispatch {
             AnyBackend::Kqueue($b) => $e,
             #[cfg(windows)]
             AnyBackend::Iocp($b) => $e,
+            #[cfg(feature = "fault-injection")]
+            AnyBackend::Faulty($b) => $e,
         }
     };
 }
@@ -220,6 +237,8 @@ impl AnyBackend {
             BackendKind::Kqueue => crate::kqueue::Kqueue::new().map(AnyBackend::Kqueue),
             #[cfg(windows)]
             BackendKind::Iocp => crate::iocp::Iocp::new().map(AnyBackend::Iocp),
+            #[cfg(feature = "fault-injection")]
+            BackendKind::Faulty => crate::faulty::Faulty::from_env().map(AnyBackend::Faulty),
             #[allow(unreachable_patterns)] // which arms exist depends on the OS
             other => {
                 return Err(Error::invalid(
