@@ -32,10 +32,11 @@ pub(crate) mod io;
 pub(crate) mod timers;
 
 use crate::backend::{Backend, Events};
+use crate::loom::{fence, AtomicBool};
 use crate::Error;
 use concurrent_queue::ConcurrentQueue;
 use io::{lock, IoSet};
-use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::task::Waker;
 use std::time::{Duration, Instant};
