@@ -14,15 +14,23 @@
 //!   with both cells empty.
 //! - [`a_wake_up_is_never_lost`]: the wake-up protocol of `crate::driver` (`begin_park`,
 //!   `wake`, `turn` with its `sleeping`/`notified` flags): the loop parks while another thread
-//!   queues two pieces of work for it (notifications), waking it for each. Invariant: the loop sees both pieces of work
-//!   without anyone waking it again; a lost wake-up leaves it blocked in the backend forever,
-//!   which loom reports as a deadlock.
+//!   queues two pieces of work for it (notifications), waking it for each. Invariant: the loop
+//!   sees both pieces of work without anyone waking it again; a lost wake-up leaves it blocked
+//!   in the backend forever, which loom reports as a deadlock.
 //!
 //! The backend is [`LoomBackend`]: `wait` blocks on a loom condition variable until `notify`.
 //! The stand-in's loop is the skeleton of `Shared::run_stand_in` (look at `reclaim`, park, look
 //! at `reclaim` again before blocking, as `Shared::has_work` does for a stand-in); the
 //! watchdog takes the core as soon as it sees a call (the real one waits one tick more, which
 //! only narrows the interleavings).
+//!
+//! Each model fails when its invariant is broken on purpose (checked once by hand, see the
+//! README's "How it is tested"): `AtomicCell::swap` with `Relaxed` instead of `AcqRel` is a
+//! "causality violation" on the core's cell; a stand-in that blocks without looking at
+//! `reclaim` again leaves the home thread waiting forever (loom stops it at its branch
+//! limit); a `turn` that never clears `notified`, or `begin_park`/`wake` without their
+//! `SeqCst` fences, is a deadlock. `.ci/run` bounds the search with `LOOM_MAX_PREEMPTIONS=8`
+//! (every one of those mutations is caught from a bound of 3; unbounded takes about 30 s).
 
 use crate::backend::{Backend, BorrowedSource, Events, Interest};
 use crate::driver::{Driver, DriverLocal};
@@ -95,7 +103,10 @@ struct Core {
 impl Core {
     /// Taken out of a cell: this thread owns the core now.
     fn own(&self) {
-        let before = self.owners.fetch_add(1, Ordering::SeqCst);
+        // Relaxed: the count must not order the holders itself (a SeqCst read-modify-write
+        // would make each holder happen after the last, hiding a hand-off that forgets to).
+        // Read-modify-writes of one atomic are still totally ordered, so the count is exact.
+        let before = self.owners.fetch_add(1, Ordering::Relaxed);
         assert_eq!(before, 0, "two threads own the loop's core at once");
         // SAFETY: the owner count says this thread is the core's only holder (and loom checks
         // the access against every other one).
@@ -104,7 +115,7 @@ impl Core {
 
     /// About to be put into a cell: this thread lets go.
     fn disown(&self) {
-        let before = self.owners.fetch_sub(1, Ordering::SeqCst);
+        let before = self.owners.fetch_sub(1, Ordering::Relaxed);
         assert_eq!(
             before, 1,
             "the core was let go by a thread that did not own it"
