@@ -4,6 +4,9 @@
 //! dropping their runtime) free nothing early: the runtime goes on, and later reads see the
 //! right bytes.
 //!
+//! On io_uring `openfile`, `stat`, `lstat`, `fstat` and `file_exists` go through the ring too,
+//! and an open canceled in flight leaks no descriptor.
+//!
 //! The pool's threads are counted in a child process that runs no other test.
 #![cfg(target_os = "linux")]
 mod util;
@@ -94,6 +97,140 @@ async fn write_sync_and_check(path: &Path) {
     assert!(back[4..] == data[4..]);
 }
 
+/// `openfile`, `stat`, `lstat`, `fstat` and `file_exists` give what std gives, and their
+/// errors name the call and the path. `path` holds `SIZE` bytes; `scratch` may be replaced.
+async fn path_calls_and_check(path: &Path, scratch: &Path) {
+    use lwt::unix::{file_exists, fstat, lstat, openfile, stat, FileKind, OpenFlags};
+    use std::os::unix::fs::MetadataExt;
+    let want = std::fs::metadata(path).unwrap();
+    let st = stat(path).await.unwrap();
+    assert_eq!(st.st_kind, FileKind::Regular);
+    assert_eq!(st.st_size, SIZE as i64);
+    assert_eq!((st.st_dev, st.st_ino), (want.dev(), want.ino()));
+    assert_eq!(st.st_perm, want.mode() & 0o7777);
+    assert_eq!(st.st_nlink, want.nlink());
+    assert_eq!((st.st_uid, st.st_gid), (want.uid(), want.gid()));
+    assert_eq!(st.st_mtime, want.modified().unwrap());
+    let fd = openfile(path, OpenFlags::RDONLY, 0).await.unwrap();
+    assert!(fd.is_blocking(), "a regular file is used in blocking mode");
+    let fst = fstat(&fd).await.unwrap();
+    assert_eq!(
+        (fst.st_dev, fst.st_ino, fst.st_size),
+        (st.st_dev, st.st_ino, st.st_size)
+    );
+    let mut head = vec![0u8; 4096];
+    assert_eq!(pread(&fd, &mut head, 0).await.unwrap(), 4096);
+    assert!(head.iter().all(|&b| b == byte(0)));
+    lwt::unix::close(&fd).await.unwrap();
+    // A directory, a symbolic link, a missing file, a file created through the open.
+    assert_eq!(stat("/").await.unwrap().st_kind, FileKind::Directory);
+    let link = scratch.with_extension("link");
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink(path, &link).unwrap();
+    assert_eq!(lstat(&link).await.unwrap().st_kind, FileKind::Symlink);
+    assert_eq!(stat(&link).await.unwrap().st_ino, st.st_ino);
+    std::fs::remove_file(&link).unwrap();
+    let missing = scratch.with_extension("missing");
+    let e = stat(&missing).await.unwrap_err();
+    assert_eq!(e.errno(), Some(libc::ENOENT));
+    assert!(e.to_string().contains("stat"), "{e}");
+    let e = openfile(&missing, OpenFlags::RDONLY, 0).await.unwrap_err();
+    assert_eq!(e.errno(), Some(libc::ENOENT));
+    assert!(e.to_string().contains("openfile"), "{e}");
+    assert!(file_exists(path).await.unwrap());
+    assert!(!file_exists(&missing).await.unwrap());
+    let made = scratch.with_extension("made");
+    let _ = std::fs::remove_file(&made);
+    let flags = OpenFlags::WRONLY | OpenFlags::CREAT | OpenFlags::EXCL;
+    let fd = openfile(&made, flags, 0o600).await.unwrap();
+    assert_eq!(write(&fd, b"made").await.unwrap(), 4);
+    lwt::unix::close(&fd).await.unwrap();
+    assert_eq!(std::fs::read(&made).unwrap(), b"made");
+    assert_eq!(std::fs::metadata(&made).unwrap().mode() & 0o777, 0o600);
+    let e = openfile(&made, flags, 0o600).await.unwrap_err();
+    assert_eq!(e.errno(), Some(libc::EEXIST));
+    std::fs::remove_file(&made).unwrap();
+}
+
+#[test]
+fn path_calls_are_right_on_every_backend() {
+    let path = cold_file("paths");
+    let scratch = std::env::temp_dir().join(format!("lwt-ring-p-{}", std::process::id()));
+    util::for_each_backend(|_| {
+        let (path, scratch) = (path.clone(), scratch.clone());
+        async move { path_calls_and_check(&path, &scratch).await }
+    });
+    std::fs::remove_file(&path).unwrap();
+}
+
+#[test]
+fn opens_canceled_in_flight_leak_no_descriptor() {
+    // In a process of its own: the other tests of this binary open files meanwhile.
+    let (ok, text) = util::run_child_test("opens_canceled_child", &[], Duration::from_secs(120));
+    assert!(ok, "{text}");
+}
+
+#[test]
+#[ignore = "run in a child process by the test above"]
+fn opens_canceled_child() {
+    if !util::in_child() {
+        return;
+    }
+    let path = cold_file("open-cancel");
+    for kind in util::backends() {
+        let _deadline = util::deadline(format!("canceled opens on {kind}"), util::DEADLINE);
+        let before = util::open_fds();
+        let opened = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        // Canceled by timeouts from 0 to 190 µs (on io_uring, while the statx or the openat
+        // is in flight), then by dropping the runtime with opens in flight; the ones that
+        // finish in time are closed by their drop.
+        util::runtime(kind).block_on(async {
+            for round in 0..20u64 {
+                let mut tasks = Vec::new();
+                for _ in 0..32 {
+                    let (path, opened) = (path.clone(), opened.clone());
+                    tasks.push(lwt::spawn(async move {
+                        let open = lwt::unix::openfile(&path, lwt::unix::OpenFlags::RDONLY, 0);
+                        if let Ok(_fd) =
+                            lwt::with_timeout(Duration::from_micros(round * 10), open).await
+                        {
+                            opened.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
+                    }));
+                }
+                for t in tasks {
+                    t.await.unwrap();
+                }
+            }
+        });
+        let rt = util::runtime(kind);
+        rt.block_on(async {
+            for _ in 0..64 {
+                let path = path.clone();
+                drop(lwt::spawn(async move {
+                    let _ = lwt::unix::openfile(&path, lwt::unix::OpenFlags::RDONLY, 0).await;
+                }));
+            }
+            lwt::yield_now().await;
+        });
+        drop(rt);
+        // A job-backed open canceled after its worker started ends in the background, and
+        // its descriptor is closed when its result is dropped.
+        util::eventually(util::WAIT_LIMIT, || util::open_fds() <= before);
+        assert_eq!(
+            util::open_fds(),
+            before,
+            "canceled opens on {kind} leaked descriptors ({} of 640 finished in time)",
+            opened.load(std::sync::atomic::Ordering::Relaxed)
+        );
+        println!(
+            "{kind}: {} of 640 opens finished before their timeout; none leaked",
+            opened.load(std::sync::atomic::Ordering::Relaxed)
+        );
+    }
+    std::fs::remove_file(&path).unwrap();
+}
+
 #[test]
 fn file_io_is_right_everywhere_and_needs_no_pool_thread_on_io_uring() {
     if BackendKind::IoUring.is_available() && util::backends().contains(&BackendKind::IoUring) {
@@ -128,11 +265,12 @@ fn file_io_on_io_uring_child() {
     util::runtime(BackendKind::IoUring).block_on(async {
         read_all_and_check(&path).await;
         write_sync_and_check(&written).await;
+        path_calls_and_check(&path, &written).await;
     });
     assert_eq!(
         lwt::unix::thread_count(),
         0,
-        "a cold read, a write or a sync on io_uring started a pool thread"
+        "a cold read, a write, a sync, an open or a stat on io_uring started a pool thread"
     );
     std::fs::remove_file(&path).unwrap();
     std::fs::remove_file(&written).unwrap();

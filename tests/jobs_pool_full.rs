@@ -1,7 +1,8 @@
 //! A full pool never freezes the loop (issue 11, item 1): with `LWT_POOL_SIZE` 1 or 2, three
 //! tasks each run `with_timeout(100 ms, run_job(.., sleep 1 s))` beside a 10 ms ticker. Every
 //! timeout fires within 100 ms of its deadline and the ticker never stalls more than 50 ms,
-//! under detach and under switch. With `LWT_POOL_SIZE=0` every job runs synchronously, as
+//! under detach and under switch (plus twice what the machine itself stalled an idle thread
+//! meanwhile, `util::StallProbe`: nothing on an idle machine). With `LWT_POOL_SIZE=0` every job runs synchronously, as
 //! documented: the loop is blocked while it runs.
 //!
 //! Each case runs in a child process (the pool size and the default async method are read
@@ -89,10 +90,6 @@ async fn scenario(job: Duration) -> Run {
     }
 }
 
-fn timed_out_in_time(o: &Outcome) -> bool {
-    matches!(o.1, Err(lwt::Error::Timeout)) && o.0 >= TIMEOUT && o.0 <= TIMEOUT + LATE
-}
-
 #[test]
 #[ignore = "run by the parent tests in a child process"]
 fn child_full_pool() {
@@ -102,12 +99,21 @@ fn child_full_pool() {
     let method: AsyncMethod = std::env::var("LWT_ASYNC_METHOD").unwrap().parse().unwrap();
     util::for_each_backend(|kind| async move {
         let home = std::thread::current().id();
+        // The machine's own stalls (see `util::StallProbe`) are allowed on top of the bounds.
+        let probe = util::StallProbe::start();
         let run = scenario(Duration::from_secs(1)).await;
+        let machine = probe.finish();
         let report = format!(
-            "{kind} {method:?}: outcomes {:?}, max tick gap {:?}, inline {}, queued {}",
+            "{kind} {method:?}: outcomes {:?}, max tick gap {:?}, inline {}, queued {}, the \
+             machine stalled an idle thread {machine:?}",
             run.outcomes, run.max_gap, run.inline, run.queued
         );
-        assert!(run.max_gap <= MAX_GAP, "the ticker stalled: {report}");
+        let max_gap = util::StallProbe::bound(MAX_GAP, machine);
+        let late = util::StallProbe::bound(LATE, machine);
+        let timed_out_in_time = |o: &Outcome| {
+            matches!(o.1, Err(lwt::Error::Timeout)) && o.0 >= TIMEOUT && o.0 <= TIMEOUT + late
+        };
+        assert!(run.max_gap <= max_gap, "the ticker stalled: {report}");
         assert_eq!(run.inline, 0, "a job ran inline: {report}");
         // The detached jobs beyond the pool's size wait for a worker (more may wait if the
         // workers are still busy with an earlier backend's jobs).

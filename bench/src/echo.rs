@@ -1,19 +1,27 @@
 //! The TCP echo benchmark over loopback, shared by `--bin loop` and `--bin uring`: one server
-//! thread per peer (lwt on a chosen backend, tokio, smol, a raw epoll loop), one blocking
-//! client thread, and per timed segment the server thread's CPU time and, where the kernel lets
-//! this process count them (perf tracepoints), its system calls.
-#![allow(dead_code)] // each binary uses a part
+//! thread per [`Server`] (lwt on a backend, tokio, smol, a raw epoll loop), one blocking client
+//! thread, and per timed segment the server thread's CPU time; in an untimed segment of its
+//! own, where the kernel lets this process count them (perf tracepoints), its system calls.
+//!
+//! Also what makes a run at many connections safe to start and bounded: a listener whose
+//! backlog holds every connection ([`listener`]), `RLIMIT_NOFILE` raised to what the run needs
+//! ([`raise_nofile`]), client sockets that time out ([`IO_TIMEOUT`]).
 
+use crate::fail;
+use lwt::BackendKind;
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream};
 use std::os::fd::OwnedFd;
-use std::sync::mpsc;
-use std::time::Instant;
+use std::sync::{mpsc, OnceLock};
+use std::time::{Duration, Instant};
 
 /// Bytes per echo message.
 pub const MSG: usize = 64;
 /// Timed repetitions per measurement (after one warm-up repetition); the median is reported.
 pub const REPS: usize = 7;
+/// How long the echo client waits for a connection, a write or a reply before it gives up
+/// (and the run fails, naming the server), so a stuck server cannot hang the run.
+pub const IO_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The median of `v` (not empty).
 pub fn median(mut v: Vec<f64>) -> f64 {
@@ -21,13 +29,59 @@ pub fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-/// A runtime built from the environment (`LWT_BACKEND`).
-pub fn lwt_runtime() -> lwt::Runtime {
-    lwt::Builder::from_env()
-        .build()
-        .expect("lwt runtime (check LWT_BACKEND)")
+/// Client rounds per timed echo segment with `n` connections: 30 000 strict ping-pongs at one
+/// connection, about 100 000 round trips (`n` per round) otherwise, times `BENCH_SCALE`; at
+/// least 10, so the warm-up and the counting segment (half a segment each) have rounds.
+pub fn rounds(n: usize) -> usize {
+    let base = if n == 1 {
+        30_000
+    } else {
+        (100_000 / n).max(20)
+    };
+    ((base as f64 * crate::scale()) as usize).max(10)
 }
 
+/// An lwt runtime on `backend`, every other setting from the environment.
+pub fn lwt_runtime(backend: BackendKind) -> lwt::Runtime {
+    lwt::Builder::from_env()
+        .backend(backend)
+        .build()
+        .unwrap_or_else(|e| fail(&format!("an lwt runtime on {backend}: {e}")))
+}
+
+/// The backend an lwt program of this environment gets: `LWT_BACKEND`'s, else the best this
+/// OS has. The run ends when `LWT_BACKEND` names none this OS has.
+pub fn env_backend() -> BackendKind {
+    match BackendKind::from_env() {
+        Ok(k) => k.unwrap_or_else(BackendKind::best),
+        Err(e) => fail(&e.to_string()),
+    }
+}
+
+/// lwt's backends to measure, the first one being the one a single lwt figure is taken on:
+/// `BENCH_LWT_BACKENDS` (names as `LWT_BACKEND` takes them, comma-separated, or `all` for
+/// every backend this OS has), else [`env_backend`]. A kind lwt adds is measured by naming it
+/// there: nothing in this crate lists the kinds.
+pub fn lwt_backends() -> &'static [BackendKind] {
+    static KINDS: OnceLock<Vec<BackendKind>> = OnceLock::new();
+    KINDS.get_or_init(|| match std::env::var("BENCH_LWT_BACKENDS") {
+        Ok(v) if v.trim() == "all" => BackendKind::available(),
+        Ok(v) if !v.trim().is_empty() => {
+            let mut kinds: Vec<BackendKind> = Vec::new();
+            for w in v.split(',') {
+                match w.parse::<BackendKind>() {
+                    Ok(k) if !kinds.contains(&k) => kinds.push(k),
+                    Ok(_) => {}
+                    Err(e) => fail(&format!("BENCH_LWT_BACKENDS={v:?}: {e}")),
+                }
+            }
+            kinds
+        }
+        _ => vec![env_backend()],
+    })
+}
+
+/// A current-thread tokio runtime with its I/O and timer drivers.
 pub fn tokio_runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -44,6 +98,7 @@ pub fn this_thread_cpu_clock() -> libc::clockid_t {
     id
 }
 
+/// The time of clock `id` in nanoseconds.
 pub fn clock_ns(id: libc::clockid_t) -> u64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
@@ -76,37 +131,99 @@ pub fn pin_from_env() {
     }
 }
 
+/// Sets `TCP_NODELAY` on the socket `fd`.
 pub fn set_nodelay(fd: &impl std::os::fd::AsFd) {
     rustix::net::sockopt::set_tcp_nodelay(fd, true).expect("TCP_NODELAY");
 }
 
+/// The runtimes the benchmarks compare, as `BENCH_PEERS` names them.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Peer {
-    /// lwt on the backend `LWT_BACKEND` names (the best for the OS when unset).
+    /// lwt, on any backend.
     Lwt,
-    /// lwt on the io_uring backend.
-    LwtUring,
+    /// tokio's current-thread runtime.
     Tokio,
+    /// smol: a `LocalExecutor` in `smol::block_on`.
     Smol,
+    /// A hand-written edge-triggered epoll loop, the floor (the echo only).
     Epoll,
 }
 
 impl Peer {
+    /// The peer's name, as `BENCH_PEERS` takes it.
     pub fn name(self) -> &'static str {
         match self {
             Peer::Lwt => "lwt",
-            Peer::LwtUring => "lwt-uring",
             Peer::Tokio => "tokio",
             Peer::Smol => "smol",
             Peer::Epoll => "epoll",
         }
     }
+
+    /// Whether `BENCH_PEERS` (e.g. `lwt,epoll`) lets this peer run; unset runs every peer.
+    pub fn selected(self) -> bool {
+        match std::env::var("BENCH_PEERS") {
+            Ok(v) if !v.is_empty() => v.split(',').any(|w| w.trim() == self.name()),
+            _ => true,
+        }
+    }
+}
+
+/// An echo server: a peer, and for lwt the backend it runs on (one series per backend).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Server {
+    /// lwt's echo on a runtime of this backend.
+    Lwt(BackendKind),
+    /// tokio's echo.
+    Tokio,
+    /// smol's echo.
+    Smol,
+    /// The raw epoll loop.
+    Epoll,
+}
+
+impl Server {
+    /// The peer this server is one of.
+    pub fn peer(self) -> Peer {
+        match self {
+            Server::Lwt(_) => Peer::Lwt,
+            Server::Tokio => Peer::Tokio,
+            Server::Smol => Peer::Smol,
+            Server::Epoll => Peer::Epoll,
+        }
+    }
+
+    /// The server's name in tables, plots and the client's errors: `lwt (io_uring)`.
+    pub fn label(self) -> String {
+        match self {
+            Server::Lwt(k) => format!("lwt ({k})"),
+            Server::Epoll => "raw epoll loop".into(),
+            s => s.peer().name().into(),
+        }
+    }
+
+    /// The name of the server's thread (at most 15 bytes, Linux's limit): `lwt-io_uring`.
+    fn thread_name(self) -> String {
+        match self {
+            Server::Lwt(k) => format!("lwt-{k}"),
+            s => format!("{}-server", s.peer().name()),
+        }
+    }
+}
+
+/// Every echo server `BENCH_PEERS` lets run: lwt on each backend of [`lwt_backends`], then
+/// tokio, smol and the raw epoll loop.
+pub fn servers() -> Vec<Server> {
+    let lwt = lwt_backends().iter().map(|k| Server::Lwt(*k));
+    lwt.chain([Server::Tokio, Server::Smol, Server::Epoll])
+        .filter(|s| s.peer().selected())
+        .collect()
 }
 
 /// Serves `n` connections on `listener`, echoing until each reaches end of file. Sends the
-/// serving thread's CPU clock on `clock` first.
+/// serving thread's CPU clock and thread id on `clock` first.
 pub fn serve(
-    peer: Peer,
+    server: Server,
     listener: TcpListener,
     n: usize,
     clock: mpsc::Sender<(libc::clockid_t, libc::pid_t)>,
@@ -115,22 +232,60 @@ pub fn serve(
     // SAFETY: gettid has no preconditions.
     let tid = unsafe { libc::gettid() };
     clock.send((this_thread_cpu_clock(), tid)).unwrap();
-    match peer {
-        Peer::Lwt => serve_lwt(lwt_runtime(), listener, n),
-        Peer::LwtUring => serve_lwt(
-            lwt::Builder::new()
-                .backend(lwt::BackendKind::IoUring)
-                .build()
-                .expect("an io_uring runtime"),
-            listener,
-            n,
-        ),
-        Peer::Tokio => serve_tokio(listener, n),
-        Peer::Smol => serve_smol(listener, n),
-        Peer::Epoll => serve_epoll(listener, n),
+    match server {
+        Server::Lwt(backend) => serve_lwt(lwt_runtime(backend), listener, n),
+        Server::Tokio => serve_tokio(listener, n),
+        Server::Smol => serve_smol(listener, n),
+        Server::Epoll => serve_epoll(listener, n),
     }
 }
 
+/// A listening socket on 127.0.0.1 whose backlog holds `n` connections: the client opens
+/// all of them before the server (maybe pinned to the client's CPU) gets to accept, and a
+/// full backlog would stall a connection for a SYN retransmission (a second or more).
+pub fn listener(n: usize) -> TcpListener {
+    use rustix::net::{AddressFamily, SocketFlags, SocketType};
+    let fd = rustix::net::socket_with(
+        AddressFamily::INET,
+        SocketType::STREAM,
+        SocketFlags::CLOEXEC,
+        None,
+    )
+    .expect("socket");
+    rustix::net::bind(&fd, &SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0)).expect("bind");
+    rustix::net::listen(&fd, n.clamp(128, i32::MAX as usize) as i32).expect("listen");
+    TcpListener::from(fd)
+}
+
+/// Raises the soft `RLIMIT_NOFILE` to what the echo with `n` connections to each of `servers`
+/// servers needs (both ends of every connection are in this process, plus each runtime's
+/// own descriptors); ends the run with a clear message if the hard limit is lower.
+pub fn raise_nofile(n: usize, servers: usize) {
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    let need = (2 * n * servers + 64 * servers + 64) as u64;
+    let lim = getrlimit(Resource::Nofile);
+    if lim.current.is_none_or(|soft| soft >= need) {
+        return;
+    }
+    if lim.maximum.is_some_and(|hard| hard < need) {
+        fail(&format!(
+            "{n} connections to each of {servers} echo servers need {need} file descriptors, \
+             but RLIMIT_NOFILE's hard limit is {} (raise it, e.g. `ulimit -Hn {need}` as root, \
+             or lower BENCH_CONNS)",
+            lim.maximum.unwrap_or(0)
+        ));
+    }
+    let new = Rlimit {
+        current: Some(need),
+        maximum: lim.maximum,
+    };
+    if let Err(e) = setrlimit(Resource::Nofile, new) {
+        fail(&format!("setrlimit(RLIMIT_NOFILE, {need}): {e}"));
+    }
+    eprintln!("RLIMIT_NOFILE raised to {need} for {n} connections x {servers} servers");
+}
+
+/// lwt's echo: one task per accepted connection, on `rt`.
 pub fn serve_lwt(rt: lwt::Runtime, listener: TcpListener, n: usize) {
     use lwt::unix::{FileDescr, IoEvent};
     use rustix::net::SocketFlags;
@@ -192,6 +347,7 @@ pub fn serve_lwt(rt: lwt::Runtime, listener: TcpListener, n: usize) {
     });
 }
 
+/// tokio's echo: one task per accepted connection.
 pub fn serve_tokio(listener: TcpListener, n: usize) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let rt = tokio_runtime();
@@ -219,6 +375,7 @@ pub fn serve_tokio(listener: TcpListener, n: usize) {
     });
 }
 
+/// smol's echo: one task per accepted connection, on a `LocalExecutor`.
 pub fn serve_smol(listener: TcpListener, n: usize) {
     use futures_lite::{AsyncReadExt, AsyncWriteExt};
     let ex = smol::LocalExecutor::new();
@@ -444,26 +601,30 @@ impl SyscallCounter {
     }
 }
 
-/// Runs the echo benchmark against every peer of `peers` at once: one server thread per peer,
-/// `n` connections to each from one blocking client thread. A round writes one message on
-/// every connection of a peer, then reads every reply. The timed segments go round-robin over
-/// the peers (the idle servers sleep in their loop meanwhile, costing no CPU), so a burst of
-/// load from elsewhere on the machine hits every peer alike.
-pub fn echo(peers: &[Peer], n: usize, rounds: usize) -> Vec<Vec<EchoSample>> {
-    let mut servers = Vec::new();
+/// Runs the echo benchmark against every server of `servers` at once: one server thread
+/// each, `n` connections to each from one blocking client thread. A round writes one message
+/// on every connection of a server, then reads every reply. After a warm-up of half a segment
+/// per server, each server's system calls are counted over another half segment (untimed, see
+/// [`SyscallCounter`]); then the timed segments of `rounds` rounds go round-robin over the
+/// servers (the idle ones sleep in their loop meanwhile, costing no CPU), so a burst of load
+/// from elsewhere on the machine hits every server alike. One vector of [`REPS`] samples per
+/// server, in the order of `servers`.
+pub fn echo(servers: &[Server], n: usize, rounds: usize) -> Vec<Vec<EchoSample>> {
+    raise_nofile(n, servers.len());
+    let mut threads = Vec::new();
     let mut targets = Vec::new();
-    for &peer in peers {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    for &server in servers {
+        let listener = listener(n);
         let addr: SocketAddr = listener.local_addr().unwrap();
         let (clock_tx, clock_rx) = mpsc::channel();
-        servers.push(
+        threads.push(
             std::thread::Builder::new()
-                .name(format!("{}-server", peer.name()))
-                .spawn(move || serve(peer, listener, n, clock_tx))
+                .name(server.thread_name())
+                .spawn(move || serve(server, listener, n, clock_tx))
                 .unwrap(),
         );
         let (clock, tid) = clock_rx.recv().unwrap();
-        targets.push((addr, clock, tid));
+        targets.push((addr, clock, tid, server.label()));
     }
     let client = std::thread::Builder::new()
         .name("echo-client".into())
@@ -472,11 +633,16 @@ pub fn echo(peers: &[Peer], n: usize, rounds: usize) -> Vec<Vec<EchoSample>> {
             let client_clock = this_thread_cpu_clock();
             let mut conns: Vec<Vec<TcpStream>> = targets
                 .iter()
-                .map(|(addr, _, _)| {
+                .map(|(addr, _, _, who)| {
                     (0..n)
-                        .map(|_| {
-                            let s = TcpStream::connect(addr).unwrap();
+                        .map(|i| {
+                            let s =
+                                TcpStream::connect_timeout(addr, IO_TIMEOUT).unwrap_or_else(|e| {
+                                    panic!("echo client: {who}, connection {i}: {e}")
+                                });
                             s.set_nodelay(true).unwrap();
+                            s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+                            s.set_write_timeout(Some(IO_TIMEOUT)).unwrap();
                             s
                         })
                         .collect()
@@ -484,18 +650,23 @@ pub fn echo(peers: &[Peer], n: usize, rounds: usize) -> Vec<Vec<EchoSample>> {
                 .collect();
             let msg = [0x5au8; MSG];
             let mut buf = [0u8; MSG];
-            let mut round = |conns: &mut [TcpStream]| {
+            let mut round = |conns: &mut [TcpStream], who: &str| {
+                // An error here is a server that stopped answering (timed out after
+                // IO_TIMEOUT) or failed: the run ends with it.
                 for c in conns.iter_mut() {
-                    c.write_all(&msg).unwrap();
+                    c.write_all(&msg)
+                        .unwrap_or_else(|e| panic!("echo client: write to {who}: {e}"));
                 }
                 for c in conns.iter_mut() {
-                    c.read_exact(&mut buf).unwrap();
+                    c.read_exact(&mut buf)
+                        .unwrap_or_else(|e| panic!("echo client: reply from {who}: {e}"));
                 }
             };
+            let half = (rounds / 2).max(1);
             // Warm-up: connections accepted, buffers and caches warm.
-            for c in conns.iter_mut() {
-                for _ in 0..rounds / 2 {
-                    round(c);
+            for (c, (_, _, _, who)) in conns.iter_mut().zip(&targets) {
+                for _ in 0..half {
+                    round(c, who);
                 }
             }
             // System calls are counted in a segment of their own, untimed: while a perf
@@ -506,15 +677,15 @@ pub fn echo(peers: &[Peer], n: usize, rounds: usize) -> Vec<Vec<EchoSample>> {
             let syscalls: Vec<(Option<f64>, Option<f64>)> = targets
                 .iter()
                 .zip(conns.iter_mut())
-                .map(|(&(_, _, tid), c)| {
-                    let all = SyscallCounter::open(tid, None);
-                    let waits = SyscallCounter::open(tid, Some(&wait_filter()));
+                .map(|((_, _, tid, who), c)| {
+                    let all = SyscallCounter::open(*tid, None);
+                    let waits = SyscallCounter::open(*tid, Some(&wait_filter()));
                     let count = |c: &Option<SyscallCounter>| c.as_ref().map(SyscallCounter::read);
                     let (all0, wait0) = (count(&all), count(&waits));
-                    for _ in 0..rounds / 2 {
-                        round(c);
+                    for _ in 0..half {
+                        round(c, who);
                     }
-                    let rts = ((rounds / 2).max(1) * n) as f64;
+                    let rts = (half * n) as f64;
                     let per_rt = |a: Option<u64>, b: Option<u64>| {
                         a.zip(b).map(|(a, b)| (b - a) as f64 / rts)
                     };
@@ -523,7 +694,7 @@ pub fn echo(peers: &[Peer], n: usize, rounds: usize) -> Vec<Vec<EchoSample>> {
                 .collect();
             let mut samples: Vec<Vec<EchoSample>> = targets.iter().map(|_| Vec::new()).collect();
             for _ in 0..REPS {
-                for (i, (_, server_clock, _)) in targets.iter().enumerate() {
+                for (i, (_, server_clock, _, who)) in targets.iter().enumerate() {
                     let (s0, p0, c0) = (
                         clock_ns(*server_clock),
                         clock_ns(libc::CLOCK_PROCESS_CPUTIME_ID),
@@ -531,7 +702,7 @@ pub fn echo(peers: &[Peer], n: usize, rounds: usize) -> Vec<Vec<EchoSample>> {
                     );
                     let t = Instant::now();
                     for _ in 0..rounds {
-                        round(&mut conns[i]);
+                        round(&mut conns[i], who);
                     }
                     let wall = t.elapsed();
                     let (s1, p1, c1) = (
@@ -554,8 +725,8 @@ pub fn echo(peers: &[Peer], n: usize, rounds: usize) -> Vec<Vec<EchoSample>> {
         })
         .unwrap();
     let samples = client.join().unwrap();
-    for s in servers {
-        s.join().unwrap();
+    for t in threads {
+        t.join().unwrap();
     }
     samples
 }

@@ -7,7 +7,7 @@ fn main() {
     for (name, what) in [
         (
             "loop",
-            "the event loop: TCP echo, spawn+join, yield, timer armed then cancelled",
+            "the event loop: TCP echo at 1..1000 connections, spawn+join, yield, timer",
         ),
         ("jobs", "the job pool (blocking calls run off the loop)"),
         ("files", "file system calls"),

@@ -309,7 +309,37 @@ pub enum CompletionKind {
     Fsync,
     /// Flush the file's data, like `fdatasync(2)` (no buffer).
     Fdatasync,
+    /// Open the file named by the buffer (a path ending with its NUL byte), relative to the
+    /// directory descriptor (`AT_FDCWD`: the working directory), like `openat(2)` with these
+    /// `O_*` flags and mode; the result is the new descriptor. If the waiting future is gone
+    /// when the kernel completes it (a canceled open), [`Completion`] closes that descriptor
+    /// itself, so a canceled open leaks nothing (a file it created stays created).
+    OpenAt {
+        /// The `O_*` flags.
+        flags: i32,
+        /// The mode of a file it creates.
+        mode: u32,
+    },
+    /// Close the descriptor, like `close(2)` (no buffer). Never canceled: a future dropped
+    /// while it is in flight leaves it to finish, and one the kernel drops anyway (its ring
+    /// going away) is completed by closing the descriptor on the spot, so the descriptor is
+    /// closed exactly once either way.
+    Close,
+    /// The status of a file, like `statx(2)` with these `AT_*` flags and `STATX_*` mask: the
+    /// buffer holds [`STATX_SIZE`] bytes the kernel fills with a `struct statx`, followed by
+    /// the path ending with its NUL byte (empty, with `AT_EMPTY_PATH`, for the descriptor
+    /// itself), relative to the directory descriptor. The result is 0.
+    Statx {
+        /// The `AT_*` flags (`AT_SYMLINK_NOFOLLOW`, `AT_EMPTY_PATH`).
+        flags: i32,
+        /// The `STATX_*` fields asked for.
+        mask: u32,
+    },
 }
+
+/// The bytes at the start of a [`CompletionKind::Statx`] buffer that the kernel fills (the
+/// size of Linux's `struct statx`).
+pub const STATX_SIZE: usize = 256;
 
 /// One operation a completion backend's kernel does: the descriptor, the offset, the buffer it
 /// owns and, once done, the result (see the module documentation, "Completions").
@@ -349,6 +379,32 @@ struct CompletionState {
     result: Option<i32>,
     waker: Option<Waker>,
     keep: Option<Box<dyn Any + Send>>,
+    /// Nobody will take the result (the future was dropped): a descriptor it makes is closed.
+    abandoned: bool,
+}
+
+/// `ECANCELED`: 125 on Linux, the only system with a completion backend (89 on the BSDs and
+/// macOS, which have none; kept right there for the day they do).
+#[cfg(unix)]
+pub(crate) const fn libc_ecanceled() -> i32 {
+    if cfg!(any(target_os = "linux", target_os = "android")) {
+        125
+    } else {
+        89
+    }
+}
+
+/// Closes the descriptor a completed [`CompletionKind::OpenAt`] made, when nobody will take
+/// it.
+fn close_unclaimed(kind: CompletionKind, result: i32) {
+    #[cfg(unix)]
+    if matches!(kind, CompletionKind::OpenAt { .. }) && result >= 0 {
+        // SAFETY: the kernel just made descriptor `result` for this operation, and nothing
+        // else has seen it: this is its only owner.
+        drop(unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(result) });
+    }
+    #[cfg(not(unix))]
+    let _ = (kind, result);
 }
 
 fn lock_state(m: &Mutex<CompletionState>) -> std::sync::MutexGuard<'_, CompletionState> {
@@ -376,6 +432,7 @@ impl Completion {
                 result: None,
                 waker: None,
                 keep: Some(keep),
+                abandoned: false,
             }),
             id: std::sync::atomic::AtomicU64::new(0),
         })
@@ -406,13 +463,45 @@ impl Completion {
     /// Records the kernel's result (a byte count, or `-errno`) and releases `keep`; returns
     /// the waker of the task that waits for it (called by the backend during `wait`).
     pub fn complete(&self, result: i32) -> Option<Waker> {
-        let (waker, keep) = {
+        #[cfg(unix)]
+        let result = if self.kind == CompletionKind::Close && result == -libc_ecanceled() {
+            // SAFETY: the descriptor was handed to this operation to close, and the kernel
+            // did not: closing it here is its one close.
+            unsafe { drop(<std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(self.fd)) };
+            0
+        } else {
+            result
+        };
+        let (waker, keep, unclaimed) = {
             let mut st = lock_state(&self.state);
-            st.result = Some(result);
-            (st.waker.take(), st.keep.take())
+            let unclaimed = st.abandoned;
+            if !unclaimed {
+                st.result = Some(result);
+            } else {
+                // Recorded as taken: nobody will ask.
+                st.result = None;
+            }
+            (st.waker.take(), st.keep.take(), unclaimed)
         };
         drop(keep); // outside the lock: it may close a descriptor
+        if unclaimed {
+            close_unclaimed(self.kind, result);
+        }
         waker
+    }
+
+    /// Says that nobody will take the result (the waiting future is gone): what the
+    /// operation makes (an [`CompletionKind::OpenAt`]'s descriptor) is closed at its
+    /// completion, or now if it has completed already.
+    pub fn abandon(&self) {
+        let unclaimed = {
+            let mut st = lock_state(&self.state);
+            st.abandoned = true;
+            st.result.take()
+        };
+        if let Some(r) = unclaimed {
+            close_unclaimed(self.kind, r);
+        }
     }
 
     /// The result and the buffer, once completed (taken: a second call gives `None`).

@@ -1056,6 +1056,23 @@ pub async fn close(fd: &FileDescr) -> Result<()> {
             return Ok(()); // another thread's operation releases it when it returns
         }
         let raw = inner.raw;
+        // On io_uring the kernel closes it through the ring (no pool thread); the close goes
+        // on even if this future is dropped.
+        #[cfg(target_os = "linux")]
+        if lwt_core::completion::available()
+            && lwt_jobs::async_method() != lwt_jobs::AsyncMethod::None
+        {
+            use lwt_core::backend::{Completion, CompletionKind};
+            let op = Completion::new(CompletionKind::Close, raw, 0, Vec::new(), Box::new(()));
+            if let Some(closing) = lwt_core::completion::start(op) {
+                return match closing.await {
+                    Ok(_) => Ok(()),
+                    // EINTR on close: the descriptor is closed anyway on Linux.
+                    Err(e) if e.raw_os_error() == Some(libc::EINTR) => Ok(()),
+                    Err(e) => Err(Error::from_io(e, "close", "")),
+                };
+            }
+        }
         return lwt_jobs::run_job(None, move || close_raw(raw)).await?;
     }
     match inner.try_release() {

@@ -45,6 +45,133 @@ async fn path_job<T: Send + 'static>(
     job(move || crate::retry_eintr(|| cvt(f(&c), call, &arg))).await
 }
 
+/// Whether path operations go through the ring here: a runtime whose backend completes them
+/// (io_uring), and not the `none` async method (which asks for the call on the loop's thread:
+/// the job path does that).
+#[cfg(target_os = "linux")]
+fn ring_usable() -> bool {
+    lwt_core::completion::available() && lwt_jobs::async_method() != lwt_jobs::AsyncMethod::None
+}
+
+/// An operation on a path done by the kernel itself through the ring (see `io::ring_op`):
+/// `None` if not possible here (another backend, the `none` method, a kernel without the
+/// opcode: `EINVAL`/`EOPNOTSUPP`, which the job path then redoes and reports if genuine).
+/// `keep` is held until the kernel is done (the directory descriptor of `dirfd`).
+#[cfg(target_os = "linux")]
+async fn ring_path_op(
+    kind: lwt_core::backend::CompletionKind,
+    dirfd: std::os::fd::RawFd,
+    buf: Vec<u8>,
+    keep: Box<dyn std::any::Any + Send>,
+) -> Option<std::io::Result<(usize, Vec<u8>)>> {
+    let op = lwt_core::backend::Completion::new(kind, dirfd, 0, buf, keep);
+    match lwt_core::completion::start(op)?.await {
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL | libc::EOPNOTSUPP)) => None,
+        r => Some(r),
+    }
+}
+
+/// `statx(2)` of `path` (relative to `dirfd`, `AT_FDCWD` for the working directory) through
+/// the ring, as [`Stats`]; `None`: take the job path.
+#[cfg(target_os = "linux")]
+async fn ring_statx(
+    dirfd: std::os::fd::RawFd,
+    path: &std::ffi::CStr,
+    flags: i32,
+    keep: Box<dyn std::any::Any + Send>,
+) -> Option<std::io::Result<Stats>> {
+    use lwt_core::backend::{CompletionKind, STATX_SIZE};
+    if !ring_usable() {
+        return None;
+    }
+    let mut buf = vec![0u8; STATX_SIZE];
+    buf.extend_from_slice(path.to_bytes_with_nul());
+    let kind = CompletionKind::Statx {
+        flags,
+        mask: libc::STATX_BASIC_STATS,
+    };
+    Some(
+        ring_path_op(kind, dirfd, buf, keep)
+            .await?
+            .map(|(_, buf)| stats_of_statx(&buf)),
+    )
+}
+
+/// [`Stats`] from the `struct statx` the kernel wrote at the start of `buf`.
+#[cfg(target_os = "linux")]
+fn stats_of_statx(buf: &[u8]) -> Stats {
+    assert!(buf.len() >= std::mem::size_of::<libc::statx>());
+    // SAFETY: `buf` holds at least a `struct statx` the kernel filled; every bit pattern is a
+    // valid `statx` (integers only), and the read is unaligned.
+    let st: libc::statx = unsafe { std::ptr::read_unaligned(buf.as_ptr().cast()) };
+    let time = |t: libc::statx_timestamp| system_time(t.tv_sec, i64::from(t.tv_nsec));
+    Stats {
+        st_dev: libc::makedev(st.stx_dev_major, st.stx_dev_minor),
+        st_ino: st.stx_ino,
+        st_kind: FileKind::from_mode(u32::from(st.stx_mode)),
+        st_perm: u32::from(st.stx_mode) & 0o7777,
+        st_nlink: u64::from(st.stx_nlink),
+        st_uid: st.stx_uid,
+        st_gid: st.stx_gid,
+        st_rdev: libc::makedev(st.stx_rdev_major, st.stx_rdev_minor),
+        st_size: st.stx_size as i64,
+        st_atime: time(st.stx_atime),
+        st_mtime: time(st.stx_mtime),
+        st_ctime: time(st.stx_ctime),
+    }
+}
+
+/// `openat(2)` of `path` through the ring: no pool thread. Only where the open cannot wait
+/// for a peer: a `statx` through the ring first, and a FIFO, socket or device (whose open may
+/// block until a peer or a carrier comes, which would hold a kernel worker and the runtime's
+/// drop) takes the job path, as does a path the ring cannot do. A path `statx` cannot see
+/// (missing, not permitted) is opened through the ring, which gives the open's own error or
+/// creates the file. The new descriptor's kind then comes from `fstat(2)` on it, a call that
+/// does not wait. `None`: take the job path.
+#[cfg(target_os = "linux")]
+async fn ring_open(
+    path: &std::ffi::CStr,
+    oflags: OFlags,
+    perm: u32,
+) -> Option<std::io::Result<(std::os::fd::OwnedFd, FileKind)>> {
+    use lwt_core::backend::CompletionKind;
+    use std::os::fd::{FromRawFd, OwnedFd};
+    if !ring_usable() {
+        return None;
+    }
+    let nofollow = if oflags.contains(OFlags::NOFOLLOW) {
+        libc::AT_SYMLINK_NOFOLLOW
+    } else {
+        0
+    };
+    match ring_statx(libc::AT_FDCWD, path, nofollow, Box::new(())).await? {
+        Ok(st)
+            if !matches!(
+                st.st_kind,
+                FileKind::Regular | FileKind::Directory | FileKind::Symlink
+            ) =>
+        {
+            return None
+        }
+        _ => {}
+    }
+    let kind = CompletionKind::OpenAt {
+        flags: oflags.bits() as i32,
+        mode: perm,
+    };
+    let buf = path.to_bytes_with_nul().to_vec();
+    let fd = match ring_path_op(kind, libc::AT_FDCWD, buf, Box::new(())).await? {
+        // SAFETY: the kernel made descriptor `n` for this open and the completion handed it
+        // to us alone (a canceled open's descriptor is closed by the completion instead).
+        Ok((n, _)) => unsafe { OwnedFd::from_raw_fd(n as i32) },
+        Err(e) => return Some(Err(e)),
+    };
+    let kind = rustix::fs::fstat(&fd)
+        .map(|st| FileKind::from_mode(st.st_mode))
+        .map_err(std::io::Error::from);
+    Some(kind.map(|k| (fd, k)))
+}
+
 bitflags::bitflags! {
     /// The flags of [`openfile`] (OCaml's `open_flag` list).
     ///
@@ -127,7 +254,10 @@ impl OpenFlags {
 
 /// Opens the file at `path` with `flags` and permissions `perm` (used with
 /// [`OpenFlags::CREAT`], masked by the umask) and wraps it as a [`FileDescr`] (Lwt's
-/// `openfile`). Runs in a job.
+/// `openfile`). Runs in a job. On io_uring the kernel opens it through the ring (a `statx`,
+/// then the `openat`: no pool thread) unless the path names a FIFO, socket or device, whose
+/// open may wait for a peer: those take the job path. A canceled open "may have happened"
+/// (a file it creates stays created), and the descriptor it made is closed.
 ///
 /// The new descriptor is close-on-exec unless `flags` has [`OpenFlags::KEEPEXEC`] (and not
 /// [`OpenFlags::CLOEXEC`] too: then `CLOEXEC` wins, as in Lwt). As in Lwt,
@@ -163,20 +293,9 @@ pub async fn openfile(path: impl AsRef<Path>, flags: OpenFlags, perm: u32) -> Re
     let arg = parg(path);
     let oflags = flags.to_oflags();
     let nonblock = flags.contains(OpenFlags::NONBLOCK);
-    job(move || {
-        let fd = crate::retry_eintr(|| {
-            cvt(
-                rustix::fs::open(&*c, oflags, Mode::from_raw_mode(perm as _)),
-                "openfile",
-                &arg,
-            )
-        })?;
-        // fstat in the job, like Lwt's open_job: FIFOs and sockets go non-blocking, and so
-        // do devices opened NONBLOCK; everything else keeps the flags it was opened with.
-        // st_mode is u16 on some systems (macOS), u32 on Linux: the conversion is needed there.
-        #[allow(clippy::useless_conversion)]
-        let kind = cvt(rustix::fs::fstat(&fd), "openfile", &arg)
-            .map(|st| FileKind::from_mode(u32::from(st.st_mode)))?;
+    // FIFOs and sockets go non-blocking, and so do devices opened NONBLOCK; everything else
+    // keeps the flags it was opened with.
+    let wrap = move |fd: rustix::fd::OwnedFd, kind: FileKind| {
         let nonblocking = match kind {
             FileKind::Fifo | FileKind::Socket => true,
             FileKind::CharDevice | FileKind::BlockDevice => nonblock,
@@ -187,6 +306,28 @@ pub async fn openfile(path: impl AsRef<Path>, flags: OpenFlags, perm: u32) -> Re
         } else {
             FileDescr::from_owned(fd, Some(true), false)
         }
+    };
+    // On io_uring the kernel opens it through the ring: no pool thread.
+    #[cfg(target_os = "linux")]
+    match ring_open(&c, oflags, perm).await {
+        Some(Ok((fd, kind))) => return wrap(fd, kind),
+        Some(Err(e)) => return Err(Error::from_io(e, "openfile", &arg)),
+        None => {}
+    }
+    job(move || {
+        let fd = crate::retry_eintr(|| {
+            cvt(
+                rustix::fs::open(&*c, oflags, Mode::from_raw_mode(perm as _)),
+                "openfile",
+                &arg,
+            )
+        })?;
+        // fstat in the job, like Lwt's open_job.
+        // st_mode is u16 on some systems (macOS), u32 on Linux: the conversion is needed there.
+        #[allow(clippy::useless_conversion)]
+        let kind = cvt(rustix::fs::fstat(&fd), "openfile", &arg)
+            .map(|st| FileKind::from_mode(u32::from(st.st_mode)))?;
+        wrap(fd, kind)
     })
     .await
 }
@@ -480,8 +621,21 @@ fn stats_of(st: &rustix::fs::Stat) -> Stats {
     }
 }
 
+/// `stat`/`lstat` of `path` through the ring (`flags`: `AT_SYMLINK_NOFOLLOW` for `lstat`);
+/// `None`: take the job path.
+#[cfg(target_os = "linux")]
+async fn ring_stat(path: &Path, flags: i32, call: &'static str) -> Option<Result<Stats>> {
+    let c = match cpath(path, call) {
+        Ok(c) => c,
+        Err(e) => return Some(Err(e)),
+    };
+    let r = ring_statx(libc::AT_FDCWD, &c, flags, Box::new(())).await?;
+    Some(r.map_err(|e| Error::from_io(e, call, parg(path))))
+}
+
 /// The status of the file at `path`, following symbolic links (Lwt's `stat`, also
-/// `LargeFile.stat`). Runs in a job. See
+/// `LargeFile.stat`). Runs in a job; on io_uring the kernel does it through the ring
+/// (`statx`), with no pool thread. See
 /// [stat(2)](https://man7.org/linux/man-pages/man2/stat.2.html).
 ///
 /// # Errors
@@ -500,6 +654,10 @@ fn stats_of(st: &rustix::fs::Stat) -> Stats {
 /// });
 /// ```
 pub async fn stat(path: impl AsRef<Path>) -> Result<Stats> {
+    #[cfg(target_os = "linux")]
+    if let Some(r) = ring_stat(path.as_ref(), 0, "stat").await {
+        return r;
+    }
     path_job(path.as_ref(), "stat", |p| {
         rustix::fs::stat(p).map(|s| stats_of(&s))
     })
@@ -507,7 +665,7 @@ pub async fn stat(path: impl AsRef<Path>) -> Result<Stats> {
 }
 
 /// The status of the file at `path`, not following a final symbolic link (Lwt's `lstat`,
-/// also `LargeFile.lstat`). Runs in a job. See
+/// also `LargeFile.lstat`). Runs in a job, or through the ring on io_uring, as [`stat`]. See
 /// [lstat(2)](https://man7.org/linux/man-pages/man2/lstat.2.html).
 ///
 /// # Errors
@@ -526,13 +684,18 @@ pub async fn stat(path: impl AsRef<Path>) -> Result<Stats> {
 /// });
 /// ```
 pub async fn lstat(path: impl AsRef<Path>) -> Result<Stats> {
+    #[cfg(target_os = "linux")]
+    if let Some(r) = ring_stat(path.as_ref(), libc::AT_SYMLINK_NOFOLLOW, "lstat").await {
+        return r;
+    }
     path_job(path.as_ref(), "lstat", |p| {
         rustix::fs::lstat(p).map(|s| stats_of(&s))
     })
     .await
 }
 
-/// The status of the file of `fd` (Lwt's `fstat`, also `LargeFile.fstat`). Runs in a job.
+/// The status of the file of `fd` (Lwt's `fstat`, also `LargeFile.fstat`). Runs in a job, or
+/// through the ring on io_uring, as [`stat`].
 /// See [fstat(2)](https://man7.org/linux/man-pages/man2/fstat.2.html).
 ///
 /// # Errors
@@ -549,13 +712,24 @@ pub async fn lstat(path: impl AsRef<Path>) -> Result<Stats> {
 /// });
 /// ```
 pub async fn fstat(fd: &FileDescr) -> Result<Stats> {
+    #[cfg(target_os = "linux")]
+    {
+        // The guard goes with the operation: the descriptor stays open until the kernel is
+        // done.
+        let os = fd.checked()?;
+        let raw = os.as_raw_fd();
+        if let Some(r) = ring_statx(raw, c"", libc::AT_EMPTY_PATH, Box::new(os)).await {
+            return r.map_err(|e| Error::from_io(e, "fstat", ""));
+        }
+    }
     let os = fd.checked()?;
     job(move || cvt(rustix::fs::fstat(&os), "fstat", "").map(|s| stats_of(&s))).await
 }
 
 /// Whether a directory entry named `path` exists (Lwt's `file_exists`): `stat` succeeds.
 /// Like OCaml's `Sys.file_exists`, every `stat` error means "no" (`false`), e.g. a path under
-/// a regular file (`ENOTDIR`) or a dangling symbolic link. Runs in a job.
+/// a regular file (`ENOTDIR`) or a dangling symbolic link. Runs in a job, or through the ring on
+/// io_uring, as [`stat`].
 ///
 /// # Errors
 ///
@@ -571,6 +745,10 @@ pub async fn fstat(fd: &FileDescr) -> Result<Stats> {
 /// ```
 pub async fn file_exists(path: impl AsRef<Path>) -> Result<bool> {
     let c = cpath(path.as_ref(), "file_exists")?;
+    #[cfg(target_os = "linux")]
+    if let Some(r) = ring_statx(libc::AT_FDCWD, &c, 0, Box::new(())).await {
+        return Ok(r.is_ok());
+    }
     job(move || Ok(rustix::fs::stat(&*c).is_ok())).await
 }
 

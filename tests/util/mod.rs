@@ -1,6 +1,9 @@
 //! Helpers shared by the behaviour tests.
 #![allow(dead_code)] // each test binary uses a different subset
 
+#[cfg(unix)]
+pub mod parked;
+
 use lwt::{BackendKind, Builder, Runtime};
 use std::future::Future;
 use std::sync::mpsc;
@@ -119,6 +122,67 @@ pub fn threads() -> usize {
 /// went by before the steal. So a test blocks until what it checks has happened, up to this
 /// limit, instead of for a fixed time that only an idle machine keeps to.
 pub const WAIT_LIMIT: Duration = Duration::from_secs(10);
+
+/// A plain thread that sleeps 1 ms at a time and records its longest gap: how long the
+/// machine itself kept a thread that asks for almost nothing from running. A test that bounds
+/// how long the loop may stall (a ticker's worst gap) runs one beside it and allows what the
+/// machine took from the idle thread on top of its own bound ([`StallProbe::bound`]): on an
+/// idle machine the probe's worst gap is a millisecond or two and the bound is the test's own;
+/// on one loaded by other builds (a load average of 12 on 2 cores stalled threads 500 ms) a
+/// stall that the machine caused does not fail the test, while a loop blocked for a second by
+/// lwt still does, unless the machine stalled an idle thread nearly as long.
+pub struct StallProbe {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<Duration>>,
+}
+
+impl StallProbe {
+    /// Starts the probe's thread.
+    pub fn start() -> StallProbe {
+        use std::sync::atomic::Ordering;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let s = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("stall-probe".into())
+            .spawn(move || {
+                let mut worst = Duration::ZERO;
+                let mut last = std::time::Instant::now();
+                while !s.load(Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_millis(1));
+                    let now = std::time::Instant::now();
+                    worst = worst.max(now - last);
+                    last = now;
+                }
+                worst
+            })
+            .expect("the stall probe's thread");
+        StallProbe {
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Stops the probe; the longest gap its thread saw.
+    pub fn finish(mut self) -> Duration {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread
+            .take()
+            .and_then(|t| t.join().ok())
+            .unwrap_or_default()
+    }
+
+    /// The bound a stall is held to: the test's own `limit`, plus twice the machine's stall
+    /// `machine` (as [`StallProbe::finish`] measured it).
+    pub fn bound(limit: Duration, machine: Duration) -> Duration {
+        limit + machine * 2
+    }
+}
+
+impl Drop for StallProbe {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
 
 /// Waits (up to `limit`) until `cond` holds, polling every millisecond; whether it did.
 pub fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {

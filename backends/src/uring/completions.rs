@@ -3,15 +3,57 @@
 
 use super::{decode, errno, lock, user_data, Inner, Uring, MAX_OP_LEN, TAG_CANCEL, TAG_OP};
 use io_uring::{opcode, types};
-use lwt_core::backend::{Completion, CompletionKind, Completions, Events};
+use lwt_core::backend::{Completion, CompletionKind, Completions, Events, STATX_SIZE};
 use std::io;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// The path at `at` in an operation's buffer (`ptr`, `len` bytes), checked to end with its
+/// NUL byte inside the buffer, so the kernel never reads past it.
+fn path_of(ptr: *mut u8, len: usize, at: usize) -> io::Result<*const libc::c_char> {
+    if len <= at {
+        return Err(errno(libc::EINVAL));
+    }
+    // SAFETY: `ptr` points to `len` initialised bytes the operation owns (`Completion::buffer`)
+    // and `at < len`, so the slice is inside them.
+    let tail = unsafe { std::slice::from_raw_parts(ptr.add(at), len - at) };
+    if tail.last() != Some(&0) {
+        return Err(errno(libc::EINVAL));
+    }
+    Ok(tail.as_ptr().cast())
+}
 
 impl Completions for Uring {
     fn start(&self, op: &Arc<Completion>) -> io::Result<()> {
         let inner = self.inner();
         inner.check_fork()?;
+        let (ptr, buf_len) = op.buffer();
+        let len = buf_len.min(MAX_OP_LEN) as u32;
+        let fd = types::Fd(op.fd());
+        let sqe = match op.kind() {
+            CompletionKind::Read => opcode::Read::new(fd, ptr, len).offset(op.offset()).build(),
+            CompletionKind::Write => opcode::Write::new(fd, ptr, len).offset(op.offset()).build(),
+            CompletionKind::Fsync => opcode::Fsync::new(fd).build(),
+            CompletionKind::Fdatasync => opcode::Fsync::new(fd)
+                .flags(types::FsyncFlags::DATASYNC)
+                .build(),
+            CompletionKind::Close => opcode::Close::new(fd).build(),
+            // The buffer is the NUL-terminated path (checked by `path_of`).
+            CompletionKind::OpenAt { flags, mode } => {
+                opcode::OpenAt::new(fd, path_of(ptr, buf_len, 0)?)
+                    .flags(flags)
+                    .mode(mode)
+                    .build()
+            }
+            // The statx area, then the NUL-terminated path.
+            CompletionKind::Statx { flags, mask } => {
+                let path = path_of(ptr, buf_len, STATX_SIZE)?;
+                opcode::Statx::new(fd, path, ptr.cast::<types::statx>())
+                    .flags(flags)
+                    .mask(mask)
+                    .build()
+            }
+        };
         let mut st = lock(&inner.state);
         if st.ops.len() >= 1 << 24 {
             return Err(errno(libc::EAGAIN));
@@ -21,18 +63,7 @@ impl Completions for Uring {
         let key = st.ops.insert((gen, op.clone()));
         let ud = user_data(key, gen, TAG_OP);
         op.set_id(ud);
-        let (ptr, len) = op.buffer();
-        let len = len.min(MAX_OP_LEN) as u32;
-        let fd = types::Fd(op.fd());
-        let sqe = match op.kind() {
-            CompletionKind::Read => opcode::Read::new(fd, ptr, len).offset(op.offset()).build(),
-            CompletionKind::Write => opcode::Write::new(fd, ptr, len).offset(op.offset()).build(),
-            CompletionKind::Fsync => opcode::Fsync::new(fd).build(),
-            CompletionKind::Fdatasync => opcode::Fsync::new(fd)
-                .flags(types::FsyncFlags::DATASYNC)
-                .build(),
-        }
-        .user_data(ud);
+        let sqe = sqe.user_data(ud);
         if let Err(e) = inner.push(&mut st, &sqe) {
             st.ops.remove(key);
             return Err(e);

@@ -196,7 +196,10 @@ impl Conn {
     /// Reads one response and checks it: `200`, a `Content-Length` body equal to `BODY`.
     fn recv(&mut self) {
         loop {
-            if let Some(end) = self.buf[..self.len].windows(4).position(|w| w == b"\r\n\r\n") {
+            if let Some(end) = self.buf[..self.len]
+                .windows(4)
+                .position(|w| w == b"\r\n\r\n")
+            {
                 let head = std::str::from_utf8(&self.buf[..end]).expect("headers");
                 assert!(head.starts_with("HTTP/1.1 200"), "bad response: {head}");
                 let len: usize = head
@@ -336,7 +339,12 @@ fn main() {
                 (|s: &Sample| s.server_ns) as fn(&Sample) -> f64,
                 1e-3,
             ),
-            ("non-client CPU/req", "µs", |s: &Sample| s.non_client_ns, 1e-3),
+            (
+                "non-client CPU/req",
+                "µs",
+                |s: &Sample| s.non_client_ns,
+                1e-3,
+            ),
             ("requests", "req/s", |s: &Sample| s.req_per_s, 1.0),
         ] {
             let (l, t) = (fig(0, f) * scale, fig(1, f) * scale);

@@ -3,16 +3,20 @@
 //! (current-thread runtime) and smol's `blocking::unblock`.
 //!
 //! Run: `cargo run --release --manifest-path bench/Cargo.toml --bin jobs`
-//! (`JOBS_BENCH_N=20000` for a shorter run). The contenders take turns, one round each, for
-//! `JOBS_BENCH_ROUNDS` (5) rounds, so a busy spell of the machine hits them alike; each figure
-//! is a contender's best and median round. `JOBS_BENCH_VERBOSE=1` prints every round.
+//! (`JOBS_BENCH_N=20000` for a shorter run; unset, `BENCH_SCALE` scales the default 100 000).
+//! The contenders take turns, one round each, for `JOBS_BENCH_ROUNDS` (5) rounds, so a busy
+//! spell of the machine hits them alike; each figure is a contender's best and median round. `JOBS_BENCH_VERBOSE=1` prints every round.
 //!
 //! Each round is timed twice: wall time per call, and the process's CPU time per call (every
 //! thread: the loop, the workers, the runtime's helpers). Wall time alone flatters whoever
 //! spins: lwt's detach spins on both sides (see bench/README.md), so its CPU figure is the
 //! honest cost.
+//!
+//! Besides the tables it writes `bench/plots/jobs-round-trip.svg`: both figures of every
+//! contender, on a logarithmic time axis (see bench/README.md).
 
 use lwt::unix::{run_job, AsyncMethod};
+use lwt_bench::plot;
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -265,8 +269,64 @@ fn table(rows: &[(&str, Figure)]) {
     }
 }
 
+/// Writes `jobs-round-trip.svg`: each contender's median wall and CPU time per call, for the
+/// trivial job and for the `stat`.
+fn jobs_plot(n: usize, panels: [(&str, &[(&str, Figure)]); 2], load: (Option<f64>, Option<f64>)) {
+    let Some(path) = lwt_bench::plot_path("jobs-round-trip.svg") else {
+        return;
+    };
+    let rounds = env_usize("JOBS_BENCH_ROUNDS", 5);
+    let notes = [
+        format!(
+            "{} · {} · {}",
+            lwt_bench::utc_now(),
+            lwt_bench::machine(),
+            lwt_bench::load_note(load.0, load.1)
+        ),
+        format!(
+            "{n} calls in a row per round, awaited one at a time from the loop's thread; median \
+             of {rounds} interleaved rounds"
+        ),
+        "wall: elapsed per call · CPU: every thread of the process per call (loop, workers, \
+         helpers)"
+            .into(),
+        "lwt detach spins after each job (worker 50 µs, awaiting task 20 µs): wall bought \
+         with CPU"
+            .into(),
+    ];
+    let panels: Vec<plot::Panel> = panels
+        .iter()
+        .map(|(caption, rows)| plot::Panel {
+            caption: caption.to_string(),
+            bars: rows
+                .iter()
+                .map(|(name, f)| plot::Bar {
+                    label: name.to_string(),
+                    values: vec![Some(f.median), Some(f.cpu)],
+                })
+                .collect(),
+        })
+        .collect();
+    let frame = plot::Frame {
+        title: "Job round trip by async method: time per call (log scale)",
+        notes: &notes,
+        x_desc: "time per call (log scale)",
+        y_desc: "",
+    };
+    let measures = [("wall (median)", 0x1f77b4), ("CPU, all threads", 0xff7f0e)];
+    match plot::bars_log_ns(&path, &frame, "per call", &measures, &panels) {
+        Ok(()) => println!("\nplot: {}", path.display()),
+        Err(e) => eprintln!("plot {}: {e}", path.display()),
+    }
+}
+
 fn main() {
-    let n = env_usize("JOBS_BENCH_N", 100_000);
+    let t0 = Instant::now();
+    let load0 = lwt_bench::load_average();
+    let n = env_usize(
+        "JOBS_BENCH_N",
+        ((100_000.0 * lwt_bench::scale()) as usize).max(100),
+    );
     let cpus = std::thread::available_parallelism().map_or(1, |c| c.get());
     println!(
         "jobs benchmark: {n} calls per round, best of {} interleaved rounds, {cpus} CPUs",
@@ -332,6 +392,7 @@ fn main() {
         cpu(&trivial, "lwt detach", "tokio spawn_blocking"),
         cpu(&stats, "lwt detach", "tokio spawn_blocking")
     );
+    let stat_caption = "stat of a cached file (std::fs::metadata of the bench binary)";
     check(
         "switch / none, trivial job",
         ratio(&trivial, "lwt switch", "lwt none"),
@@ -342,4 +403,13 @@ fn main() {
         ratio(&stats, "lwt switch", "lwt none"),
         2.0,
     );
+    jobs_plot(
+        n,
+        [
+            ("trivial job (returns its argument)", &trivial),
+            (stat_caption, &stats),
+        ],
+        (load0, lwt_bench::load_average()),
+    );
+    println!("\ntotal run time {:.1} s", t0.elapsed().as_secs_f64());
 }

@@ -4,13 +4,15 @@
 //!
 //! Run it with `cargo run --release --manifest-path bench/Cargo.toml --bin loop`.
 //! `BENCH_SCALE=0.2` shortens every measurement (for a quick look); `LWT_BACKEND` picks lwt's
-//! backend as usual. Every figure is measured in this run; nothing is hard-coded but the
-//! targets of the issue.
+//! backend as usual, `BENCH_LWT_BACKENDS=epoll,io_uring` measures the echo on several;
+//! `BENCH_CONNS=1,10,50,200,1000` sets the echo's connection counts. Besides the tables it
+//! writes `bench/plots/echo-cpu-vs-connections.svg` (see bench/README.md). Every figure is
+//! measured in this run; nothing is hard-coded but the targets of the issue.
 
-#[path = "../echo.rs"]
-mod echo;
-
-use echo::{clock_ns, echo, lwt_runtime, median, tokio_runtime, Peer, REPS};
+use lwt_bench::echo::{
+    self, clock_ns, lwt_backends, lwt_runtime, median, tokio_runtime, Peer, Server, REPS,
+};
+use lwt_bench::{fail, plot, scale, scaled, selected};
 use std::future::Future;
 use std::pin::pin;
 use std::task::Poll;
@@ -18,33 +20,27 @@ use std::time::{Duration, Instant};
 
 /// How long the timers of the "timer armed then cancelled" benchmark are armed for.
 const TIMER: Duration = Duration::from_secs(1);
+/// The echo's connection counts when `BENCH_CONNS` is unset.
+const DEFAULT_CONNS: [usize; 5] = [1, 10, 50, 200, 1000];
 
-fn scale() -> f64 {
-    std::env::var("BENCH_SCALE")
-        .ok()
-        .and_then(|s| s.parse::<f64>().ok())
-        .filter(|s| *s > 0.0)
-        .unwrap_or(1.0)
-}
-
-fn scaled(n: usize) -> usize {
-    ((n as f64 * scale()) as usize).max(1)
-}
-
-/// Whether `BENCH_ONLY` (a comma-separated list of substrings of benchmark names, e.g.
-/// `echo` or `yield,timer`) lets benchmark `name` run; unset runs everything.
-fn selected(name: &str) -> bool {
-    match std::env::var("BENCH_ONLY") {
-        Ok(v) if !v.is_empty() => v.split(',').any(|w| name.contains(w.trim())),
-        _ => true,
-    }
-}
-
-/// Whether `BENCH_PEERS` (e.g. `lwt,epoll`) lets `peer` run; unset runs every peer.
-fn peer_selected(peer: &str) -> bool {
-    match std::env::var("BENCH_PEERS") {
-        Ok(v) if !v.is_empty() => v.split(',').any(|w| w.trim() == peer),
-        _ => true,
+/// The echo's connection counts: `BENCH_CONNS` (e.g. `1,50`), else [`DEFAULT_CONNS`].
+fn conn_counts() -> Vec<usize> {
+    match std::env::var("BENCH_CONNS") {
+        Ok(v) if !v.trim().is_empty() => {
+            let mut ns: Vec<usize> = v
+                .split(',')
+                .map(|w| match w.trim().parse::<usize>() {
+                    Ok(n) if n > 0 => n,
+                    _ => fail(&format!(
+                        "BENCH_CONNS={v:?}: expected connection counts above 0, such as 1,10,50"
+                    )),
+                })
+                .collect();
+            ns.sort_unstable();
+            ns.dedup();
+            ns
+        }
+        _ => DEFAULT_CONNS.to_vec(),
     }
 }
 
@@ -102,12 +98,12 @@ macro_rules! micro_loop {
     }};
 }
 
-/// A peer's name and its micro benchmark runner.
-type MicroRunner = (&'static str, fn(Micro) -> f64);
+/// A peer and its micro benchmark runner.
+type MicroRunner = (Peer, fn(Micro) -> f64);
 
 fn micro_lwt(kind: Micro) -> f64 {
     let iters = kind.iters();
-    let rt = lwt_runtime();
+    let rt = lwt_runtime(lwt_backends()[0]);
     rt.block_on(async move {
         // The loop runs in a spawned task, as it does for every peer.
         lwt::spawn(async move {
@@ -267,13 +263,128 @@ fn print_table(rows: &[Row], targets: &[Target]) {
     println!("  {met} of {evaluated} targets met");
 }
 
+/// The colour of a server's series in the plot: lwt's backends in warm colours, the peers in
+/// others.
+fn color(server: Server) -> plot::Rgb {
+    match server {
+        Server::Lwt(k) => {
+            const WARM: [plot::Rgb; 4] = [0xd62728, 0xff7f0e, 0x9467bd, 0x8c564b];
+            let i = lwt_backends().iter().position(|b| *b == k).unwrap_or(0);
+            WARM[i % WARM.len()]
+        }
+        Server::Tokio => 0x1f77b4,
+        Server::Smol => 0x2ca02c,
+        Server::Epoll => 0x555555,
+    }
+}
+
+/// Prints the echo's server CPU per round trip of every server at every connection count:
+/// the figures of the plot, as text.
+fn print_sweep(conns: &[usize], sweep: &[(Server, Vec<plot::Point>)]) {
+    println!();
+    println!("echo server CPU per round trip (µs, median of {REPS}) by connections:");
+    print!("  {:>11}", "connections");
+    for (s, _) in sweep {
+        print!(" {:>16}", s.label());
+    }
+    println!();
+    for (i, n) in conns.iter().enumerate() {
+        print!("  {n:>11}");
+        for (_, pts) in sweep {
+            print!(" {:>16}", fmt_fig(pts.get(i).map(|p| p.y)));
+        }
+        println!();
+    }
+}
+
+/// Writes `echo-cpu-vs-connections.svg` (see bench/README.md) from the sweep's figures.
+fn echo_plot(sweep: &[(Server, Vec<plot::Point>)], load: (Option<f64>, Option<f64>)) {
+    let Some(path) = lwt_bench::plot_path("echo-cpu-vs-connections.svg") else {
+        return;
+    };
+    // The servers this run measured (BENCH_PEERS may have left some out), as the caption says.
+    let what: Vec<String> = sweep
+        .iter()
+        .map(|(s, _)| match s {
+            Server::Lwt(_) => s.label(),
+            Server::Tokio => "tokio current-thread".into(),
+            Server::Smol => "smol LocalExecutor".into(),
+            Server::Epoll => "a hand-written edge-triggered epoll loop".into(),
+        })
+        .collect();
+    let pin = match std::env::var("BENCH_PIN") {
+        Ok(cpu) => format!("BENCH_PIN={cpu}: client and servers on CPU {cpu}"),
+        Err(_) => "unpinned (BENCH_PIN unset)".into(),
+    };
+    let notes = [
+        format!(
+            "{} · {} · {}",
+            lwt_bench::utc_now(),
+            lwt_bench::machine(),
+            lwt_bench::load_note(load.0, load.1)
+        ),
+        format!("servers: {}", what.join(" · ")),
+        "client: one blocking thread, 64-byte messages; a round writes on every connection, \
+         then reads every reply"
+            .into(),
+        format!(
+            "{pin} · BENCH_SCALE={} · point: median of {REPS} timed segments · whisker: \
+             fastest to slowest",
+            scale()
+        ),
+    ];
+    let series: Vec<plot::Series> = sweep
+        .iter()
+        .map(|(s, pts)| plot::Series {
+            name: s.label(),
+            color: color(*s),
+            points: pts.clone(),
+        })
+        .collect();
+    let frame = plot::Frame {
+        title: "TCP echo over loopback: server CPU time per round trip vs connections",
+        notes: &notes,
+        x_desc: "connections, all in flight at once (log scale)",
+        y_desc: "server thread CPU per round trip (µs)",
+    };
+    // The ratio chart divides by the raw epoll loop, the floor (by tokio when it is left out).
+    let to = [Server::Epoll, Server::Tokio]
+        .into_iter()
+        .find(|s| sweep.iter().any(|(t, _)| t == s))
+        .map(Server::label);
+    let y_desc = format!("server CPU / {}'s", to.as_deref().unwrap_or(""));
+    let ratio = to.as_deref().map(|to| plot::Ratio {
+        to,
+        y_desc: &y_desc,
+    });
+    match plot::lines_log_x(&path, &frame, "server", &series, ratio) {
+        Ok(()) => println!("\nplot: {}", path.display()),
+        Err(e) => eprintln!("plot {}: {e}", path.display()),
+    }
+}
+
 fn main() {
     let t0 = Instant::now();
-    let backend = lwt_runtime().backend_name();
+    let load0 = lwt_bench::load_average();
+    lwt_bench::watchdog();
+    let backends = lwt_backends();
+    // Build one runtime per backend now, so a backend this OS lacks fails before any work.
+    let names: Vec<&str> = backends
+        .iter()
+        .map(|k| lwt_runtime(*k).backend_name())
+        .collect();
     println!(
-        "lwt loop benchmark: lwt ({backend} backend) vs tokio (current_thread runtime) vs smol \
-         (LocalExecutor in smol::block_on) vs a raw edge-triggered epoll loop"
+        "lwt loop benchmark: lwt ({} backend{}) vs tokio (current_thread runtime) vs smol \
+         (LocalExecutor in smol::block_on) vs a raw edge-triggered epoll loop",
+        names.join(", "),
+        if names.len() > 1 { "s" } else { "" }
     );
+    if names.len() > 1 {
+        println!(
+            "the table's lwt column is lwt on {}; the echo sweep after it has every backend",
+            names[0]
+        );
+    }
     println!(
         "median of {REPS} timed repetitions after a warm-up; BENCH_SCALE={}",
         scale()
@@ -283,6 +394,16 @@ fn main() {
     }
     if std::env::var_os("LWT_BENCH_RECV").is_some() {
         println!("LWT_BENCH_RECV is set: lwt's echo server uses recv/send, not read/write");
+    }
+    let conns: Vec<usize> = conn_counts()
+        .into_iter()
+        .filter(|n| selected(&format!("echo-{n}conn")))
+        .collect();
+    let servers = echo::servers();
+    // The most descriptors the sweep needs, asked for now: a hard limit too low for them ends
+    // the run before the micro benchmarks, not after (echo() asks for each count again).
+    if let Some(&most) = conns.last() {
+        echo::raise_nofile(most, servers.len());
     }
     let mut rows = Vec::new();
 
@@ -296,15 +417,15 @@ fn main() {
         }
         eprint!("{name} ...");
         let runners: [MicroRunner; 3] = [
-            ("lwt", micro_lwt),
-            ("tokio", micro_tokio),
-            ("smol", micro_smol),
+            (Peer::Lwt, micro_lwt),
+            (Peer::Tokio, micro_tokio),
+            (Peer::Smol, micro_smol),
         ];
         let mut samples = vec![Vec::new(); 3];
         // Round-robin over the peers, so a burst of load elsewhere hits every peer alike.
         for _ in 0..REPS {
             for (i, (peer, run)) in runners.iter().enumerate() {
-                if peer_selected(peer) {
+                if peer.selected() {
                     samples[i].push(run(kind));
                 }
             }
@@ -324,22 +445,33 @@ fn main() {
         });
     }
 
-    for (n, rounds) in [(1usize, scaled(30_000)), (50, scaled(2_000))] {
-        if !selected(&format!("echo-{n}conn")) {
-            continue;
-        }
+    // Every server's CPU per round trip at each connection count: the plot's points.
+    let mut sweep: Vec<(Server, Vec<plot::Point>)> =
+        servers.iter().map(|s| (*s, Vec::new())).collect();
+    for &n in &conns {
+        let rounds = echo::rounds(n);
         let mut cpu = [None; 4];
         let mut all = [None; 4];
         let mut rate = [None; 4];
-        eprintln!("echo, {n} connection(s) ...");
-        let peers: Vec<Peer> = PEERS
+        eprintln!("echo, {n} connection(s), {rounds} rounds per segment ...");
+        for (k, (srv, s)) in servers
             .iter()
-            .copied()
-            .filter(|p| peer_selected(p.name()))
-            .collect();
-        for (p, s) in peers.iter().zip(echo(&peers, n, rounds)) {
-            let i = PEERS.iter().position(|q| q == p).unwrap();
-            cpu[i] = Some(median(s.iter().map(|s| s.cpu_ns / 1000.0).collect()));
+            .zip(echo::echo(&servers, n, rounds))
+            .enumerate()
+        {
+            let us: Vec<f64> = s.iter().map(|s| s.cpu_ns / 1000.0).collect();
+            sweep[k].1.push(plot::Point {
+                x: n as f64,
+                y: median(us.clone()),
+                lo: us.iter().copied().fold(f64::INFINITY, f64::min),
+                hi: us.iter().copied().fold(0.0, f64::max),
+            });
+            // The table's lwt column is the first backend's.
+            if matches!(srv, Server::Lwt(b) if *b != backends[0]) {
+                continue;
+            }
+            let i = PEERS.iter().position(|q| *q == srv.peer()).unwrap();
+            cpu[i] = Some(median(us));
             all[i] = Some(median(s.iter().map(|s| s.all_cpu_ns / 1000.0).collect()));
             rate[i] = Some(median(s.iter().map(|s| s.rt_per_s).collect()));
         }
@@ -394,5 +526,12 @@ fn main() {
         });
     }
     print_table(&rows, &targets);
+    if !conns.is_empty() {
+        print_sweep(&conns, &sweep);
+    }
+    // A plot against connections needs two counts at least (BENCH_ONLY=echo-1conn has one).
+    if conns.len() >= 2 {
+        echo_plot(&sweep, (load0, lwt_bench::load_average()));
+    }
     println!("\ntotal run time {:.1} s", t0.elapsed().as_secs_f64());
 }

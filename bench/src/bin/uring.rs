@@ -12,36 +12,21 @@
 //!   threads each started.
 //!
 //! `cargo run --release --manifest-path bench/Cargo.toml --bin uring`
-//! (`BENCH_SCALE`, `BENCH_PIN` and `BENCH_ONLY=echo,files` as for `--bin loop`).
+//! (`BENCH_SCALE`, `BENCH_PIN`, `BENCH_TIMEOUT` and `BENCH_ONLY=echo,files` as for
+//! `--bin loop`).
 
-#[path = "../echo.rs"]
-mod echo;
-
-use echo::{echo, median, Peer, REPS};
+use lwt::BackendKind;
+use lwt_bench::echo::{self, echo, median, Server, REPS};
+use lwt_bench::selected;
 use std::io::Read;
 use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-const PEERS: [Peer; 4] = [Peer::Lwt, Peer::LwtUring, Peer::Tokio, Peer::Epoll];
 const FILE_SIZE: usize = 256 << 20;
 const COLD_SIZE: usize = 64 << 20;
 const CHUNK: usize = 64 << 10;
 const ROUNDS: usize = 7;
-
-fn scale() -> f64 {
-    std::env::var("BENCH_SCALE")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1.0)
-}
-
-fn selected(name: &str) -> bool {
-    match std::env::var("BENCH_ONLY") {
-        Ok(v) if !v.is_empty() => v.split(',').any(|w| name.contains(w.trim())),
-        _ => true,
-    }
-}
 
 fn fig(v: Option<f64>) -> String {
     match v {
@@ -49,6 +34,17 @@ fn fig(v: Option<f64>) -> String {
         Some(v) if v >= 1000.0 => format!("{v:.0}"),
         Some(v) => format!("{v:.3}"),
     }
+}
+
+/// The echo's servers, in the table's column order: lwt on the backend of `LWT_BACKEND` or
+/// the automatic choice, lwt on io_uring, tokio, the raw epoll loop.
+fn servers() -> [Server; 4] {
+    [
+        Server::Lwt(echo::env_backend()),
+        Server::Lwt(BackendKind::IoUring),
+        Server::Tokio,
+        Server::Epoll,
+    ]
 }
 
 fn echo_table() {
@@ -60,10 +56,10 @@ fn echo_table() {
     let mut cpu50 = None;
     let mut sys50 = None;
     let mut waits50 = None;
-    for (n, rounds) in [(1usize, 30_000usize), (50, 2_000)] {
-        let rounds = ((rounds as f64 * scale()) as usize).max(10);
-        eprintln!("echo, {n} connection(s) ...");
-        let samples = echo(&PEERS, n, rounds);
+    for n in [1, 50] {
+        let rounds = echo::rounds(n);
+        eprintln!("echo, {n} connection(s), {rounds} rounds per segment ...");
+        let samples = echo(&servers(), n, rounds);
         let pick = |f: &dyn Fn(&echo::EchoSample) -> Option<f64>| -> Vec<Option<f64>> {
             samples
                 .iter()
@@ -301,7 +297,11 @@ fn files() {
 
 fn main() {
     let t0 = Instant::now();
-    let auto = echo::lwt_runtime().backend_name();
+    lwt_bench::watchdog();
+    // A runtime on each lwt backend now, so one this kernel refuses (io_uring under a seccomp
+    // profile) ends the run with the reason before any work.
+    let auto = echo::lwt_runtime(echo::env_backend()).backend_name();
+    echo::lwt_runtime(BackendKind::IoUring);
     println!(
         "lwt io_uring benchmark: lwt on {auto} (LWT_BACKEND or the automatic choice) and on \
          io_uring, tokio current_thread, a raw epoll loop; median of {REPS} repetitions"

@@ -12,8 +12,9 @@
 //! the descriptor's guard live in it until the kernel's completion. Dropping the future before
 //! then asks the backend to cancel (best effort) and returns at once: the buffer goes when the
 //! backend lets go of its `Arc`, after the completion. The outcome of a canceled operation is
-//! therefore "it may have happened": a canceled read's bytes are discarded, and a read or write
-//! at the file position may have moved it.
+//! therefore "it may have happened": a canceled read's bytes are discarded, a read or write
+//! at the file position may have moved it, and a canceled open may have created its file (the
+//! descriptor it made is closed: [`Completion::abandon`](crate::backend::Completion::abandon)).
 
 use crate::backend::Completion;
 use crate::context;
@@ -124,6 +125,16 @@ impl Future for CompletionFuture {
             if !this.started {
                 if let Err(e) = ext.start(&this.op) {
                     this.done = true;
+                    #[cfg(unix)]
+                    if this.op.kind() == crate::backend::CompletionKind::Close {
+                        // A close the ring cannot take is done on the spot (completing it
+                        // as canceled closes the descriptor): the descriptor was given up.
+                        this.op.complete(-crate::backend::libc_ecanceled());
+                        return Poll::Ready(match this.op.take_result() {
+                            Some((r, buf)) if r >= 0 => Ok((r as usize, buf)),
+                            _ => Err(e),
+                        });
+                    }
                     return Poll::Ready(Err(e));
                 }
                 this.started = true;
@@ -143,9 +154,15 @@ impl Future for CompletionFuture {
 
 impl Drop for CompletionFuture {
     fn drop(&mut self) {
-        if self.started && !self.done && !self.op.is_complete() {
-            if let Some(ext) = self.driver.backend.completions() {
-                ext.cancel(&self.op);
+        if self.started && !self.done {
+            // First say nobody takes the result (a descriptor an open makes is then closed,
+            // now or at its completion), then ask for the cancel.
+            self.op.abandon();
+            // A close is never canceled (see `CompletionKind::Close`).
+            if self.op.kind() != crate::backend::CompletionKind::Close && !self.op.is_complete() {
+                if let Some(ext) = self.driver.backend.completions() {
+                    ext.cancel(&self.op);
+                }
             }
         }
     }
