@@ -18,6 +18,8 @@
 
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub mod epoll;
+#[cfg(feature = "fault-injection")]
+pub mod faulty;
 #[cfg(windows)]
 pub mod iocp;
 #[cfg(any(

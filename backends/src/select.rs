@@ -33,6 +33,10 @@ pub enum BackendKind {
     Kqueue,
     /// I/O completion ports (through AFD), on Windows.
     Iocp,
+    /// The fault-injecting backend over a real one (feature `fault-injection`, for tests):
+    /// never in [`BackendKind::ALL`] nor [`BackendKind::available`], only chosen by name.
+    #[cfg(feature = "fault-injection")]
+    Faulty,
     /// Linux's io_uring (5.13+): multishot poll requests for readiness, one kernel entry per
     /// loop turn. Available only where the kernel allows it (not under Docker's default
     /// seccomp profile or `kernel.io_uring_disabled`).
@@ -60,6 +64,8 @@ impl BackendKind {
             BackendKind::Poll => "poll",
             BackendKind::Kqueue => "kqueue",
             BackendKind::Iocp => "iocp",
+            #[cfg(feature = "fault-injection")]
+            BackendKind::Faulty => "faulty",
             BackendKind::IoUring => "io_uring",
         }
     }
@@ -85,6 +91,8 @@ impl BackendKind {
                 target_os = "dragonfly"
             )),
             BackendKind::Iocp => cfg!(windows),
+            #[cfg(feature = "fault-injection")]
+            BackendKind::Faulty => true,
             BackendKind::IoUring => unavailable_cause(self).is_none(),
         }
     }
@@ -172,6 +180,10 @@ impl fmt::Display for BackendKind {
 impl std::str::FromStr for BackendKind {
     type Err = Error;
     fn from_str(s: &str) -> Result<BackendKind, Error> {
+        #[cfg(feature = "fault-injection")]
+        if s.trim().eq_ignore_ascii_case("faulty") {
+            return Ok(BackendKind::Faulty);
+        }
         let kind = BackendKind::ALL
             .into_iter()
             .find(|k| k.name().eq_ignore_ascii_case(s.trim()))
@@ -205,6 +217,9 @@ pub enum AnyBackend {
     /// I/O completion ports.
     #[cfg(windows)]
     Iocp(crate::iocp::Iocp),
+    /// The fault-injecting backend (feature `fault-injection`).
+    #[cfg(feature = "fault-injection")]
+    Faulty(crate::faulty::Faulty),
     /// io_uring.
     #[cfg(target_os = "linux")]
     IoUring(crate::uring::Uring),
@@ -227,6 +242,8 @@ macro_rules! dispatch {
             AnyBackend::Kqueue($b) => $e,
             #[cfg(windows)]
             AnyBackend::Iocp($b) => $e,
+            #[cfg(feature = "fault-injection")]
+            AnyBackend::Faulty($b) => $e,
             #[cfg(target_os = "linux")]
             AnyBackend::IoUring($b) => $e,
         }
@@ -281,6 +298,8 @@ impl AnyBackend {
             BackendKind::Kqueue => crate::kqueue::Kqueue::new().map(AnyBackend::Kqueue),
             #[cfg(windows)]
             BackendKind::Iocp => crate::iocp::Iocp::new().map(AnyBackend::Iocp),
+            #[cfg(feature = "fault-injection")]
+            BackendKind::Faulty => crate::faulty::Faulty::from_env().map(AnyBackend::Faulty),
             #[cfg(target_os = "linux")]
             BackendKind::IoUring => crate::uring::Uring::new().map(AnyBackend::IoUring),
             #[allow(unreachable_patterns)] // which arms exist depends on the OS

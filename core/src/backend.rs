@@ -40,7 +40,9 @@
 //!   events.len()` events (a oneshot or level-triggered backend keeps the rest for the next
 //!   wait; an edge-triggered one must not lose them). It may return `Err` of kind
 //!   `Interrupted` (the driver treats it as "no events"); any other error is given by the
-//!   driver to the operations waiting then, and the loop goes on. Backends never retry
+//!   driver to the operations waiting then, and the loop goes on, except a transient one
+//!   (`OutOfMemory` or `WouldBlock`: `ENOMEM`, `EAGAIN`), which the driver retries, backing
+//!   off, and gives to the operations only once it has persisted. Backends never retry
 //!   themselves: the shared policy is in the driver.
 //! - **Notify.** [`Backend::notify`] can be called from any thread at any time and makes a
 //!   `wait` in progress, or the next one, return promptly. It is never reported as an event.

@@ -2,8 +2,9 @@
 //! loop's private state travels between threads through these slots, so whoever took it out
 //! is its only owner.
 
+use crate::loom::AtomicPtr;
 use std::ptr;
-use std::sync::atomic::{AtomicPtr, Ordering};
+use std::sync::atomic::Ordering;
 
 /// A slot that holds `Option<Box<T>>`, moved in and out with one atomic swap.
 ///
@@ -71,7 +72,7 @@ impl<T> Drop for AtomicCell<T> {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 mod tests {
     use super::AtomicCell;
 

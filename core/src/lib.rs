@@ -39,12 +39,17 @@ pub mod embed;
 mod error;
 pub mod fork;
 mod key;
+mod loom;
+#[cfg(all(test, loom))]
+mod loom_models;
 pub mod metrics;
 pub mod notification;
 pub mod reactor;
 mod runtime;
 mod scheduler;
 pub mod switch;
+#[cfg(all(test, not(loom)))]
+mod testing;
 mod time;
 pub mod trace;
 

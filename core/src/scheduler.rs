@@ -156,14 +156,8 @@ pub(crate) struct Shared {
     main_woken: AtomicBool,
     /// The core while no thread drives the loop.
     idle: AtomicCell<Core>,
-    /// Switch: the core while the home thread is in a blocking call (the watchdog may take it).
-    pub(crate) call: AtomicCell<Core>,
-    /// Switch: where a stand-in gives the core back.
-    pub(crate) returned: AtomicCell<Core>,
-    /// Switch: the home thread wants the core back from its stand-in.
-    pub(crate) reclaim: AtomicBool,
-    /// Switch: the number of the home thread's current (or last) call.
-    pub(crate) call_seq: AtomicU64,
+    /// Switch: the hand-off cells (the core during a blocking call, and back from a stand-in).
+    pub(crate) switch: crate::switch::HandOff<Core>,
     /// Switch: the id of the watchdog that knows this runtime (0: none; a forked child has a
     /// watchdog of its own, see `crate::switch`).
     pub(crate) watched: AtomicU64,
@@ -190,10 +184,7 @@ impl Shared {
             local_queue: ConcurrentQueue::unbounded(),
             main_woken: AtomicBool::new(false),
             idle: AtomicCell::new(Some(Box::new(Core::new()))),
-            call: AtomicCell::new(None),
-            returned: AtomicCell::new(None),
-            reclaim: AtomicBool::new(false),
-            call_seq: AtomicU64::new(0),
+            switch: crate::switch::HandOff::new(),
             watched: AtomicU64::new(0),
             home: Mutex::new(None),
             waiting: Mutex::new(Vec::new()),
@@ -252,7 +243,7 @@ impl Shared {
             || if home {
                 !self.local_queue.is_empty() || self.main_woken.load(Ordering::SeqCst)
             } else {
-                self.reclaim.load(Ordering::SeqCst)
+                self.switch.reclaimed(Ordering::SeqCst)
             }
     }
 
@@ -269,7 +260,7 @@ impl Shared {
                     return;
                 }
             }
-            if !home && self.reclaim.load(Ordering::Relaxed) {
+            if !home && self.switch.reclaimed(Ordering::Relaxed) {
                 return;
             }
         }
@@ -341,7 +332,7 @@ impl Shared {
 
     /// Drives the loop as a switch stand-in until the home thread reclaims it.
     pub(crate) fn run_stand_in(&self) {
-        while !self.reclaim.load(Ordering::Acquire) {
+        while !self.switch.reclaimed(Ordering::Acquire) {
             self.pass(false, true);
         }
     }

@@ -54,6 +54,7 @@
 //! thread that is not a loop's home) cannot switch, so the jobs layer sends it to the pool
 //! instead (detach). The stand-in is not a pool worker: `pool_size` does not limit it.
 
+use crate::cell::AtomicCell;
 use crate::context;
 use crate::fork::Renewable;
 use crate::scheduler::{catch, lock, Core, Shared};
@@ -70,6 +71,92 @@ const WATCHDOG_LINGER: Duration = Duration::from_millis(20);
 
 static STEALS: AtomicU64 = AtomicU64::new(0);
 static HANDED_OFF: AtomicUsize = AtomicUsize::new(0);
+
+/// One runtime's hand-off state (in `Shared`), with each party's steps of the protocol as
+/// methods: the home thread's ([`HandOff::enter`], [`HandOff::leave`], [`HandOff::reclaim`]),
+/// the watchdog's ([`HandOff::in_call`], [`HandOff::steal`]) and the stand-in's
+/// ([`HandOff::reclaimed`], [`HandOff::give_back`]). The loom model of the hand-off
+/// (`crate::loom_models`) runs these same methods on loom's atomics.
+pub(crate) struct HandOff<T> {
+    /// The core while the home thread is in a blocking call (the watchdog may take it).
+    call: AtomicCell<T>,
+    /// Where a stand-in gives the core back.
+    returned: AtomicCell<T>,
+    /// The home thread wants the core back from its stand-in.
+    reclaim: crate::loom::AtomicBool,
+    /// The number of the home thread's current (or last) call.
+    seq: crate::loom::AtomicU64,
+}
+
+impl<T> HandOff<T> {
+    pub(crate) fn new() -> HandOff<T> {
+        HandOff {
+            call: AtomicCell::new(None),
+            returned: AtomicCell::new(None),
+            reclaim: crate::loom::AtomicBool::new(false),
+            seq: crate::loom::AtomicU64::new(0),
+        }
+    }
+
+    /// Home thread: a call begins, with a new number; the core goes into `call`.
+    pub(crate) fn enter(&self, core: Box<T>) {
+        // Only the home thread writes `seq`; the swap into `call` publishes it.
+        self.seq.store(
+            self.seq.load(Ordering::Relaxed).wrapping_add(1),
+            Ordering::Relaxed,
+        );
+        self.call.set(core);
+    }
+
+    /// Home thread: gives the core back to the call in progress (after a fork), under its
+    /// number.
+    pub(crate) fn resume(&self, core: Box<T>) {
+        self.call.set(core);
+    }
+
+    /// Home thread: the call ended; the core, unless the watchdog took it.
+    pub(crate) fn leave(&self) -> Option<Box<T>> {
+        self.call.take()
+    }
+
+    /// Home thread, after [`HandOff::leave`] found nothing: asks the stand-in for the core
+    /// and waits until it gives it back. `wake` makes a stand-in parked in the backend look at
+    /// `reclaim`; `pause(n)` waits a little, the `n`th time.
+    pub(crate) fn reclaim(&self, wake: impl Fn(), mut pause: impl FnMut(u32)) -> Box<T> {
+        self.reclaim.store(true, Ordering::SeqCst);
+        wake();
+        let mut n = 0u32;
+        let core = loop {
+            if let Some(core) = self.returned.take() {
+                break core;
+            }
+            pause(n);
+            n = n.saturating_add(1);
+        };
+        self.reclaim.store(false, Ordering::SeqCst);
+        core
+    }
+
+    /// Watchdog: the number of the call in progress, if the core is in `call` now.
+    pub(crate) fn in_call(&self) -> Option<u64> {
+        self.call.is_some().then(|| self.seq.load(Ordering::SeqCst))
+    }
+
+    /// Watchdog: takes the core out of `call`; whoever gets it owns it.
+    pub(crate) fn steal(&self) -> Option<Box<T>> {
+        self.call.take()
+    }
+
+    /// Stand-in: whether the home thread wants the core back.
+    pub(crate) fn reclaimed(&self, order: Ordering) -> bool {
+        self.reclaim.load(order)
+    }
+
+    /// Stand-in (or the watchdog, when no stand-in can start): gives the core back.
+    pub(crate) fn give_back(&self, core: Box<T>) {
+        self.returned.set(core);
+    }
+}
 
 /// How many [`switch_call`]s, in all runtimes, are handed off right now: their loop runs in
 /// a stand-in while the call blocks its home thread (so `wait_for_jobs` can wait for them).
@@ -166,14 +253,13 @@ fn watch() {
         let mut busy = false;
         let mut next_seen = Vec::with_capacity(list.len());
         for rt in &list {
-            if !rt.call.is_some() {
+            let Some(seq) = rt.switch.in_call() else {
                 continue;
-            }
+            };
             busy = true;
             let id = Arc::as_ptr(rt) as usize;
-            let seq = rt.call_seq.load(Ordering::SeqCst);
             if seen.contains(&(id, seq)) {
-                if let Some(core) = rt.call.take() {
+                if let Some(core) = rt.switch.steal() {
                     STEALS.fetch_add(1, Ordering::Relaxed);
                     rt.published.hand_offs.fetch_add(1, Ordering::Relaxed);
                     HANDED_OFF.fetch_add(1, Ordering::SeqCst);
@@ -195,7 +281,7 @@ fn watch() {
                 let any = lock(&w.runtimes)
                     .iter()
                     .filter_map(Weak::upgrade)
-                    .any(|r| r.call.is_some());
+                    .any(|r| r.switch.in_call().is_some());
                 if !any {
                     thread::park();
                 }
@@ -215,7 +301,7 @@ impl Drop for HandBack {
         // "Locks").
         let home = self.0.home_thread();
         match context::take_core() {
-            Some(core) => self.0.returned.set(core),
+            Some(core) => self.0.switch.give_back(core),
             None => tracing::error!("lwt: a switch stand-in lost the loop's state"),
         }
         if let Some(home) = home {
@@ -246,7 +332,7 @@ fn start_stand_in(rt: Arc<Shared>, core: Box<Core>) {
         // back at once; the home thread finds it when its call returns.
         tracing::warn!("lwt: cannot start a switch stand-in thread: {e}");
         if let Some(core) = lock(&slot).take() {
-            rt.returned.set(core);
+            rt.switch.give_back(core);
         }
         if let Some(home) = rt.home_thread() {
             home.unpark();
@@ -317,12 +403,7 @@ pub fn try_switch_call<R, F: FnOnce() -> R>(f: F) -> Result<R, F> {
     let Some(core) = context::take_core() else {
         return Err(f);
     };
-    // Only the home thread writes `call_seq`; the swap into `call` publishes it.
-    rt.call_seq.store(
-        rt.call_seq.load(Ordering::Relaxed).wrapping_add(1),
-        Ordering::Relaxed,
-    );
-    rt.call.set(core);
+    rt.switch.enter(core);
     if let Some(w) = w {
         wake_watchdog(w);
     }
@@ -334,25 +415,20 @@ pub fn try_switch_call<R, F: FnOnce() -> R>(f: F) -> Result<R, F> {
 /// `call` cell, or, if it was handed off, from the stand-in, which finishes the task it runs
 /// and gives it back. The watchdog cannot take it any more.
 pub(crate) fn take_back(rt: &Shared) -> Box<Core> {
-    if let Some(core) = rt.call.take() {
+    if let Some(core) = rt.switch.leave() {
         return core;
     }
     // Stolen: ask for the loop back and wait for the stand-in to let go.
-    rt.reclaim.store(true, Ordering::SeqCst);
-    rt.driver.wake();
-    let mut spins = 0u32;
-    let core = loop {
-        if let Some(core) = rt.returned.take() {
-            break core;
-        }
-        if spins < 2000 {
-            spins += 1;
-            std::hint::spin_loop();
-        } else {
-            thread::park_timeout(Duration::from_millis(1));
-        }
-    };
-    rt.reclaim.store(false, Ordering::SeqCst);
+    let core = rt.switch.reclaim(
+        || rt.driver.wake(),
+        |n| {
+            if n < 2000 {
+                std::hint::spin_loop();
+            } else {
+                thread::park_timeout(Duration::from_millis(1));
+            }
+        },
+    );
     HANDED_OFF.fetch_sub(1, Ordering::SeqCst);
     core
 }
@@ -361,7 +437,7 @@ pub(crate) fn take_back(rt: &Shared) -> Box<Core> {
 /// took it from (for a fork): the watchdog may hand it off again.
 pub(crate) fn resume_call(rt: &Arc<Shared>, core: Box<Core>) {
     let w = watch_runtime(rt);
-    rt.call.set(core);
+    rt.switch.resume(core);
     if let Some(w) = w {
         wake_watchdog(w);
     }

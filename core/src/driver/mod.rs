@@ -44,10 +44,11 @@ pub(crate) mod io;
 pub(crate) mod timers;
 
 use crate::backend::{Backend, Events};
+use crate::loom::{fence, AtomicBool};
 use crate::Error;
 use concurrent_queue::ConcurrentQueue;
 use io::{lock, IoSet};
-use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::task::Waker;
 use std::time::{Duration, Instant};
@@ -55,6 +56,10 @@ use timers::{TimerId, Timers};
 
 /// How many events one `wait` collects at most.
 const EVENTS_CAPACITY: usize = 1024;
+/// How many transient failures of `wait` in a row (`ENOMEM`, `EAGAIN`: the kernel is short of
+/// memory for a moment) the driver retries, backing off, before it gives the error to the
+/// waiting operations as it does any other.
+const TRANSIENT_RETRIES: u64 = 64;
 
 /// The shared half of a runtime's driver.
 pub(crate) struct Driver {
@@ -248,17 +253,28 @@ impl Driver {
     }
 
     /// The backend failed: the operations waiting now get the error, and the loop goes on. A
-    /// failure that repeats backs off, so a broken backend cannot make the loop spin.
+    /// transient failure (out of memory) is only retried, up to [`TRANSIENT_RETRIES`] in a
+    /// row. A failure that repeats backs off, so a broken backend cannot make the loop spin.
     fn fail(&self, e: std::io::Error, timeout: Option<Duration>, out: &mut Vec<Waker>) {
         let n = self.wait_errors.fetch_add(1, Ordering::Relaxed) + 1;
+        let transient = is_transient(&e) && n <= TRANSIENT_RETRIES;
         if n == 1 || n.is_power_of_two() {
-            tracing::error!(
-                "lwt: the {} backend failed to wait ({e}); the waiting operations get the error (failure {n} in a row)",
-                self.backend.name()
-            );
+            if transient {
+                tracing::warn!(
+                    "lwt: the {} backend failed to wait ({e}); retrying (failure {n} in a row)",
+                    self.backend.name()
+                );
+            } else {
+                tracing::error!(
+                    "lwt: the {} backend failed to wait ({e}); the waiting operations get the error (failure {n} in a row)",
+                    self.backend.name()
+                );
+            }
         }
-        let err = Error::from_io(e, "wait", self.backend.name());
-        self.io.fail_all(&*self.backend, &err, out);
+        if !transient {
+            let err = Error::from_io(e, "wait", self.backend.name());
+            self.io.fail_all(&*self.backend, &err, out);
+        }
         if n > 1 {
             let pause = timeout.map_or(Duration::from_millis(10), |t| {
                 t.min(Duration::from_millis(10))
@@ -339,6 +355,15 @@ impl Driver {
         self.notified.store(false, Ordering::SeqCst);
         self.io.reregister_all(&*self.backend)
     }
+}
+
+/// Whether a failed `wait` may succeed if simply tried again: the kernel was short of memory
+/// (`ENOMEM`; `EAGAIN` where a kernel says it so).
+fn is_transient(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::OutOfMemory | std::io::ErrorKind::WouldBlock
+    )
 }
 
 #[cfg(test)]
