@@ -164,7 +164,7 @@ struct State {
 /// assert_eq!(rt.backend_name(), "faulty");
 /// rt.block_on(async {
 ///     for _ in 0..20 {
-///         lwt_core::sleep(std::time::Duration::from_micros(100)).await.unwrap();
+///         lwt_core::sleep(std::time::Duration::from_micros(100)).await;
 ///     }
 /// });
 /// ```
