@@ -166,20 +166,24 @@ fn a_panicking_blocking_switch_job_gives_the_loop_back() {
             panic!("blocked, then boom")
         }));
         // The task may run on the home thread (switch) or not (detach); either way the
-        // panic reaches its handle and the loop goes on.
-        let r = std::panic::AssertUnwindSafe(t);
-        let caught = std::future::poll_fn({
-            let mut t = Box::pin(r.0);
-            move |cx| match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                t.as_mut().poll(cx)
-            })) {
-                Ok(std::task::Poll::Ready(v)) => std::task::Poll::Ready(v.is_ok()),
+        // panic itself reaches its handle (not an error that hides it) and the loop goes on.
+        let mut t = Box::pin(t);
+        let outcome = std::future::poll_fn(move |cx| {
+            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| t.as_mut().poll(cx))) {
+                Ok(std::task::Poll::Ready(v)) => std::task::Poll::Ready(Ok(v)),
                 Ok(std::task::Poll::Pending) => std::task::Poll::Pending,
-                Err(_) => std::task::Poll::Ready(false),
+                Err(panic) => std::task::Poll::Ready(Err(panic)),
             }
         })
         .await;
-        assert!(!caught, "the panic was lost");
+        match outcome {
+            Err(panic) => assert_eq!(
+                panic.downcast_ref::<&str>(),
+                Some(&"blocked, then boom"),
+                "another panic than the job's"
+            ),
+            Ok(v) => panic!("the job's panic was lost: its handle gave {v:?}"),
+        }
         let me = std::thread::current().id();
         let on = run_job(Some(AsyncMethod::Switch), || std::thread::current().id())
             .await
