@@ -161,10 +161,12 @@ fn dropping_the_runtime_cancels_its_tasks() {
             }));
             (hs, peer)
         });
-        // Never polled: spawned while no thread drives the loop.
+        // Never polled: spawned while no thread drives the loop, through a handle that
+        // outlives the runtime (so only the runtime's drop can drop the task).
+        let handle = rt.handle();
         let f = Flag(dropped.clone());
         let r4 = ran.clone();
-        handles.push(rt.handle().spawn(async move {
+        handles.push(handle.spawn(async move {
             let _f = f;
             r4.fetch_add(1, Ordering::SeqCst);
         }));
@@ -180,7 +182,7 @@ fn dropping_the_runtime_cancels_its_tasks() {
             0,
             "a task ran after its runtime stopped"
         );
-        drop(peer);
+        drop((peer, handle));
         let rt2 = util::runtime(kind);
         for (i, h) in handles.into_iter().enumerate() {
             assert!(
