@@ -172,3 +172,28 @@ fn check_consistent(m: &RuntimeMetrics) {
     assert!(m.jobs.idle_threads <= m.jobs.threads);
     assert_eq!(m.jobs.running + m.jobs.idle_threads, m.jobs.threads);
 }
+
+#[test]
+fn a_dropped_runtime_counts_every_task_it_dropped_as_finished() {
+    for kind in util::backends() {
+        let _d = util::deadline(
+            format!("{} on {}", util::test_name(), kind.name()),
+            util::DEADLINE,
+        );
+        let rt = util::runtime(kind);
+        let h = rt.handle();
+        // Two tasks spawned on the loop, one from outside it; all three still pending.
+        rt.block_on(async {
+            for _ in 0..2 {
+                drop(lwt::spawn(std::future::pending::<()>()));
+            }
+            lwt::yield_now().await;
+        });
+        drop(h.spawn(std::future::pending::<()>()));
+        let m = h.metrics();
+        assert_eq!((m.tasks_spawned, m.num_alive_tasks), (3, 3), "{kind}");
+        drop(rt);
+        let m = h.metrics();
+        assert_eq!((m.tasks_spawned, m.num_alive_tasks), (3, 0), "{kind}");
+    }
+}
