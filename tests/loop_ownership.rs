@@ -277,3 +277,41 @@ fn a_block_on_waiting_for_the_loop_is_woken_by_the_tasks_the_other_thread_runs()
         driver.join().unwrap();
     }
 }
+
+#[test]
+fn a_timer_armed_by_a_thread_waiting_for_the_loop_wakes_the_parked_loop() {
+    for kind in util::backends() {
+        let _d = util::deadline(
+            format!("{} on {}", util::test_name(), kind.name()),
+            util::DEADLINE,
+        );
+        let rt = Arc::new(util::runtime(kind));
+        let gate = Arc::new((Mutex::new((false, None::<Waker>)), AtomicBool::new(false)));
+        let (rt2, g) = (rt.clone(), gate.clone());
+        // Parks with no timer at all until this thread opens the gate.
+        let driver = std::thread::spawn(move || {
+            rt2.block_on(std::future::poll_fn(|cx: &mut Context<'_>| {
+                let mut s = g.0.lock().unwrap();
+                if s.0 {
+                    return std::task::Poll::Ready(());
+                }
+                s.1 = Some(cx.waker().clone());
+                g.1.store(true, Ordering::SeqCst);
+                std::task::Poll::Pending
+            }))
+        });
+        assert!(util::eventually(Duration::from_secs(20), || gate
+            .1
+            .load(Ordering::SeqCst)));
+        // The sleep's timer goes into the parked loop's driver: the loop must wake to take
+        // its deadline into account, then fire it.
+        rt.block_on(lwt::sleep(Duration::from_millis(20))).unwrap();
+        let mut s = gate.0.lock().unwrap();
+        s.0 = true;
+        if let Some(w) = s.1.take() {
+            w.wake();
+        }
+        drop(s);
+        driver.join().unwrap();
+    }
+}
