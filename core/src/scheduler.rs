@@ -800,6 +800,73 @@ mod tests {
         assert_eq!(set.len(), 1, "a stale entry removed another task's");
     }
 
+    /// A backend with no sources: `wait` sleeps until the timeout or a `notify`.
+    #[derive(Default)]
+    struct Sleeper(std::sync::Mutex<bool>, std::sync::Condvar);
+
+    impl crate::Backend for Sleeper {
+        fn name(&self) -> &'static str {
+            "sleeper"
+        }
+        fn register(&self, _: crate::backend::BorrowedSource<'_>, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn arm(
+            &self,
+            _: crate::backend::BorrowedSource<'_>,
+            _: usize,
+            _: crate::backend::Interest,
+        ) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn deregister(
+            &self,
+            _: crate::backend::BorrowedSource<'_>,
+            _: usize,
+        ) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn wait(
+            &self,
+            _: &mut crate::backend::Events,
+            timeout: Option<std::time::Duration>,
+        ) -> std::io::Result<()> {
+            let limit = timeout.unwrap_or(std::time::Duration::from_secs(60));
+            let g = self.0.lock().unwrap();
+            let (mut g, _) = self.1.wait_timeout_while(g, limit, |n| !*n).unwrap();
+            *g = false;
+            Ok(())
+        }
+        fn notify(&self) -> std::io::Result<()> {
+            *self.0.lock().unwrap() = true;
+            self.1.notify_one();
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_finished_task_leaves_the_registry_of_live_tasks() {
+        let rt = crate::Runtime::new(Box::new(Sleeper::default()));
+        rt.block_on(async {
+            for _ in 0..10 {
+                // Pending twice before it finishes.
+                crate::spawn(async {
+                    crate::yield_now().await;
+                    crate::yield_now().await;
+                })
+                .await
+                .unwrap();
+            }
+            drop(crate::spawn(std::future::pending::<()>()));
+            crate::yield_now().await;
+        });
+        let shared = &rt.handle().shared;
+        let core = shared.idle.take().expect("the loop is idle");
+        let live = core.tasks.len();
+        shared.idle.set(core);
+        assert_eq!(live, 1, "only the pending task is registered");
+    }
+
     #[test]
     fn a_task_set_gives_every_waker() {
         let mut set = TaskSet::default();
