@@ -124,6 +124,7 @@ impl Builder {
 /// let v = lwt::run(async { 40 + 2 });
 /// assert_eq!(v, 42);
 /// ```
+#[track_caller]
 pub fn run<F: Future>(fut: F) -> F::Output {
     let rt = match Builder::from_env().build() {
         Ok(rt) => rt,

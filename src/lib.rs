@@ -162,7 +162,7 @@ pub use lwt_macros::main;
 /// argument or backend name; on an extra `#[test]`:
 ///
 /// ```compile_fail
-/// #[lwt::test(backend = "io_uring")] // unknown backend "io_uring"; lwt knows: epoll, ...
+/// #[lwt::test(backend = "uring")] // unknown backend "uring"; lwt knows: epoll, ...
 /// async fn t() {}
 /// ```
 ///

@@ -39,7 +39,12 @@ fn host_loop(
             events: libc::POLLIN,
             revents: 0,
         }];
-        for (fd, interest) in host.fds() {
+        let lwt_fds = host.fds();
+        assert!(
+            !lwt_fds.is_empty(),
+            "every Unix backend gives the host a descriptor to watch"
+        );
+        for (fd, interest) in lwt_fds {
             let mut events = 0;
             if interest.readable() {
                 events |= libc::POLLIN;

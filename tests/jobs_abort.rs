@@ -95,13 +95,17 @@ fn a_switch_job_aborted_while_it_blocks_is_rejected() {
     let _g = serial();
     util::for_each_backend(|_kind| async {
         // The loop goes on in a stand-in thread while the switch job blocks; a task there
-        // aborts the jobs.
-        let aborter = lwt::spawn(async {
+        // aborts the jobs. The job blocks until then (up to a limit): the task can only run
+        // meanwhile if the loop was handed off, however late that is.
+        let aborted = Arc::new(AtomicBool::new(false));
+        let a = aborted.clone();
+        let aborter = lwt::spawn(async move {
             lwt::sleep(Duration::from_millis(20)).await.unwrap();
             abort_jobs(Error::Timeout);
+            a.store(true, Ordering::SeqCst);
         });
-        let r = run_job(Some(AsyncMethod::Switch), || {
-            std::thread::sleep(Duration::from_millis(100));
+        let r = run_job(Some(AsyncMethod::Switch), move || {
+            util::eventually(util::WAIT_LIMIT, || aborted.load(Ordering::SeqCst));
             1
         })
         .await;
@@ -136,16 +140,21 @@ fn wait_for_jobs_waits_for_a_handed_off_switch_job() {
     let _g = serial();
     util::for_each_backend(|_kind| async {
         let finished = Arc::new(AtomicBool::new(false));
-        let f = finished.clone();
+        let looked = Arc::new(AtomicBool::new(false));
+        let (f, l) = (finished.clone(), looked.clone());
         // Runs in the stand-in while the switch job blocks the home thread.
         let waiter = lwt::spawn(async move {
             lwt::sleep(Duration::from_millis(20)).await.unwrap();
             let handed_off = lwt::core::switch::calls_handed_off();
+            l.store(true, Ordering::SeqCst);
             wait_for_jobs().await;
             (handed_off, f.load(Ordering::SeqCst))
         });
+        // Blocks until the waiter has looked (it can only run meanwhile if the loop was handed
+        // off, however late that is), then a little longer, so wait_for_jobs has to wait.
         run_job(Some(AsyncMethod::Switch), move || {
-            std::thread::sleep(Duration::from_millis(100));
+            util::eventually(util::WAIT_LIMIT, || looked.load(Ordering::SeqCst));
+            std::thread::sleep(Duration::from_millis(20));
             finished.store(true, Ordering::SeqCst);
         })
         .await

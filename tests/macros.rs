@@ -93,6 +93,11 @@ async fn pinned_kqueue() {
     assert_eq!(Handle::current().backend_name(), "kqueue");
 }
 
+#[lwt::test(backend = "io_uring")]
+async fn pinned_io_uring() {
+    assert_eq!(Handle::current().backend_name(), "io_uring");
+}
+
 #[lwt::test(backend = "iocp")]
 async fn pinned_iocp() {
     assert_eq!(Handle::current().backend_name(), "iocp");
@@ -101,7 +106,7 @@ async fn pinned_iocp() {
 #[test]
 fn the_macro_knows_every_backend_name() {
     // The names of macros/src/lib.rs's BACKENDS, each pinned by a test above.
-    let known = ["epoll", "poll", "kqueue", "iocp"];
+    let known = ["epoll", "poll", "kqueue", "iocp", "io_uring"];
     let mut all: Vec<_> = BackendKind::ALL.iter().map(|k| k.name()).collect();
     all.sort_unstable();
     let mut known = known.to_vec();

@@ -145,14 +145,17 @@ fn each_counter_moves_by_what_a_known_workload_does() {
         });
 
         // Jobs and switch: detached jobs are submitted to the pool; a switch call that blocks
-        // is handed off once.
+        // (until it is handed off, up to a limit: how soon the watchdog gets a CPU is up to
+        // the machine's load) is handed off once.
         let m5 = rt.metrics();
         rt.block_on(async {
             for _ in 0..3 {
                 run_job(Some(AsyncMethod::Detach), || ()).await.unwrap();
             }
-            run_job(Some(AsyncMethod::Switch), || {
-                std::thread::sleep(Duration::from_millis(30))
+            let h = lwt::Handle::current();
+            let before = m5.switch_hand_offs;
+            run_job(Some(AsyncMethod::Switch), move || {
+                util::eventually(util::WAIT_LIMIT, || h.metrics().switch_hand_offs > before)
             })
             .await
             .unwrap();

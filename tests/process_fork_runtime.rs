@@ -127,9 +127,46 @@ async fn pipe_round_trip(msg: &[u8]) -> lwt::Result<Vec<u8>> {
     reader.await.map_err(|_| Error::Canceled)?
 }
 
-/// A `switch` job that blocks for 100 ms: whether its loop was handed off (the steal count
-/// moved and a ticker task kept ticking meanwhile), and that it is back home afterwards.
-async fn switch_hand_off() -> bool {
+/// What [`switch_hand_off`] found wrong, as the exit code of a forked child (and what each
+/// code means, for [`reap`]).
+const NOT_STOLEN: i32 = 41;
+const LOOP_STOPPED: i32 = 42;
+const NOT_BACK: i32 = 43;
+const HAND_OFF_CODES: [(i32, &str); 3] = [
+    (
+        NOT_STOLEN,
+        "a blocking switch job was not handed off (steals() did not move)",
+    ),
+    (
+        LOOP_STOPPED,
+        "the loop did not run during a handed-off switch job (the ticker never ticked)",
+    ),
+    (
+        NOT_BACK,
+        "a switch job's loop was not back home after the job (calls_handed_off() != 0)",
+    ),
+];
+
+/// What a [`switch_hand_off`] failure code means.
+fn hand_off_failure(code: i32) -> &'static str {
+    HAND_OFF_CODES
+        .iter()
+        .find(|(c, _)| *c == code)
+        .map_or("unknown code", |(_, m)| m)
+}
+
+/// `codes` for [`reap`], followed by [`HAND_OFF_CODES`].
+fn with_hand_off_codes<'a>(codes: &[(i32, &'a str)]) -> Vec<(i32, &'a str)> {
+    codes.iter().chain(&HAND_OFF_CODES).copied().collect()
+}
+
+/// A blocking `switch` job: its loop must be handed off (the steal count moves), a ticker task
+/// must tick meanwhile (on the stand-in: the home thread is blocked), and the loop must be back
+/// home afterwards; `Err` says which of the three failed (one of [`HAND_OFF_CODES`]). The job
+/// blocks until the first two have happened, up to [`util::WAIT_LIMIT`]: a fixed 100 ms was
+/// not always enough for the watchdog, the stand-in and the ticker's timer to get a CPU on a
+/// loaded machine.
+async fn switch_hand_off() -> Result<(), i32> {
     let stop = Arc::new(AtomicBool::new(false));
     let ticks = Arc::new(AtomicUsize::new(0));
     let ticker = {
@@ -146,14 +183,25 @@ async fn switch_hand_off() -> bool {
     let t = ticks.clone();
     let during = run_job(Some(AsyncMethod::Switch), move || {
         let at = t.load(Ordering::SeqCst);
-        std::thread::sleep(Duration::from_millis(100));
+        util::eventually(util::WAIT_LIMIT, || {
+            steals() > before && t.load(Ordering::SeqCst) > at
+        });
         t.load(Ordering::SeqCst) - at
     })
     .await
     .unwrap();
     stop.store(true, Ordering::SeqCst);
     let _ = ticker.await;
-    steals() > before && during > 0 && calls_handed_off() == 0
+    check(steals() > before, NOT_STOLEN)?;
+    check(during > 0, LOOP_STOPPED)?;
+    check(calls_handed_off() == 0, NOT_BACK)
+}
+
+/// Fails the test (in the process that forked) unless [`switch_hand_off`] succeeds.
+async fn assert_switch_hand_off(what: &str) {
+    if let Err(code) = switch_hand_off().await {
+        panic!("{what}: {}", hand_off_failure(code));
+    }
 }
 
 /// Runs `name`'s body alone in a child test process.
@@ -175,10 +223,7 @@ fn child_io_and_hand_off() {
     }
     util::for_each_backend(|kind| async move {
         // The parent has used switch (its watchdog runs) and has a descriptor registered.
-        assert!(
-            switch_hand_off().await,
-            "{kind}: no hand-off before the fork"
-        );
+        assert_switch_hand_off(&format!("{kind}: before the fork")).await;
         assert_eq!(tcp_echo(b"before").await.unwrap(), b"before");
         let pid = fork().unwrap();
         if pid == 0 {
@@ -188,7 +233,7 @@ fn child_io_and_hand_off() {
                     tcp_echo(b"child echo").await.ok().as_deref() == Some(b"child echo"),
                     3,
                 )?;
-                check(switch_hand_off().await, 4)?;
+                switch_hand_off().await?;
                 check(
                     pipe_round_trip(b"child pipe").await.ok().as_deref() == Some(b"child pipe"),
                     5,
@@ -200,24 +245,20 @@ fn child_io_and_hand_off() {
         reap(
             pid,
             kind.name(),
-            &[
+            &with_hand_off_codes(&[
                 (2, "calls_handed_off() was not 0 in the child"),
                 (3, "the TCP echo failed in the child"),
-                (4, "a blocking switch job was not handed off in the child"),
                 (
                     5,
                     "a pipe round trip failed in the child after the hand-off",
                 ),
                 (99, "the child panicked"),
-            ],
+            ]),
         )
         .await;
         // The parent keeps working.
         assert_eq!(tcp_echo(b"after").await.unwrap(), b"after", "{kind}");
-        assert!(
-            switch_hand_off().await,
-            "{kind}: no hand-off after the fork"
-        );
+        assert_switch_hand_off(&format!("{kind}: after the fork")).await;
     });
 }
 
@@ -237,15 +278,27 @@ fn child_with_jobs_pending() {
         for _ in 0..4 {
             run_job(Some(AsyncMethod::Detach), || ()).await.unwrap();
         }
+        // They run until the parent has forked (up to a limit), so they are running at the
+        // fork however late the workers or this thread get a CPU.
+        let started = Arc::new(AtomicUsize::new(0));
+        let forked = Arc::new(AtomicBool::new(false));
         let slow = |v: u32| {
+            let (started, forked) = (started.clone(), forked.clone());
             lwt::spawn(run_job(Some(AsyncMethod::Detach), move || {
-                std::thread::sleep(Duration::from_millis(300));
+                started.fetch_add(1, Ordering::SeqCst);
+                util::eventually(util::WAIT_LIMIT, || forked.load(Ordering::SeqCst));
                 v
             }))
         };
         let (a, b) = (slow(1), slow(2));
-        lwt::sleep(Duration::from_millis(30)).await.unwrap();
+        assert!(
+            util::eventually_async(util::WAIT_LIMIT, || started.load(Ordering::SeqCst) == 2).await,
+            "{kind}: the two slow jobs did not start"
+        );
         let pid = fork().unwrap();
+        if pid != 0 {
+            forked.store(true, Ordering::SeqCst);
+        }
         if pid == 0 {
             run_in_child(async move {
                 // The jobs' threads are the parent's: nothing to wait for here.
@@ -309,9 +362,10 @@ fn fork_during_hand_off() {
     }
     util::for_each_backend(|kind| async move {
         let before = steals();
-        // The job blocks long enough for its loop to be handed to a stand-in, then forks.
-        let pid = run_job(Some(AsyncMethod::Switch), || {
-            std::thread::sleep(Duration::from_millis(30));
+        // The job blocks until its loop has been handed to a stand-in (up to a limit), then
+        // forks.
+        let pid = run_job(Some(AsyncMethod::Switch), move || {
+            util::eventually(util::WAIT_LIMIT, || steals() > before);
             fork()
         })
         .await
@@ -324,7 +378,7 @@ fn fork_during_hand_off() {
                     pipe_round_trip(b"child").await.ok().as_deref() == Some(b"child"),
                     3,
                 )?;
-                check(switch_hand_off().await, 4)?;
+                switch_hand_off().await?;
                 let waited = lwt::with_timeout(Duration::from_secs(5), async {
                     wait_for_jobs().await;
                     Ok(())
@@ -342,22 +396,18 @@ fn fork_during_hand_off() {
         reap(
             pid,
             kind.name(),
-            &[
+            &with_hand_off_codes(&[
                 (2, "calls_handed_off() was not 0 in the child"),
                 (3, "the child's loop does no I/O"),
-                (4, "a blocking switch job was not handed off in the child"),
                 (5, "wait_for_jobs() never returned in the child"),
                 (99, "the child panicked"),
-            ],
+            ]),
         )
         .await;
         // The parent keeps working, and its hand-off count is back to 0.
         assert_eq!(calls_handed_off(), 0, "{kind}");
         assert_eq!(pipe_round_trip(b"parent").await.unwrap(), b"parent");
-        assert!(
-            switch_hand_off().await,
-            "{kind}: no hand-off after the fork"
-        );
+        assert_switch_hand_off(&format!("{kind}: after the fork")).await;
         wait_for_jobs().await;
     });
 }
@@ -375,6 +425,8 @@ fn fork_on_stand_in() {
     }
     util::for_each_backend(|kind| async move {
         let home = std::thread::current().id();
+        let tried = Arc::new(AtomicBool::new(false));
+        let t = tried.clone();
         // A task that wakes while the home thread is blocked in a switch job runs on the
         // stand-in, and tries to fork there.
         let task = lwt::spawn(async move {
@@ -386,10 +438,13 @@ fn fork_on_stand_in() {
             if let Ok(0) = r {
                 child_exit(0); // not refused: the parent's assertion below fails
             }
+            t.store(true, Ordering::SeqCst);
             (on_stand_in, r)
         });
-        run_job(Some(AsyncMethod::Switch), || {
-            std::thread::sleep(Duration::from_millis(150))
+        // Blocks until the task has tried (up to a limit): it can only run meanwhile if the
+        // loop was handed off.
+        run_job(Some(AsyncMethod::Switch), move || {
+            util::eventually(util::WAIT_LIMIT, || tried.load(Ordering::SeqCst))
         })
         .await
         .unwrap();

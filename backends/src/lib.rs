@@ -4,6 +4,7 @@
 //! | backend | OS | module |
 //! |---|---|---|
 //! | epoll | Linux, Android | `epoll` |
+//! | io_uring | Linux 5.13+, where the kernel allows it | `uring` |
 //! | kqueue | macOS, iOS, FreeBSD, NetBSD, OpenBSD, DragonFly | `kqueue` |
 //! | iocp | Windows | `iocp` |
 //! | poll | every Unix | `poll` |
@@ -41,5 +42,7 @@ pub mod poll;
 ))]
 mod poller;
 mod select;
+#[cfg(target_os = "linux")]
+pub mod uring;
 
 pub use select::{open, AnyBackend, BackendKind, ENV_VAR};

@@ -33,12 +33,21 @@ pub enum BackendKind {
     Kqueue,
     /// I/O completion ports (through AFD), on Windows.
     Iocp,
+    /// Linux's io_uring (5.13+): multishot poll requests for readiness, one kernel entry per
+    /// loop turn. Available only where the kernel allows it (not under Docker's default
+    /// seccomp profile or `kernel.io_uring_disabled`).
+    IoUring,
 }
 
 impl BackendKind {
     /// Every kind lwt knows, best first (the automatic choice takes the first available).
-    pub const ALL: [BackendKind; 4] = [
+    ///
+    /// epoll comes before io_uring on Linux: with readiness on both, io_uring saves kernel
+    /// entries only when many sources are ready per turn, and costs more per turn with few
+    /// (docs/uring.md has the measurements).
+    pub const ALL: [BackendKind; 5] = [
         BackendKind::Epoll,
+        BackendKind::IoUring,
         BackendKind::Kqueue,
         BackendKind::Iocp,
         BackendKind::Poll,
@@ -51,6 +60,7 @@ impl BackendKind {
             BackendKind::Poll => "poll",
             BackendKind::Kqueue => "kqueue",
             BackendKind::Iocp => "iocp",
+            BackendKind::IoUring => "io_uring",
         }
     }
 
@@ -75,6 +85,7 @@ impl BackendKind {
                 target_os = "dragonfly"
             )),
             BackendKind::Iocp => cfg!(windows),
+            BackendKind::IoUring => unavailable_cause(self).is_none(),
         }
     }
 
@@ -97,6 +108,41 @@ impl BackendKind {
             Err(std::env::VarError::NotUnicode(v)) => Err(unknown(&v.to_string_lossy())),
         }
     }
+}
+
+/// Why this system lacks `kind` when the OS could have it (io_uring refused by the kernel),
+/// else `None`.
+fn unavailable_cause(kind: BackendKind) -> Option<String> {
+    match kind {
+        #[cfg(target_os = "linux")]
+        BackendKind::IoUring => crate::uring::probe().err(),
+        #[cfg(not(target_os = "linux"))]
+        BackendKind::IoUring => Some("io_uring is Linux's".to_string()),
+        _ => None,
+    }
+}
+
+/// Whether lwt has `kind` for this OS at all (built in), whether or not the kernel allows it.
+fn built_in(kind: BackendKind) -> bool {
+    match kind {
+        BackendKind::IoUring => cfg!(target_os = "linux"),
+        k => k.is_available(),
+    }
+}
+
+fn not_available(kind: BackendKind) -> Error {
+    let cause = match unavailable_cause(kind) {
+        Some(c) if built_in(kind) => format!(" ({c})"),
+        _ => String::new(),
+    };
+    Error::invalid(
+        "LWT_BACKEND",
+        format!(
+            "backend {:?} is not available on this system{cause}; it has: {}",
+            kind.name(),
+            available_list()
+        ),
+    )
 }
 
 fn available_list() -> String {
@@ -131,14 +177,7 @@ impl std::str::FromStr for BackendKind {
             .find(|k| k.name().eq_ignore_ascii_case(s.trim()))
             .ok_or_else(|| unknown(s))?;
         if !kind.is_available() {
-            return Err(Error::invalid(
-                "LWT_BACKEND",
-                format!(
-                    "backend {:?} is not available on this system; it has: {}",
-                    kind.name(),
-                    available_list()
-                ),
-            ));
+            return Err(not_available(kind));
         }
         Ok(kind)
     }
@@ -166,6 +205,9 @@ pub enum AnyBackend {
     /// I/O completion ports.
     #[cfg(windows)]
     Iocp(crate::iocp::Iocp),
+    /// io_uring.
+    #[cfg(target_os = "linux")]
+    IoUring(crate::uring::Uring),
 }
 
 macro_rules! dispatch {
@@ -185,6 +227,8 @@ macro_rules! dispatch {
             AnyBackend::Kqueue($b) => $e,
             #[cfg(windows)]
             AnyBackend::Iocp($b) => $e,
+            #[cfg(target_os = "linux")]
+            AnyBackend::IoUring($b) => $e,
         }
     };
 }
@@ -205,7 +249,24 @@ impl AnyBackend {
     /// assert_eq!(lwt_core::Backend::name(&b), kind.name());
     /// ```
     pub fn open(kind: BackendKind) -> Result<AnyBackend, Error> {
-        let made = match kind {
+        AnyBackend::create(kind)?.map_err(|e| {
+            let e = io::Error::new(
+                e.kind(),
+                format!(
+                    "the {} backend is not available: {}; this system has: {}",
+                    kind.name(),
+                    cause(&e),
+                    available_list()
+                ),
+            );
+            Error::from_io(e, "backend_create", kind.name())
+        })
+    }
+
+    /// Creates a backend of a kind lwt has for this OS (`Err` if it has not), giving the OS
+    /// error of creating it as it is.
+    fn create(kind: BackendKind) -> Result<io::Result<AnyBackend>, Error> {
+        Ok(match kind {
             #[cfg(any(target_os = "linux", target_os = "android"))]
             BackendKind::Epoll => crate::epoll::Epoll::new().map(AnyBackend::Epoll),
             #[cfg(unix)]
@@ -220,20 +281,41 @@ impl AnyBackend {
             BackendKind::Kqueue => crate::kqueue::Kqueue::new().map(AnyBackend::Kqueue),
             #[cfg(windows)]
             BackendKind::Iocp => crate::iocp::Iocp::new().map(AnyBackend::Iocp),
+            #[cfg(target_os = "linux")]
+            BackendKind::IoUring => crate::uring::Uring::new().map(AnyBackend::IoUring),
             #[allow(unreachable_patterns)] // which arms exist depends on the OS
-            other => {
-                return Err(Error::invalid(
-                    "LWT_BACKEND",
-                    format!(
-                        "backend {:?} is not available on this system; it has: {}",
-                        other.name(),
-                        available_list()
-                    ),
-                ))
-            }
-        };
-        made.map_err(|e| Error::from_io(e, "backend_create", kind.name()))
+            other => return Err(not_available(other)),
+        })
     }
+}
+
+/// An OS error with the name of its errno when the message does not say it already (the
+/// errors a kernel or sandbox gives for a refused backend).
+fn cause(e: &io::Error) -> String {
+    let msg = e.to_string();
+    match errno_name(e) {
+        Some(name) if !msg.contains(name) => format!("{msg} ({name})"),
+        _ => msg,
+    }
+}
+
+#[cfg(unix)]
+fn errno_name(e: &io::Error) -> Option<&'static str> {
+    Some(match e.raw_os_error()? {
+        libc::EPERM => "EPERM",
+        libc::ENOSYS => "ENOSYS",
+        libc::ENOMEM => "ENOMEM",
+        libc::EINVAL => "EINVAL",
+        libc::EOPNOTSUPP => "EOPNOTSUPP",
+        libc::EMFILE => "EMFILE",
+        libc::ENFILE => "ENFILE",
+        _ => return None,
+    })
+}
+
+#[cfg(windows)]
+fn errno_name(_: &io::Error) -> Option<&'static str> {
+    None
 }
 
 /// Opens the backend asked for, else the one `LWT_BACKEND` names, else the best this OS has.
@@ -260,23 +342,30 @@ pub fn open(kind: Option<BackendKind>) -> Result<Box<dyn Backend>, Error> {
     if let Some(k) = asked {
         return AnyBackend::open(k).map(|b| Box::new(b) as Box<dyn Backend>);
     }
-    let mut last = None;
-    for k in BackendKind::available() {
-        match AnyBackend::open(k) {
+    // Every kind built in for this OS, best first, tried at every runtime creation (io_uring
+    // too when the process-wide probe refused it: the refusal is then said each time).
+    let mut failed: Vec<(BackendKind, io::Error)> = Vec::new();
+    for k in BackendKind::ALL.into_iter().filter(|&k| built_in(k)) {
+        match AnyBackend::create(k)? {
             Ok(b) => {
+                for (f, e) in &failed {
+                    tracing::warn!(
+                        "lwt: the {} backend is not available ({}); using {} instead",
+                        f.name(),
+                        cause(e),
+                        k.name()
+                    );
+                }
                 tracing::debug!("lwt: using the {} backend", k.name());
                 return Ok(Box::new(b));
             }
-            Err(e) => {
-                tracing::warn!(
-                    "lwt: the {} backend failed ({e}); trying the next one",
-                    k.name()
-                );
-                last = Some(e);
-            }
+            Err(e) => failed.push((k, e)),
         }
     }
-    Err(last.unwrap_or(Error::Unsupported("an event-loop backend")))
+    Err(match failed.pop() {
+        Some((k, e)) => Error::from_io(e, "backend_create", k.name()),
+        None => Error::Unsupported("an event-loop backend"),
+    })
 }
 
 impl Backend for AnyBackend {
@@ -306,5 +395,8 @@ impl Backend for AnyBackend {
     }
     fn after_fork(&self) -> io::Result<()> {
         dispatch!(self, b => b.after_fork())
+    }
+    fn completions(&self) -> Option<&dyn lwt_core::backend::Completions> {
+        dispatch!(self, b => b.completions())
     }
 }

@@ -15,6 +15,10 @@ fn main() {
             "hyper",
             "hyper hello world on lwt vs hyper on tokio (CPU per request)",
         ),
+        (
+            "uring",
+            "the io_uring backend: echo CPU and system calls, cached and cold reads",
+        ),
     ] {
         let present = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("src/bin")

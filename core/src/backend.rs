@@ -63,9 +63,23 @@
 //! submitted at `register` (multishot) or at `arm` (oneshot), reported as an [`Event`] like any
 //! other, and batched so that one `wait` is one kernel entry. Operations the kernel completes
 //! itself (file reads into a buffer the operation owns) are an extension beside this
-//! contract, never a replacement for the readiness path.
+//! contract, never a replacement for the readiness path: [`Backend::completions`] gives a
+//! backend's [`Completions`] (none by default), which start a [`Completion`] and hand back its
+//! waker after the `wait` that saw it complete.
+//!
+//! # Completions: who owns what
+//!
+//! A [`Completion`] owns its buffer and whatever keeps its descriptor open (the `keep` value,
+//! e.g. a descriptor guard). The operation's future holds one `Arc` to it and the backend
+//! another from [`Completions::start`] until the kernel's completion: dropping the future (a
+//! cancel) never frees memory the kernel may still write, and never lets the descriptor's
+//! number be reused under the request. The backend must not free an in-flight completion even
+//! when it is dropped itself (it waits for the kernel, or leaks the buffer).
 
+use std::any::Any;
 use std::io;
+use std::sync::{Arc, Mutex};
+use std::task::Waker;
 use std::time::Duration;
 
 /// The source type a backend registers: a file descriptor on Unix.
@@ -242,5 +256,206 @@ pub trait Backend: Send + Sync + 'static {
             io::ErrorKind::Unsupported,
             format!("the {} backend cannot be reset after fork", self.name()),
         ))
+    }
+
+    /// The backend's completion extension (operations the kernel completes itself), if it has
+    /// one; `None` by default. See the module documentation, "Completions".
+    fn completions(&self) -> Option<&dyn Completions> {
+        None
+    }
+}
+
+/// Operations a completion backend's kernel does itself, beside the readiness contract.
+///
+/// Like the rest of the contract, a backend never calls back into the reactor: it records a
+/// completion's result in the [`Completion`] during `wait` and keeps the waker that returns,
+/// which the driver collects with [`Completions::take_woken`] after that `wait`.
+///
+/// # Examples
+///
+/// ```
+/// // Only io_uring has the extension; every other backend says `None`.
+/// for kind in lwt::BackendKind::available() {
+///     let b = lwt::backends::open(Some(kind)).unwrap();
+///     assert_eq!(b.completions().is_some(), kind == lwt::BackendKind::IoUring);
+/// }
+/// ```
+pub trait Completions: Send + Sync {
+    /// Starts `op`, batched like a registration (it goes to the kernel with the next `wait`,
+    /// or at once while another thread is blocked in one). The backend keeps a clone of `op`
+    /// until the kernel has completed it.
+    fn start(&self, op: &Arc<Completion>) -> io::Result<()>;
+
+    /// Asks the kernel to cancel `op` if it is still in flight. Best effort: the operation may
+    /// complete anyway; its buffer is freed only after its completion either way.
+    fn cancel(&self, op: &Arc<Completion>);
+
+    /// Moves the wakers of the operations completed by the last `wait` into `out`.
+    fn take_woken(&self, out: &mut Vec<Waker>);
+}
+
+/// What a [`Completion`] does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CompletionKind {
+    /// Read up to the buffer's length at `offset` (`u64::MAX`: at the file position, which it
+    /// moves), like `pread(2)` / `read(2)`.
+    Read,
+    /// Write the buffer at `offset` (`u64::MAX`: at the file position), like `pwrite(2)` /
+    /// `write(2)`.
+    Write,
+    /// Flush the file to its device, like `fsync(2)` (no buffer).
+    Fsync,
+    /// Flush the file's data, like `fdatasync(2)` (no buffer).
+    Fdatasync,
+}
+
+/// One operation a completion backend's kernel does: the descriptor, the offset, the buffer it
+/// owns and, once done, the result (see the module documentation, "Completions").
+///
+/// # Examples
+///
+/// ```
+/// use lwt_core::backend::{Completion, CompletionKind};
+/// let op = Completion::new(CompletionKind::Read, 0, u64::MAX, vec![0; 16], Box::new(()));
+/// assert_eq!(op.kind(), CompletionKind::Read);
+/// assert_eq!(op.buffer().1, 16);
+/// assert!(op.complete(5).is_none()); // nobody waits yet
+/// assert_eq!(op.take_result().map(|(r, b)| (r, b.len())), Some((5, 16)));
+/// ```
+pub struct Completion {
+    kind: CompletionKind,
+    /// # Invariant
+    ///
+    /// Open, and not reused for another file, until the completion: `keep` holds what keeps
+    /// it so, and is dropped only after the result is recorded.
+    fd: RawSourceNum,
+    offset: u64,
+    state: Mutex<CompletionState>,
+    /// The backend's name for the request in flight (for `cancel`).
+    id: std::sync::atomic::AtomicU64,
+}
+
+#[cfg(unix)]
+type RawSourceNum = std::os::fd::RawFd;
+#[cfg(windows)]
+type RawSourceNum = std::os::windows::io::RawSocket;
+
+struct CompletionState {
+    /// The kernel reads from it or writes into it while the operation is in flight; it is
+    /// never resized or replaced until the result is recorded.
+    buf: Vec<u8>,
+    result: Option<i32>,
+    waker: Option<Waker>,
+    keep: Option<Box<dyn Any + Send>>,
+}
+
+fn lock_state(m: &Mutex<CompletionState>) -> std::sync::MutexGuard<'_, CompletionState> {
+    // The critical sections are a few assignments: a poisoned lock is still consistent.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Completion {
+    /// An operation on descriptor `fd` at `offset` with `buf` (the bytes to write, or the
+    /// space to read into); `keep` is dropped once the operation has completed (pass what
+    /// keeps `fd` open).
+    pub fn new(
+        kind: CompletionKind,
+        fd: RawSourceNum,
+        offset: u64,
+        buf: Vec<u8>,
+        keep: Box<dyn Any + Send>,
+    ) -> Arc<Completion> {
+        Arc::new(Completion {
+            kind,
+            fd,
+            offset,
+            state: Mutex::new(CompletionState {
+                buf,
+                result: None,
+                waker: None,
+                keep: Some(keep),
+            }),
+            id: std::sync::atomic::AtomicU64::new(0),
+        })
+    }
+
+    /// What it does.
+    pub fn kind(&self) -> CompletionKind {
+        self.kind
+    }
+
+    /// The descriptor (open until the completion, see [`Completion::new`]).
+    pub fn fd(&self) -> RawSourceNum {
+        self.fd
+    }
+
+    /// The file offset (`u64::MAX`: the file position).
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// The buffer's address and length, for the kernel. They stay valid while this value
+    /// lives and no result is recorded (the buffer is neither resized nor replaced before).
+    pub fn buffer(&self) -> (*mut u8, usize) {
+        let mut st = lock_state(&self.state);
+        (st.buf.as_mut_ptr(), st.buf.len())
+    }
+
+    /// Records the kernel's result (a byte count, or `-errno`) and releases `keep`; returns
+    /// the waker of the task that waits for it (called by the backend during `wait`).
+    pub fn complete(&self, result: i32) -> Option<Waker> {
+        let (waker, keep) = {
+            let mut st = lock_state(&self.state);
+            st.result = Some(result);
+            (st.waker.take(), st.keep.take())
+        };
+        drop(keep); // outside the lock: it may close a descriptor
+        waker
+    }
+
+    /// The result and the buffer, once completed (taken: a second call gives `None`).
+    pub fn take_result(&self) -> Option<(i32, Vec<u8>)> {
+        let mut st = lock_state(&self.state);
+        let r = st.result.take()?;
+        Some((r, std::mem::take(&mut st.buf)))
+    }
+
+    /// Whether the result is recorded (taken or not).
+    pub fn is_complete(&self) -> bool {
+        let st = lock_state(&self.state);
+        st.result.is_some() || st.keep.is_none()
+    }
+
+    /// Sets the waker to wake at completion; false if it has completed already.
+    pub fn set_waker(&self, waker: &Waker) -> bool {
+        let mut st = lock_state(&self.state);
+        if st.result.is_some() {
+            return false;
+        }
+        match &st.waker {
+            Some(w) if w.will_wake(waker) => {}
+            _ => st.waker = Some(waker.clone()),
+        }
+        true
+    }
+
+    /// The backend's id of the request (0: not started); set by the backend.
+    pub fn id(&self) -> u64 {
+        self.id.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Records the backend's id of the request.
+    pub fn set_id(&self, id: u64) {
+        self.id.store(id, std::sync::atomic::Ordering::Release);
+    }
+}
+
+impl std::fmt::Debug for Completion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Completion")
+            .field("kind", &self.kind)
+            .field("fd", &self.fd)
+            .field("offset", &self.offset)
+            .finish_non_exhaustive()
     }
 }

@@ -15,7 +15,9 @@
 //!    its own, then calls `run_once` again.
 //!
 //! What the host watches depends on the backend: epoll and kqueue give one descriptor (the
-//! instance itself, readable when it has events, including wake-ups); poll gives its wake-up
+//! instance itself, readable when it has events, including wake-ups), io_uring its ring's
+//! descriptor (readable while completions are queued; asking for it also submits what the
+//! backend batched, since the host blocks in its own call, not in the ring); poll gives its wake-up
 //! channel and every descriptor it watches now, with the directions it waits for (the list
 //! changes after each `run_once`: ask again each time). IOCP gives none: a completion port is
 //! not a waitable handle, so a host on Windows gets only the timeout and must call `run_once`

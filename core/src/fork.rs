@@ -23,6 +23,14 @@
 //!   user-space state where the parent's has locks another thread may have held (see
 //!   `Backend::after_fork`), registers and arms every source again, and wakes every task of
 //!   the runtime once, so an operation waiting for a thread the child lacks (a job) finds out.
+//! - **Other threads' pushes and locks.** A job finishing on a worker, a `Handle::spawn` or a
+//!   `send_notification` on another thread pushes onto one of the runtime's lock-free queues;
+//!   a fork that cut such a push in half would leave the child's loop waiting forever for the
+//!   rest of it. [`prepare`] takes the notification registry's lock and the driver's timer and
+//!   I/O-set locks (in that order), then closes the driver's fork gate and waits for the pushes
+//!   in progress (`driver::ForkGate`); the guard releases them after the fork, in the child
+//!   before the reset. Still not covered: a descriptor's own lock, held for a few instructions
+//!   by a thread closing or waking that descriptor at the instant of the fork.
 //! - **Process-wide state with threads.** The switch watchdog starts again at the next switch
 //!   call, with no call handed off; the jobs layer's hook gives the child a new pool and job
 //!   registry. Each is a [`Renewable`] that the child fills with a fresh value: the parent's
@@ -33,9 +41,12 @@
 //! A [`Renewable`]'s values are shared, read-only, by every thread; the cell only ever swaps its
 //! pointer and never frees a value it replaced. The hooks are function pointers in atomics (a
 //! lock held by another thread at the fork would stay held in the child). The [`ForkGuard`]
-//! owns the loop's core while it lives, in its thread's context. This module takes no lock.
+//! owns the loop's core while it lives, in its thread's context, and the locks above; it takes
+//! no lock of its own.
 
 use crate::context;
+use crate::driver::ForkHold;
+use crate::notification;
 use crate::scheduler::Shared;
 use crate::switch;
 use crate::Error;
@@ -180,6 +191,8 @@ impl<T: std::fmt::Debug> std::fmt::Debug for Renewable<T> {
 pub struct ForkGuard {
     /// The runtime whose core was taken back from a switch call of this thread.
     call: Option<Arc<Shared>>,
+    /// The locks and the gate held across the fork.
+    held: Held,
     /// The core is in this thread's context: the guard must drop here.
     _not_send: PhantomData<*const ()>,
 }
@@ -211,20 +224,21 @@ impl std::fmt::Debug for ForkGuard {
 /// });
 /// ```
 pub fn prepare() -> Result<ForkGuard, Error> {
-    let guard = |call| ForkGuard {
+    let guard = |call, rt: Option<Arc<Shared>>| ForkGuard {
         call,
+        held: Held::take(rt),
         _not_send: PhantomData,
     };
     let Some(rt) = context::current() else {
-        return Ok(guard(None));
+        return Ok(guard(None, None));
     };
     let holds = context::holds(Arc::as_ptr(&rt));
     match (context::is_home(), holds) {
-        (true, true) => Ok(guard(None)),
+        (true, true) => Ok(guard(None, Some(rt))),
         // The home thread lacks its core only inside a switch call: take it back.
         (true, false) => {
             context::put_core(switch::take_back(&rt));
-            Ok(guard(Some(rt)))
+            Ok(guard(Some(rt.clone()), Some(rt)))
         }
         (false, true) => Err(Error::invalid(
             "fork",
@@ -270,7 +284,8 @@ impl ForkGuard {
     /// assert_eq!(status, 0);
     /// # }
     /// ```
-    pub fn child(self) -> io::Result<()> {
+    pub fn child(mut self) -> io::Result<()> {
+        self.held.release(true);
         runtime_after_fork()
         // Dropping `self` gives the loop back.
     }
@@ -278,12 +293,59 @@ impl ForkGuard {
 
 impl Drop for ForkGuard {
     fn drop(&mut self) {
+        self.held.release(false);
         if let Some(rt) = self.call.take() {
             match context::take_core() {
                 Some(core) => switch::resume_call(&rt, core),
                 None => tracing::error!("lwt: the loop's state was lost across a fork"),
             }
         }
+    }
+}
+
+/// What [`prepare`] holds across the fork beside the loop (see the module documentation):
+/// the notification registry's lock, the runtime's driver locks, and its fork gate closed.
+struct Held {
+    notes: Option<notification::RegistryHold>,
+    /// Borrows `rt`'s driver (see `Held::take`); released before `rt` goes.
+    driver: Option<ForkHold<'static>>,
+    /// The runtime whose gate is closed.
+    rt: Option<Arc<Shared>>,
+}
+
+impl Held {
+    /// Takes the locks in their order (the registry, then the driver's timers and I/O set),
+    /// then closes `rt`'s gate and waits for the pushes in progress. Nobody holding one of
+    /// these locks waits at the gate, and nobody passing the gate takes a lock, so this cannot
+    /// deadlock.
+    fn take(rt: Option<Arc<Shared>>) -> Held {
+        let notes = Some(notification::hold_for_fork());
+        let driver = rt.as_ref().map(|rt| {
+            let hold = rt.driver.hold_for_fork();
+            // SAFETY: `hold` borrows the driver inside `rt`'s allocation, which `Held` keeps
+            // alive (the `Arc` in `Held::rt`) until after `release` has dropped `hold`; the
+            // lifetime is only widened to store the two side by side.
+            unsafe { std::mem::transmute::<ForkHold<'_>, ForkHold<'static>>(hold) }
+        });
+        if let Some(rt) = &rt {
+            rt.driver.fork_gate.close();
+        }
+        Held { notes, driver, rt }
+    }
+
+    /// Releases the locks and opens the gate (`in_child`: after the fork, in the child).
+    fn release(&mut self, in_child: bool) {
+        self.driver.take();
+        self.notes.take();
+        if let Some(rt) = self.rt.take() {
+            rt.driver.fork_gate.open(in_child);
+        }
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.release(false);
     }
 }
 

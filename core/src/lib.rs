@@ -46,9 +46,11 @@ mod runtime;
 mod scheduler;
 pub mod switch;
 mod time;
+pub mod trace;
 
 pub use backend::Backend;
 pub use combine::{choose, join, join2, pick};
+pub use driver::completion;
 pub use error::{handle_unix_error, Error, Result};
 pub use fork::{register_fork_hook, runtime_after_fork};
 pub use key::{Key, WithValue};

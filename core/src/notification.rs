@@ -70,6 +70,15 @@ struct Registry {
     map: HashMap<usize, Entry>,
 }
 
+/// The registry's lock, held by a forking thread across `fork(2)` (see `crate::fork`): a
+/// `send_notification` on another thread must not leave it locked in the child.
+pub(crate) struct RegistryHold(#[allow(dead_code)] std::sync::MutexGuard<'static, Registry>);
+
+/// Takes the registry's lock until the value drops.
+pub(crate) fn hold_for_fork() -> RegistryHold {
+    RegistryHold(lock(registry()))
+}
+
 fn registry() -> &'static Mutex<Registry> {
     static R: OnceLock<Mutex<Registry>> = OnceLock::new();
     R.get_or_init(Default::default)

@@ -9,6 +9,7 @@ use crate::scheduler::{self, Shared};
 use crate::Error;
 use std::future::Future;
 use std::io;
+use std::panic::Location;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -184,17 +185,19 @@ impl Runtime {
     /// });
     /// assert_eq!(v, 3);
     /// ```
+    #[track_caller]
     pub fn block_on<F: Future>(&self, fut: F) -> F::Output {
-        self.shared.block_on(fut)
+        self.shared.block_on(fut, Location::caller())
     }
 
     /// Spawns a `Send` task (see [`spawn`]).
+    #[track_caller]
     pub fn spawn<F>(&self, fut: F) -> JoinHandle<F::Output>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        JoinHandle::new(scheduler::spawn(&self.shared, fut))
+        JoinHandle::new(scheduler::spawn(&self.shared, fut, Location::caller()))
     }
 }
 
@@ -227,12 +230,13 @@ impl Handle {
 
     /// Spawns a `Send` task into this runtime; may be called from any thread. Into a runtime
     /// that was dropped, the task is cancelled at once (its handle gives `Err(Canceled)`).
+    #[track_caller]
     pub fn spawn<F>(&self, fut: F) -> JoinHandle<F::Output>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        JoinHandle::new(scheduler::spawn(&self.shared, fut))
+        JoinHandle::new(scheduler::spawn(&self.shared, fut, Location::caller()))
     }
 
     /// The name of the backend of this runtime.
@@ -292,12 +296,14 @@ impl Handle {
 ///     assert_eq!(a.await.unwrap() + b.await.unwrap(), 3);
 /// });
 /// ```
+#[track_caller]
 pub fn spawn<F>(fut: F) -> JoinHandle<F::Output>
 where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    let task = context::with_current(|sh| scheduler::spawn(sh, fut))
+    let loc = Location::caller();
+    let task = context::with_current(|sh| scheduler::spawn(sh, fut, loc))
         .expect("lwt::spawn called outside of an lwt runtime");
     JoinHandle::new(task)
 }
@@ -322,16 +328,18 @@ where
 ///     assert_eq!(t.await.unwrap(), 6);
 /// });
 /// ```
+#[track_caller]
 pub fn spawn_local<F>(fut: F) -> JoinHandle<F::Output>
 where
     F: Future + 'static,
     F::Output: 'static,
 {
+    let loc = Location::caller();
     assert!(
         context::is_home(),
         "lwt::spawn_local must be called on the thread that runs the runtime's block_on"
     );
-    let task = context::with_current(|sh| scheduler::spawn_local(sh, fut))
+    let task = context::with_current(|sh| scheduler::spawn_local(sh, fut, loc))
         .expect("lwt::spawn_local called outside of an lwt runtime");
     JoinHandle::new(task)
 }

@@ -42,13 +42,14 @@ use crate::cell::AtomicCell;
 use crate::context;
 use crate::driver::{Driver, DriverLocal};
 use crate::metrics::{Counters, Published, RuntimeMetrics};
+use crate::trace;
 use async_task::Runnable;
 use concurrent_queue::ConcurrentQueue;
 use slab::Slab;
 use std::any::Any;
 use std::collections::VecDeque;
 use std::future::Future;
-use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe, Location};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
@@ -366,14 +367,19 @@ impl Shared {
     }
 
     /// Runs `fut` to completion on this thread, driving the loop (`Runtime::block_on`).
-    pub(crate) fn block_on<F: Future>(self: &Arc<Self>, fut: F) -> F::Output {
+    pub(crate) fn block_on<F: Future>(
+        self: &Arc<Self>,
+        fut: F,
+        loc: &'static Location<'static>,
+    ) -> F::Output {
         if context::in_runtime() {
             panic!("{NESTED}");
         }
         let mut fut = std::pin::pin!(fut);
+        let span = trace::task_span("block_on", loc);
         let core = match self.idle.take() {
             Some(core) => core,
-            None => match self.wait_for_core(fut.as_mut()) {
+            None => match self.wait_for_core(fut.as_mut(), &span) {
                 Ok(core) => core,
                 Err(out) => return out,
             },
@@ -385,12 +391,14 @@ impl Shared {
             shared: Arc::downgrade(self),
         }));
         let mut cx = Context::from_waker(&waker);
+        let mut traced = trace::Traced::new(&span);
         self.main_woken.store(true, Ordering::SeqCst);
         loop {
             if self.main_woken.load(Ordering::Acquire)
                 && self.main_woken.swap(false, Ordering::AcqRel)
             {
-                if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
+                let _entered = span.enter();
+                if let Poll::Ready(v) = traced.poll(&mut cx, |cx| fut.as_mut().poll(cx)) {
                     return v;
                 }
             }
@@ -435,18 +443,22 @@ impl Shared {
     fn wait_for_core<F: Future>(
         self: &Arc<Self>,
         mut fut: Pin<&mut F>,
+        span: &tracing::Span,
     ) -> Result<Box<Core>, F::Output> {
         let _enter = context::enter(self.clone(), None, false);
         let waker = Waker::from(Arc::new(ThreadWaker(thread::current())));
         let mut cx = Context::from_waker(&waker);
+        let mut traced = trace::Traced::new(span);
         loop {
             lock(&self.waiting).push(thread::current());
             if let Some(core) = self.idle.take() {
                 return Ok(core);
             }
-            if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
+            let entered = span.enter();
+            if let Poll::Ready(v) = traced.poll(&mut cx, |cx| fut.as_mut().poll(cx)) {
                 return Err(v);
             }
+            drop(entered);
             thread::park();
         }
     }
@@ -582,6 +594,10 @@ impl Wake for MainWaker {
 /// A spawned future, tracked in the core's registry once it has been pending.
 struct Tracked<F> {
     fut: F,
+    /// The task's `runtime.spawn` span (see `crate::trace`), entered for each poll.
+    span: tracing::Span,
+    /// The waker its future sees while the span is enabled (reporting waker operations).
+    traced: trace::Traced,
     /// The address of the runtime's `Shared` (identity only).
     shared: usize,
     local: bool,
@@ -594,8 +610,10 @@ impl<F: Future> Future for Tracked<F> {
         // SAFETY: `fut` is structurally pinned: it is never moved out of `self`, and `Tracked`
         // has no `Unpin` impl of its own; the other fields are plain data, not pinned.
         let this = unsafe { self.get_unchecked_mut() };
+        let _entered = this.span.enter();
         // SAFETY: as above, `fut` stays in place.
-        let res = unsafe { Pin::new_unchecked(&mut this.fut) }.poll(cx);
+        let fut = unsafe { Pin::new_unchecked(&mut this.fut) };
+        let res = this.traced.poll(cx, |cx| fut.poll(cx));
         if res.is_pending() && this.entry.is_none() {
             let local = this.local;
             this.entry = context::with_core(this.shared as *const Shared, |core| {
@@ -645,17 +663,25 @@ fn schedule(weak: &Weak<Shared>, runnable: Runnable) {
     }
     let Some(runnable) = slot else { return };
     match weak.upgrade() {
-        Some(sh) if !sh.closed.load(Ordering::Acquire) => {
-            // Unbounded and never closed.
-            let _ = sh.injector.push(runnable);
-            sh.published
-                .remote_schedules
-                .fetch_add(1, Ordering::Relaxed);
-            sh.driver.wake();
-        }
+        Some(sh) => schedule_remote(&sh, runnable),
         // Dropping the runnable cancels the task (its future is dropped here: it is `Send`).
-        _ => drop(runnable),
+        None => drop(runnable),
     }
+}
+
+/// Schedules a `Send` task from a thread that does not hold the loop: on the injector, waking
+/// the loop; a task of a closing runtime is dropped (canceled).
+fn schedule_remote(sh: &Shared, runnable: Runnable) {
+    if sh.closed.load(Ordering::Acquire) {
+        drop(runnable);
+        return;
+    }
+    // Unbounded and never closed. Through the gate: a fork must not cut the push in half.
+    let _ = sh.driver.fork_gate.pass(|| sh.injector.push(runnable));
+    sh.published
+        .remote_schedules
+        .fetch_add(1, Ordering::Relaxed);
+    sh.driver.wake();
 }
 
 /// Schedules a `spawn_local` task on its runtime's local queue.
@@ -669,7 +695,7 @@ fn schedule_local(weak: &Weak<Shared>, runnable: Runnable) {
     }
     match weak.upgrade() {
         Some(sh) => {
-            let _ = sh.local_queue.push(runnable);
+            let _ = sh.driver.fork_gate.pass(|| sh.local_queue.push(runnable));
             sh.driver.wake();
         }
         // Unreachable: a local task never outlives the `block_on` that spawned it, and its
@@ -688,15 +714,22 @@ fn count_spawn(shared: &Arc<Shared>) {
     }
 }
 
-/// Spawns a `Send` task into `shared`.
-pub(crate) fn spawn<F>(shared: &Arc<Shared>, fut: F) -> async_task::Task<F::Output>
+/// Spawns a `Send` task into `shared`, spawned at `loc`.
+pub(crate) fn spawn<F>(
+    shared: &Arc<Shared>,
+    fut: F,
+    loc: &'static Location<'static>,
+) -> async_task::Task<F::Output>
 where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
     let weak = Arc::downgrade(shared);
+    let span = trace::task_span("task", loc);
     let fut = Tracked {
         fut,
+        traced: trace::Traced::new(&span),
+        span,
         shared: Arc::as_ptr(shared) as usize,
         local: false,
         entry: None,
@@ -704,7 +737,8 @@ where
     let (runnable, task) = async_task::Builder::new()
         .propagate_panic(true)
         .spawn(|()| fut, move |r| schedule(&weak, r));
-    // The first schedule, counted with the same look at this thread's context.
+    // The first schedule, counted with the same look at this thread's context (and not
+    // reported as a wake).
     let mut slot = Some(runnable);
     let here = context::with_core(Arc::as_ptr(shared), |c| {
         c.counters.spawned += 1;
@@ -718,22 +752,30 @@ where
             .remote_spawned
             .fetch_add(1, Ordering::Relaxed);
         if let Some(r) = slot {
-            r.schedule();
+            schedule_remote(shared, r);
         }
     }
     task
 }
 
-/// Spawns a `!Send` task into `shared`; the caller checked that this is its home thread.
-pub(crate) fn spawn_local<F>(shared: &Arc<Shared>, fut: F) -> async_task::Task<F::Output>
+/// Spawns a `!Send` task into `shared`, spawned at `loc`; the caller checked that this is its
+/// home thread.
+pub(crate) fn spawn_local<F>(
+    shared: &Arc<Shared>,
+    fut: F,
+    loc: &'static Location<'static>,
+) -> async_task::Task<F::Output>
 where
     F: Future + 'static,
     F::Output: 'static,
 {
     let weak = Arc::downgrade(shared);
     count_spawn(shared);
+    let span = trace::task_span("local", loc);
     let fut = Tracked {
         fut,
+        traced: trace::Traced::new(&span),
+        span,
         shared: Arc::as_ptr(shared) as usize,
         local: true,
         entry: None,
@@ -741,7 +783,16 @@ where
     let (runnable, task) = async_task::Builder::new()
         .propagate_panic(true)
         .spawn_local(|()| fut, move |r| schedule_local(&weak, r));
-    runnable.schedule();
+    // The first schedule, not reported as a wake.
+    if context::holds(Arc::as_ptr(shared)) {
+        let _ = shared.local_queue.push(runnable);
+    } else {
+        let _ = shared
+            .driver
+            .fork_gate
+            .pass(|| shared.local_queue.push(runnable));
+        shared.driver.wake();
+    }
     task
 }
 

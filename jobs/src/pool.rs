@@ -1237,11 +1237,14 @@ fn run_detached<J: Job>(job: J) -> JobFuture<J::Output> {
 /// ```
 pub async fn run_job<J: Job>(method: Option<AsyncMethod>, job: J) -> Result<J::Output, Error> {
     let method = method.unwrap_or_else(async_method);
+    // The job's `runtime.spawn` span (see `lwt_core::trace`), entered where the job runs.
+    let span = lwt_core::trace::job_span(std::any::type_name::<J>(), method.name());
+    let job = move || span.in_scope(|| job.run());
     match method {
-        AsyncMethod::None => Ok(job.run()),
+        AsyncMethod::None => Ok(job()),
         AsyncMethod::Switch => {
             let epoch = registry().abort_epoch.load(Ordering::SeqCst);
-            match lwt_core::switch::try_switch_call(|| job.run()) {
+            match lwt_core::switch::try_switch_call(job) {
                 // Read again: a fork in the call gives the child a new registry (with the
                 // same epoch).
                 Ok(v) if registry().abort_epoch.load(Ordering::SeqCst) == epoch => Ok(v),

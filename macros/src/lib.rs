@@ -17,7 +17,7 @@ use syn::{Attribute, ItemFn, LitInt, LitStr, ReturnType};
 /// The backend names `#[lwt::test(backend = "...")]` accepts: every kind lwt knows, whether or
 /// not the OS compiling the test has it (the run decides, see `lwt::test`). Kept equal to
 /// `lwt::BackendKind::ALL` by a test of the `lwt` crate, which pins one test to each name.
-const BACKENDS: [&str; 4] = ["epoll", "poll", "kqueue", "iocp"];
+const BACKENDS: [&str; 5] = ["epoll", "poll", "kqueue", "iocp", "io_uring"];
 
 /// Runs an `async fn main` on an lwt runtime built from the environment.
 ///
@@ -292,7 +292,7 @@ mod tests {
         let e = parse_test_args(quote!(backend = "uring")).unwrap_err();
         assert_eq!(
             e.to_string(),
-            "unknown backend \"uring\"; lwt knows: epoll, poll, kqueue, iocp"
+            "unknown backend \"uring\"; lwt knows: epoll, poll, kqueue, iocp, io_uring"
         );
         let e = parse_test_args(quote!(flavor = "current_thread")).unwrap_err();
         assert!(

@@ -303,7 +303,8 @@ pub async fn ftruncate(fd: &FileDescr, len: u64) -> Result<()> {
     job(move || crate::retry_eintr(|| cvt(rustix::fs::ftruncate(&os, len), "ftruncate", ""))).await
 }
 
-/// Flushes the data and metadata of `fd`'s file to the disk (Lwt's `fsync`). Runs in a job.
+/// Flushes the data and metadata of `fd`'s file to the disk (Lwt's `fsync`). Runs in a job,
+/// or, for a regular file on the io_uring backend, through the ring (no pool thread).
 /// See [fsync(2)](https://man7.org/linux/man-pages/man2/fsync.2.html).
 ///
 /// # Errors
@@ -323,12 +324,16 @@ pub async fn ftruncate(fd: &FileDescr, len: u64) -> Result<()> {
 /// });
 /// ```
 pub async fn fsync(fd: &FileDescr) -> Result<()> {
+    #[cfg(target_os = "linux")]
+    if let Some(r) = ring_sync(fd, lwt_core::backend::CompletionKind::Fsync, "fsync").await {
+        return r;
+    }
     let os = fd.checked()?;
     job(move || crate::retry_eintr(|| cvt(rustix::fs::fsync(&os), "fsync", ""))).await
 }
 
 /// Flushes the data (not the metadata that is not needed to read it back) of `fd`'s file to
-/// the disk (Lwt's `fdatasync`). Runs in a job. See
+/// the disk (Lwt's `fdatasync`). Runs in a job, or through the ring like [`fsync`]. See
 /// [fdatasync(2)](https://man7.org/linux/man-pages/man2/fdatasync.2.html).
 ///
 /// # Errors
@@ -347,6 +352,16 @@ pub async fn fsync(fd: &FileDescr) -> Result<()> {
 /// });
 /// ```
 pub async fn fdatasync(fd: &FileDescr) -> Result<()> {
+    #[cfg(target_os = "linux")]
+    if let Some(r) = ring_sync(
+        fd,
+        lwt_core::backend::CompletionKind::Fdatasync,
+        "fdatasync",
+    )
+    .await
+    {
+        return r;
+    }
     let os = fd.checked()?;
     // Apple systems have no fdatasync: fsync does at least as much there.
     #[cfg(not(target_vendor = "apple"))]
@@ -354,6 +369,17 @@ pub async fn fdatasync(fd: &FileDescr) -> Result<()> {
     #[cfg(target_vendor = "apple")]
     use rustix::fs::fsync as sync_data;
     job(move || crate::retry_eintr(|| cvt(sync_data(&os), "fdatasync", ""))).await
+}
+
+/// `fsync`/`fdatasync` of a regular file by the kernel through the ring (io_uring backend).
+#[cfg(target_os = "linux")]
+async fn ring_sync(
+    fd: &FileDescr,
+    kind: lwt_core::backend::CompletionKind,
+    call: &'static str,
+) -> Option<Result<()>> {
+    let r = crate::io::ring_op(fd, kind, 0, Vec::new(), call).await?;
+    Some(r.map(drop))
 }
 
 /// The kind of a file (OCaml's `file_kind`).

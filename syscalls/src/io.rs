@@ -16,8 +16,11 @@ use std::io::IoSliceMut;
 /// Cooperates by readiness on a non-blocking descriptor: the task waits, the loop goes on.
 /// On a blocking one (a regular file, a terminal) it first tries the page cache without
 /// waiting (Linux: `preadv2` with `RWF_NOWAIT`, straight into `buf`, no thread hop); if the
-/// data is not cached it waits for readiness, then reads in a job, by the async method in
-/// force, into a temporary buffer that is then copied into `buf`. A file found cold is sent
+/// data is not cached, a regular file on the io_uring backend is read by the kernel through
+/// the ring (no pool thread; not under the `none` async method), and anything else waits for
+/// readiness, then reads in a job, by the async method in force; either way into a temporary
+/// buffer that is then copied into `buf`. A canceled ring or job read may have moved the file
+/// position by the bytes it discarded. A file found cold is sent
 /// straight to jobs for the next few milliseconds (a miss costs readahead work). A read canceled (dropped) while waiting consumes no byte. See
 /// [read(2)](https://man7.org/linux/man-pages/man2/read.2.html).
 ///
@@ -42,6 +45,9 @@ pub async fn read(fd: &FileDescr, buf: &mut [u8]) -> Result<usize> {
         if let Some(r) = fast_read(fd, &mut [IoSliceMut::new(buf)], CURRENT, "read") {
             return r;
         }
+        if let Some(r) = ring_read(fd, buf, CURRENT, "read").await {
+            return r;
+        }
         fd.wait_ready(IoEvent::Read).await?;
         let os = fd.checked()?;
         let len = buf.len();
@@ -61,7 +67,8 @@ pub async fn read(fd: &FileDescr, buf: &mut [u8]) -> Result<usize> {
 
 /// Writes up to `buf.len()` bytes to `fd` and returns how many were written, which may be
 /// fewer (Lwt's `write`). Cooperates like [`read`]; on a blocking descriptor the bytes are
-/// copied for the job. See [write(2)](https://man7.org/linux/man-pages/man2/write.2.html).
+/// copied, then written by the kernel through the ring (a regular file on the io_uring
+/// backend: no pool thread) or in a job. See [write(2)](https://man7.org/linux/man-pages/man2/write.2.html).
 ///
 /// A write on a pipe or socket whose reader is gone fails with `EPIPE` and raises no SIGPIPE,
 /// and SIGPIPE's disposition (and any handler of yours) is left alone: on a socket the write
@@ -82,6 +89,9 @@ pub async fn read(fd: &FileDescr, buf: &mut [u8]) -> Result<usize> {
 /// ```
 pub async fn write(fd: &FileDescr, buf: &[u8]) -> Result<usize> {
     if fd.is_blocking() {
+        if let Some(r) = ring_write(fd, buf, CURRENT, "write").await {
+            return r;
+        }
         fd.wait_ready(IoEvent::Write).await?;
         let os = fd.checked()?;
         let data = buf.to_vec();
@@ -112,7 +122,8 @@ pub async fn write_string(fd: &FileDescr, s: &str) -> Result<usize> {
 /// position (`pread`, which Lwt has as `pread fd buf ~file_offset ofs len`).
 ///
 /// Cooperates like [`read`]: a cached regular-file read completes at once with no thread
-/// hop; otherwise it runs in a job. On a non-blocking descriptor it waits for readiness
+/// hop; otherwise the kernel reads it through the ring (io_uring backend), else it runs in a
+/// job. On a non-blocking descriptor it waits for readiness
 /// (most such descriptors cannot seek: `ESPIPE`). See
 /// [pread(2)](https://man7.org/linux/man-pages/man2/pread.2.html).
 ///
@@ -151,6 +162,9 @@ pub async fn pread(fd: &FileDescr, buf: &mut [u8], offset: u64) -> Result<usize>
             .await;
     }
     if let Some(r) = fast_read(fd, &mut [IoSliceMut::new(buf)], offset, "pread") {
+        return r;
+    }
+    if let Some(r) = ring_read(fd, buf, offset, "pread").await {
         return r;
     }
     let os = fd.checked()?;
@@ -204,6 +218,9 @@ pub async fn pwrite(fd: &FileDescr, buf: &[u8], offset: u64) -> Result<usize> {
                 cvt(rustix::io::pwrite(os, buf, offset), "pwrite", "")
             })
             .await;
+    }
+    if let Some(r) = ring_write(fd, buf, offset, "pwrite").await {
+        return r;
     }
     let os = fd.checked()?;
     let data = buf.to_vec();
@@ -319,8 +336,83 @@ pub async fn writev(fd: &FileDescr, vs: &IoVectors<'_>) -> Result<usize> {
     .await?
 }
 
-/// The offset that makes `preadv2` use and move the file position.
+/// The offset that makes `preadv2` (and a ring read) use and move the file position.
 const CURRENT: u64 = u64::MAX;
+
+/// A regular-file read by the kernel itself (see [`ring_op`]), into `buf`.
+async fn ring_read(
+    fd: &FileDescr,
+    buf: &mut [u8],
+    offset: u64,
+    call: &'static str,
+) -> Option<Result<usize>> {
+    if buf.is_empty() {
+        return None;
+    }
+    let kind = lwt_core::backend::CompletionKind::Read;
+    let r = ring_op(fd, kind, offset, vec![0u8; buf.len()], call).await?;
+    Some(r.map(|(n, data)| {
+        buf[..n].copy_from_slice(&data[..n]);
+        n
+    }))
+}
+
+/// A regular-file write by the kernel itself (see [`ring_op`]), of a copy of `buf`.
+async fn ring_write(
+    fd: &FileDescr,
+    buf: &[u8],
+    offset: u64,
+    call: &'static str,
+) -> Option<Result<usize>> {
+    if buf.is_empty() {
+        return None;
+    }
+    let kind = lwt_core::backend::CompletionKind::Write;
+    let r = ring_op(fd, kind, offset, buf.to_vec(), call).await?;
+    Some(r.map(|(n, _)| n))
+}
+
+/// An operation on a regular file done by the kernel itself, on a runtime whose backend
+/// completes file operations (io_uring): no pool thread, and the loop goes on meanwhile.
+/// `None`: not possible here (another backend, not a regular file, the `none` async method, or
+/// a file system that refuses it): take the job path. The operation owns `buf` and the
+/// descriptor's guard until the kernel is done, so a canceled one frees nothing early; it then
+/// "may have happened": a read's bytes are discarded, a read or write at the file position may
+/// have moved it (as a canceled job whose worker had started).
+pub(crate) async fn ring_op(
+    fd: &FileDescr,
+    kind: lwt_core::backend::CompletionKind,
+    offset: u64,
+    buf: Vec<u8>,
+    call: &'static str,
+) -> Option<Result<(usize, Vec<u8>)>> {
+    use lwt_core::backend::Completion;
+    use rustix::fd::AsRawFd;
+    // `none` asks for the call to run now, on the loop's thread: the job path does that.
+    if !lwt_core::completion::available() || lwt_jobs::async_method() == lwt_jobs::AsyncMethod::None
+    {
+        return None;
+    }
+    let os = match fd.checked() {
+        Ok(os) => os,
+        Err(e) => return Some(Err(e)),
+    };
+    // Regular files only: a pipe or terminal write through the ring would raise SIGPIPE in a
+    // kernel worker, and their reads wait for readiness anyway.
+    match rustix::fs::fstat(&os) {
+        Ok(st) if rustix::fs::FileType::from_raw_mode(st.st_mode).is_file() => {}
+        _ => return None,
+    }
+    let raw = os.as_raw_fd();
+    let op = Completion::new(kind, raw, offset, buf, Box::new(os));
+    let pending = lwt_core::completion::start(op)?;
+    match pending.await {
+        Ok(r) => Some(Ok(r)),
+        // A file system that cannot do it through the ring: the job path will.
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EOPNOTSUPP | libc::EINVAL)) => None,
+        Err(e) => Some(Err(lwt_core::Error::from_io(e, call, ""))),
+    }
+}
 
 /// `io_hint` value: `RWF_NOWAIT` reads do not work on this descriptor (a terminal, an old
 /// kernel); always use jobs.

@@ -111,6 +111,15 @@ pub fn threads() -> usize {
         .unwrap_or(0)
 }
 
+/// How long a test waits for something that only a thread of lwt's own can make happen (a
+/// switch call handed off, a stand-in running the loop, a job started on a worker) before it
+/// fails. On an idle machine a blocked switch call is handed off within about a millisecond,
+/// but each thread a hand-off needs (the watchdog at two of its samples, the new stand-in, the
+/// stand-in again when a timer is due) can wait for a CPU: with a loaded core, over 100 ms
+/// went by before the steal. So a test blocks until what it checks has happened, up to this
+/// limit, instead of for a fixed time that only an idle machine keeps to.
+pub const WAIT_LIMIT: Duration = Duration::from_secs(10);
+
 /// Waits (up to `limit`) until `cond` holds, polling every millisecond; whether it did.
 pub fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let start = std::time::Instant::now();
@@ -119,6 +128,19 @@ pub fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
             return true;
         }
         std::thread::sleep(Duration::from_millis(1));
+    }
+    cond()
+}
+
+/// [`eventually`] for a task: waits (up to `limit`) until `cond` holds, sleeping a millisecond
+/// on the loop between two looks; whether it did.
+pub async fn eventually_async(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let start = std::time::Instant::now();
+    while start.elapsed() < limit {
+        if cond() {
+            return true;
+        }
+        let _ = lwt::sleep(Duration::from_millis(1)).await;
     }
     cond()
 }

@@ -340,6 +340,16 @@ pub(crate) struct IoSet {
     needs_release: AtomicBool,
 }
 
+/// The I/O set's lock, held across a fork (`Driver::hold_for_fork`).
+pub(crate) struct SetHold<'a>(#[allow(dead_code)] MutexGuard<'a, SetInner>);
+
+impl IoSet {
+    /// Takes the set's lock until the value drops.
+    pub(crate) fn hold(&self) -> SetHold<'_> {
+        SetHold(lock(&self.inner))
+    }
+}
+
 #[derive(Default)]
 struct SetInner {
     live: Slab<Arc<ScheduledIo>>,

@@ -27,7 +27,19 @@
 //!
 //! `timers`, the I/O set's lock and each source's lock are independent: none is taken while
 //! another is held, except a backend's internal lock under a source's (see [`io`]).
+//!
+//! # Fork
+//!
+//! `fork(2)` copies only the forking thread, so a push onto a lock-free queue that another
+//! thread was in the middle of stays half-written in the child (its consumer would wait for
+//! it forever), and a lock another thread held stays held. Pushes by threads that do not hold
+//! the loop onto the runtime's queues (the scheduler's injector and local queue, the
+//! notification queue) pass the driver's [`ForkGate`]; `crate::fork::prepare` closes it and
+//! waits for the pushes in progress, and takes `timers` and the I/O set's lock
+//! ([`Driver::hold_for_fork`]) across the fork, so the child finds every queue whole and
+//! those locks free.
 
+pub mod completion;
 pub(crate) mod io;
 pub(crate) mod timers;
 
@@ -36,7 +48,7 @@ use crate::Error;
 use concurrent_queue::ConcurrentQueue;
 use io::{lock, IoSet};
 use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 use std::task::Waker;
 use std::time::{Duration, Instant};
 use timers::{TimerId, Timers};
@@ -56,6 +68,66 @@ pub(crate) struct Driver {
     notifications: ConcurrentQueue<usize>,
     /// Consecutive failed waits (for the log and the back-off).
     wait_errors: AtomicU64,
+    /// Keeps other threads' pushes onto the runtime's queues out of a fork.
+    pub(crate) fork_gate: ForkGate,
+}
+
+/// Keeps the pushes of other threads onto a runtime's lock-free queues out of a `fork(2)` (see
+/// the module documentation, "Fork"): a pusher passes it, a forking thread closes it and waits
+/// until no push is in progress.
+///
+/// The word counts pushers in progress (in steps of 2) and has bit 0 set while closed. It is
+/// not a lock: nothing else is done while passing it, so closing it cannot deadlock.
+#[derive(Default)]
+pub(crate) struct ForkGate(AtomicUsize);
+
+/// Bit 0 of a [`ForkGate`]: a fork is being prepared.
+const GATE_CLOSED: usize = 1;
+
+impl ForkGate {
+    /// Runs `push` with the gate passed: not while a fork is prepared, and never cut by one.
+    #[inline]
+    pub(crate) fn pass<R>(&self, push: impl FnOnce() -> R) -> R {
+        while self.0.fetch_add(2, Ordering::SeqCst) & GATE_CLOSED != 0 {
+            self.0.fetch_sub(2, Ordering::SeqCst);
+            while self.0.load(Ordering::SeqCst) & GATE_CLOSED != 0 {
+                std::thread::yield_now();
+            }
+        }
+        let r = push();
+        self.0.fetch_sub(2, Ordering::SeqCst);
+        r
+    }
+
+    /// Closes the gate and waits for the pushes in progress to finish.
+    pub(crate) fn close(&self) {
+        self.0.fetch_or(GATE_CLOSED, Ordering::SeqCst);
+        let mut spins = 0u32;
+        while self.0.load(Ordering::SeqCst) >> 1 != 0 {
+            spins += 1;
+            if spins < 64 {
+                std::hint::spin_loop();
+            } else {
+                std::thread::yield_now();
+            }
+        }
+    }
+
+    /// Opens the gate again (in the parent); in the child, also forgets the pushers that were
+    /// waiting at it, whose threads the child does not have.
+    pub(crate) fn open(&self, in_child: bool) {
+        if in_child {
+            self.0.store(0, Ordering::SeqCst);
+        } else {
+            self.0.fetch_and(!GATE_CLOSED, Ordering::SeqCst);
+        }
+    }
+}
+
+/// The driver's locks, held by a forking thread across `fork(2)` ([`Driver::hold_for_fork`]).
+pub(crate) struct ForkHold<'a> {
+    _timers: MutexGuard<'a, Timers>,
+    _io: io::SetHold<'a>,
 }
 
 /// The private half of a runtime's driver: it moves with the loop.
@@ -89,6 +161,7 @@ impl Driver {
             timers_len: AtomicUsize::new(0),
             notifications: ConcurrentQueue::unbounded(),
             wait_errors: AtomicU64::new(0),
+            fork_gate: ForkGate::default(),
         }
     }
 
@@ -133,6 +206,9 @@ impl Driver {
         };
         local.events.clear();
         let res = self.backend.wait(&mut local.events, timeout);
+        if let Some(c) = self.backend.completions() {
+            c.take_woken(&mut local.wakers);
+        }
         // Only the loop's thread sets `sleeping` (in `begin_park`), so it can test it cheaply;
         // `notified` is only set while `sleeping` is.
         if self.sleeping.load(Ordering::Relaxed) {
@@ -229,8 +305,18 @@ impl Driver {
     /// Queues a notification for the loop and wakes it.
     pub(crate) fn queue_notification(&self, id: usize) {
         // Unbounded and never closed.
-        let _ = self.notifications.push(id);
+        let _ = self.fork_gate.pass(|| self.notifications.push(id));
         self.wake();
+    }
+
+    /// Takes the timers' and the I/O set's locks for a fork (in this order; see the module
+    /// documentation, "Fork"); they are released when the value drops, in the parent and in
+    /// the child alike.
+    pub(crate) fn hold_for_fork(&self) -> ForkHold<'_> {
+        ForkHold {
+            _timers: lock(&self.timers),
+            _io: self.io.hold(),
+        }
     }
 
     /// The runtime shuts down: kills every source, takes every timer's waker, drops queued
@@ -252,5 +338,69 @@ impl Driver {
         self.sleeping.store(false, Ordering::SeqCst);
         self.notified.store(false, Ordering::SeqCst);
         self.io.reregister_all(&*self.backend)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ForkGate;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{mpsc, Arc};
+    use std::time::Duration;
+
+    #[test]
+    fn closing_the_fork_gate_waits_for_the_push_in_progress_and_holds_back_new_ones() {
+        let gate = Arc::new(ForkGate::default());
+        let (inside_tx, inside_rx) = mpsc::channel();
+        let (finish_tx, finish_rx) = mpsc::channel::<()>();
+        // A push in progress: inside the gate until told to finish.
+        let pusher = {
+            let gate = gate.clone();
+            std::thread::spawn(move || {
+                gate.pass(|| {
+                    inside_tx.send(()).unwrap();
+                    finish_rx.recv().unwrap();
+                })
+            })
+        };
+        inside_rx.recv().unwrap();
+        let closed = Arc::new(AtomicBool::new(false));
+        let closer = {
+            let (gate, closed) = (gate.clone(), closed.clone());
+            std::thread::spawn(move || {
+                gate.close();
+                closed.store(true, Ordering::SeqCst);
+            })
+        };
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(
+            !closed.load(Ordering::SeqCst),
+            "close returned while a push was in progress"
+        );
+        finish_tx.send(()).unwrap();
+        pusher.join().unwrap();
+        closer.join().unwrap();
+        assert!(closed.load(Ordering::SeqCst));
+
+        // Closed: a new push waits until the gate opens.
+        let pushed = Arc::new(AtomicBool::new(false));
+        let late = {
+            let (gate, pushed) = (gate.clone(), pushed.clone());
+            std::thread::spawn(move || gate.pass(|| pushed.store(true, Ordering::SeqCst)))
+        };
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(
+            !pushed.load(Ordering::SeqCst),
+            "a push passed a closed gate"
+        );
+        gate.open(false);
+        late.join().unwrap();
+        assert!(pushed.load(Ordering::SeqCst));
+
+        // In a child, opening forgets pushers the child does not have.
+        gate.0.fetch_add(2 | super::GATE_CLOSED, Ordering::SeqCst);
+        gate.open(true);
+        assert_eq!(gate.0.load(Ordering::SeqCst), 0);
+        gate.close(); // returns at once: nobody is pushing
     }
 }
