@@ -118,6 +118,15 @@ fn flood_from_another_thread(n: usize, ran: &Arc<AtomicUsize>) -> Vec<lwt::JoinH
 #[test]
 fn a_flood_of_remote_spawns_delays_a_spawn_local_task_by_a_bounded_number_of_polls() {
     util::for_each_backend(|_| async {
+        // A loop that has run a while: which remote queue goes first changes with the number
+        // of polls so far, and each must keep changing (a fresh loop starts with the local one).
+        lwt::spawn(async {
+            for _ in 0..200 {
+                lwt::yield_now().await;
+            }
+        })
+        .await
+        .unwrap();
         let remote_ran = Arc::new(AtomicUsize::new(0));
         let flood = flood_from_another_thread(10_000, &remote_ran);
         let r = remote_ran.clone();
