@@ -207,3 +207,45 @@ fn a_panicking_blocking_switch_job_gives_the_loop_back() {
         lwt::sleep(Duration::from_millis(2)).await.unwrap();
     });
 }
+
+#[test]
+fn a_yielding_task_does_not_starve_io_while_a_switch_job_blocks() {
+    // The stand-in that drives the loop during the job turns the driver between tasks as the
+    // home thread does: a task that never stops yielding must not keep I/O from the others.
+    util::for_each_backend(|_kind| async {
+        let stop = Arc::new(AtomicUsize::new(0));
+        let s = stop.clone();
+        let spinner = lwt::spawn(async move {
+            while s.load(Ordering::SeqCst) == 0 {
+                lwt::yield_now().await;
+            }
+        });
+        let (r, w) = std::os::unix::net::UnixStream::pair().unwrap();
+        let r = lwt::unix::of_unix_file_descr(r.into(), None, true).unwrap();
+        let got = Arc::new(AtomicUsize::new(0));
+        let g = got.clone();
+        let reader = lwt::spawn(async move {
+            let mut b = [0u8; 1];
+            let n = lwt::unix::read(&r, &mut b).await.unwrap();
+            g.store(n, Ordering::SeqCst);
+        });
+        lwt::yield_now().await; // both have run once; the reader waits for its byte
+        let g = got.clone();
+        let read_during_job = run_job(Some(AsyncMethod::Switch), move || {
+            use std::io::Write;
+            (&w).write_all(b"x").unwrap();
+            let read = util::eventually(util::WAIT_LIMIT, || g.load(Ordering::SeqCst) == 1);
+            (read, w)
+        })
+        .await
+        .unwrap()
+        .0;
+        stop.store(1, Ordering::SeqCst);
+        assert!(
+            read_during_job,
+            "a read starved behind a yielding task while a switch job blocked the home thread"
+        );
+        reader.await.unwrap();
+        spinner.await.unwrap();
+    });
+}
