@@ -30,12 +30,12 @@ fn libc_getlogin() -> Option<String> {
     let mut buf = vec![0 as libc::c_char; 4096];
     // SAFETY: `buf` is valid for its length.
     let err = unsafe { getlogin_r(buf.as_mut_ptr(), buf.len()) };
+    if err != 0 {
+        return None;
+    }
     // SAFETY: on success `buf` holds a NUL-terminated name.
-    (err == 0).then(|| {
-        unsafe { std::ffi::CStr::from_ptr(buf.as_ptr()) }
-            .to_string_lossy()
-            .into_owned()
-    })
+    let name = unsafe { std::ffi::CStr::from_ptr(buf.as_ptr()) };
+    Some(name.to_string_lossy().into_owned())
 }
 
 /// The child's checks (it has no controlling terminal): with no login uid, no name; with one,
