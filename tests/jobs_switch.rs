@@ -249,3 +249,40 @@ fn a_yielding_task_does_not_starve_io_while_a_switch_job_blocks() {
         spinner.await.unwrap();
     });
 }
+
+#[test]
+fn wait_for_jobs_waits_for_a_switch_job_whose_loop_is_handed_off() {
+    util::for_each_backend(|_kind| async {
+        let waiting = Arc::new(AtomicUsize::new(0));
+        let done = Arc::new(AtomicUsize::new(0));
+        let started = Arc::new(AtomicUsize::new(0));
+        let (s, w, d) = (started.clone(), waiting.clone(), done.clone());
+        // The job blocks the home thread until the waiter below, run by the stand-in, is in
+        // wait_for_jobs, then a little longer.
+        let job = lwt::spawn(run_job(Some(AsyncMethod::Switch), move || {
+            s.store(1, Ordering::SeqCst);
+            let saw = util::eventually(util::WAIT_LIMIT, || w.load(Ordering::SeqCst) == 1);
+            std::thread::sleep(Duration::from_millis(50));
+            d.store(1, Ordering::SeqCst);
+            saw
+        }));
+        let (w, d) = (waiting.clone(), done.clone());
+        let waiter = lwt::spawn(async move {
+            while started.load(Ordering::SeqCst) == 0 {
+                lwt::yield_now().await;
+            }
+            w.store(1, Ordering::SeqCst);
+            lwt::unix::wait_for_jobs().await;
+            d.load(Ordering::SeqCst) == 1
+        });
+        let finished = waiter.await.unwrap();
+        assert!(
+            job.await.unwrap().unwrap(),
+            "no task ran while the switch job blocked the home thread"
+        );
+        assert!(
+            finished,
+            "wait_for_jobs returned while a handed-off switch job was still running"
+        );
+    });
+}
