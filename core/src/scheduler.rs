@@ -802,7 +802,7 @@ pub(crate) fn catch<R>(f: impl FnOnce() -> R) -> std::thread::Result<R> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::TaskSet;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
@@ -851,9 +851,10 @@ mod tests {
         assert_eq!(set.len(), 1, "a stale entry removed another task's");
     }
 
-    /// A backend with no sources: `wait` sleeps until the timeout or a `notify`.
+    /// A backend with no sources: `wait` sleeps until the timeout or a `notify` (also for the
+    /// other modules' unit tests).
     #[derive(Default)]
-    struct Sleeper(std::sync::Mutex<bool>, std::sync::Condvar);
+    pub(crate) struct Sleeper(std::sync::Mutex<bool>, std::sync::Condvar);
 
     impl crate::Backend for Sleeper {
         fn name(&self) -> &'static str {
