@@ -286,3 +286,18 @@ fn wait_for_jobs_waits_for_a_switch_job_whose_loop_is_handed_off() {
         );
     });
 }
+
+#[test]
+fn switch_is_available_on_a_loops_home_thread_only() {
+    assert!(!lwt::core::switch::available(), "outside any runtime");
+    util::for_each_backend(|_kind| async {
+        assert!(
+            lwt::core::switch::available(),
+            "in block_on, on the thread holding the loop"
+        );
+        let on_pool = run_job(Some(AsyncMethod::Detach), lwt::core::switch::available)
+            .await
+            .unwrap();
+        assert!(!on_pool, "on a pool thread");
+    });
+}
