@@ -206,3 +206,43 @@ fn embedding_ends_like_block_on_and_refuses_a_second_driver() {
         });
     }
 }
+
+#[test]
+fn prepare_lets_the_host_block_until_the_next_timer_or_for_ever() {
+    // A host that is told "zero" every time never blocks: it spins a core while lwt is idle.
+    for kind in util::backends() {
+        let _d = util::deadline(
+            format!("{} on {}", util::test_name(), kind.name()),
+            util::DEADLINE,
+        );
+        let rt = util::runtime(kind);
+        let mut host = rt.embed();
+        while host.run_once() {}
+        assert_eq!(
+            host.prepare(),
+            None,
+            "{}: an idle loop has nothing to wait for",
+            kind.name()
+        );
+        let t = lwt::spawn_local(lwt::sleep(Duration::from_secs(30)));
+        while host.run_once() {}
+        let wait = host
+            .prepare()
+            .expect("a pending timer bounds the host's wait");
+        assert!(
+            wait > Duration::from_secs(20) && wait <= Duration::from_secs(30),
+            "{}: the host may block for {wait:?}, with a timer due in 30 s",
+            kind.name()
+        );
+        // Work that is ready now: the host must not block at all.
+        let _queued = lwt::spawn_local(async {});
+        assert_eq!(
+            host.prepare(),
+            Some(Duration::ZERO),
+            "{}: a queued task waits",
+            kind.name()
+        );
+        drop(host);
+        assert!(matches!(rt.block_on(t), Err(lwt::Error::Canceled)));
+    }
+}

@@ -181,25 +181,123 @@ fn a_panicking_blocking_switch_job_gives_the_loop_back() {
             panic!("blocked, then boom")
         }));
         // The task may run on the home thread (switch) or not (detach); either way the
-        // panic reaches its handle and the loop goes on.
-        let r = std::panic::AssertUnwindSafe(t);
-        let caught = std::future::poll_fn({
-            let mut t = Box::pin(r.0);
-            move |cx| match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                t.as_mut().poll(cx)
-            })) {
-                Ok(std::task::Poll::Ready(v)) => std::task::Poll::Ready(v.is_ok()),
+        // panic itself reaches its handle (not an error that hides it) and the loop goes on.
+        let mut t = Box::pin(t);
+        let outcome = std::future::poll_fn(move |cx| {
+            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| t.as_mut().poll(cx))) {
+                Ok(std::task::Poll::Ready(v)) => std::task::Poll::Ready(Ok(v)),
                 Ok(std::task::Poll::Pending) => std::task::Poll::Pending,
-                Err(_) => std::task::Poll::Ready(false),
+                Err(panic) => std::task::Poll::Ready(Err(panic)),
             }
         })
         .await;
-        assert!(!caught, "the panic was lost");
+        match outcome {
+            Err(panic) => assert_eq!(
+                panic.downcast_ref::<&str>(),
+                Some(&"blocked, then boom"),
+                "another panic than the job's"
+            ),
+            Ok(v) => panic!("the job's panic was lost: its handle gave {v:?}"),
+        }
         let me = std::thread::current().id();
         let on = run_job(Some(AsyncMethod::Switch), || std::thread::current().id())
             .await
             .unwrap();
         assert_eq!(on, me);
         lwt::sleep(Duration::from_millis(2)).await;
+    });
+}
+
+#[test]
+fn a_yielding_task_does_not_starve_io_while_a_switch_job_blocks() {
+    // The stand-in that drives the loop during the job turns the driver between tasks as the
+    // home thread does: a task that never stops yielding must not keep I/O from the others.
+    util::for_each_backend(|_kind| async {
+        let stop = Arc::new(AtomicUsize::new(0));
+        let s = stop.clone();
+        let spinner = lwt::spawn(async move {
+            while s.load(Ordering::SeqCst) == 0 {
+                lwt::yield_now().await;
+            }
+        });
+        let (r, w) = std::os::unix::net::UnixStream::pair().unwrap();
+        let r = lwt::unix::of_unix_file_descr(r.into(), None, true).unwrap();
+        let got = Arc::new(AtomicUsize::new(0));
+        let g = got.clone();
+        let reader = lwt::spawn(async move {
+            let mut b = [0u8; 1];
+            let n = lwt::unix::read(&r, &mut b).await.unwrap();
+            g.store(n, Ordering::SeqCst);
+        });
+        lwt::yield_now().await; // both have run once; the reader waits for its byte
+        let g = got.clone();
+        let read_during_job = run_job(Some(AsyncMethod::Switch), move || {
+            use std::io::Write;
+            (&w).write_all(b"x").unwrap();
+            let read = util::eventually(util::WAIT_LIMIT, || g.load(Ordering::SeqCst) == 1);
+            (read, w)
+        })
+        .await
+        .unwrap()
+        .0;
+        stop.store(1, Ordering::SeqCst);
+        assert!(
+            read_during_job,
+            "a read starved behind a yielding task while a switch job blocked the home thread"
+        );
+        reader.await.unwrap();
+        spinner.await.unwrap();
+    });
+}
+
+#[test]
+fn wait_for_jobs_waits_for_a_switch_job_whose_loop_is_handed_off() {
+    util::for_each_backend(|_kind| async {
+        let waiting = Arc::new(AtomicUsize::new(0));
+        let done = Arc::new(AtomicUsize::new(0));
+        let started = Arc::new(AtomicUsize::new(0));
+        let (s, w, d) = (started.clone(), waiting.clone(), done.clone());
+        // The job blocks the home thread until the waiter below, run by the stand-in, is in
+        // wait_for_jobs, then a little longer.
+        let job = lwt::spawn(run_job(Some(AsyncMethod::Switch), move || {
+            s.store(1, Ordering::SeqCst);
+            let saw = util::eventually(util::WAIT_LIMIT, || w.load(Ordering::SeqCst) == 1);
+            std::thread::sleep(Duration::from_millis(50));
+            d.store(1, Ordering::SeqCst);
+            saw
+        }));
+        let (w, d) = (waiting.clone(), done.clone());
+        let waiter = lwt::spawn(async move {
+            while started.load(Ordering::SeqCst) == 0 {
+                lwt::yield_now().await;
+            }
+            w.store(1, Ordering::SeqCst);
+            lwt::unix::wait_for_jobs().await;
+            d.load(Ordering::SeqCst) == 1
+        });
+        let finished = waiter.await.unwrap();
+        assert!(
+            job.await.unwrap().unwrap(),
+            "no task ran while the switch job blocked the home thread"
+        );
+        assert!(
+            finished,
+            "wait_for_jobs returned while a handed-off switch job was still running"
+        );
+    });
+}
+
+#[test]
+fn switch_is_available_on_a_loops_home_thread_only() {
+    assert!(!lwt::core::switch::available(), "outside any runtime");
+    util::for_each_backend(|_kind| async {
+        assert!(
+            lwt::core::switch::available(),
+            "in block_on, on the thread holding the loop"
+        );
+        let on_pool = run_job(Some(AsyncMethod::Detach), lwt::core::switch::available)
+            .await
+            .unwrap();
+        assert!(!on_pool, "on a pool thread");
     });
 }

@@ -93,3 +93,81 @@ fn a_notification_that_sends_itself_again_does_not_starve_timers() {
         lwt::stop_notification(n);
     });
 }
+
+/// Spawns `n` tasks from another thread (they wait in the injector: this thread holds the
+/// loop meanwhile); each counts itself in `ran` when it runs.
+fn flood_from_another_thread(n: usize, ran: &Arc<AtomicUsize>) -> Vec<lwt::JoinHandle<()>> {
+    let h = lwt::Handle::current();
+    let ran = ran.clone();
+    std::thread::spawn(move || {
+        (0..n)
+            .map(|_| {
+                let r = ran.clone();
+                h.spawn(async move {
+                    r.fetch_add(1, Ordering::SeqCst);
+                })
+            })
+            .collect()
+    })
+    .join()
+    .unwrap()
+}
+
+#[test]
+fn a_flood_of_remote_spawns_delays_a_spawn_local_task_by_a_bounded_number_of_polls() {
+    util::for_each_backend(|_| async {
+        // A loop that has run a while: which remote queue goes first changes with the number
+        // of polls so far, and each must keep changing (a fresh loop starts with the local one).
+        lwt::spawn(async {
+            for _ in 0..200 {
+                lwt::yield_now().await;
+            }
+        })
+        .await
+        .unwrap();
+        let remote_ran = Arc::new(AtomicUsize::new(0));
+        let flood = flood_from_another_thread(10_000, &remote_ran);
+        let r = remote_ran.clone();
+        let before = lwt::spawn_local(async move { r.load(Ordering::SeqCst) })
+            .await
+            .unwrap();
+        // The loop alternates between its two remote queues every few dozen polls.
+        assert!(
+            before < 1_000,
+            "{before} remote tasks ran before a spawn_local task queued after them"
+        );
+        for t in flood {
+            t.await.unwrap();
+        }
+    });
+}
+
+/// A chain of `left` tasks, each spawned by the one before (on the loop's own queue);
+/// the last one says how many remote tasks had run by then.
+fn chain(left: usize, remote_ran: Arc<AtomicUsize>) -> lwt::JoinHandle<usize> {
+    lwt::spawn(async move {
+        if left == 0 {
+            remote_ran.load(Ordering::SeqCst)
+        } else {
+            chain(left - 1, remote_ran).await.unwrap()
+        }
+    })
+}
+
+#[test]
+fn the_loops_own_tasks_run_before_a_flood_of_remote_spawns() {
+    util::for_each_backend(|_| async {
+        let remote_ran = Arc::new(AtomicUsize::new(0));
+        let flood = flood_from_another_thread(5_000, &remote_ran);
+        // 20 tasks in turn, each spawned on the loop: the remote queue is looked at first only
+        // once every few dozen polls, so few remote tasks run in between.
+        let before = chain(20, remote_ran.clone()).await.unwrap();
+        assert!(
+            before < 200,
+            "{before} remote tasks ran while a chain of 20 local tasks ran"
+        );
+        for t in flood {
+            t.await.unwrap();
+        }
+    });
+}

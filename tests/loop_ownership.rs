@@ -222,3 +222,96 @@ fn a_second_thread_in_block_on_waits_for_the_loop_and_then_drives_it() {
         driver.join().unwrap();
     }
 }
+
+#[test]
+fn a_block_on_waiting_for_the_loop_is_woken_by_the_tasks_the_other_thread_runs() {
+    for kind in util::backends() {
+        let _d = util::deadline(
+            format!("{} on {}", util::test_name(), kind.name()),
+            util::DEADLINE,
+        );
+        let rt = Arc::new(util::runtime(kind));
+        let (rt2, gate, holding) = (
+            rt.clone(),
+            Arc::new(AtomicBool::new(false)),
+            Arc::new(AtomicBool::new(false)),
+        );
+        let (g, h) = (gate.clone(), holding.clone());
+        // Drives the loop until this thread is done: only a wake-up can end the futures below.
+        let driver = std::thread::spawn(move || {
+            rt2.block_on(async move {
+                h.store(true, Ordering::SeqCst);
+                while !g.load(Ordering::SeqCst) {
+                    lwt::sleep(Duration::from_millis(1)).await;
+                }
+            })
+        });
+        assert!(util::eventually(Duration::from_secs(20), || holding.load(Ordering::SeqCst)));
+        // Woken by value: a task's handle, the task run by the other thread.
+        assert_eq!(
+            rt.block_on(async { lwt::spawn(async { 7 }).await.unwrap() }),
+            7
+        );
+        // Woken by reference, by a task run by the other thread.
+        let slot: Arc<Mutex<Option<Waker>>> = Arc::new(Mutex::new(None));
+        let done = Arc::new(AtomicBool::new(false));
+        let mut spawned = false;
+        rt.block_on(std::future::poll_fn(|cx: &mut Context<'_>| {
+            if done.load(Ordering::SeqCst) {
+                return std::task::Poll::Ready(());
+            }
+            *slot.lock().unwrap() = Some(cx.waker().clone());
+            if !spawned {
+                spawned = true;
+                let (s, d) = (slot.clone(), done.clone());
+                drop(lwt::spawn(async move {
+                    d.store(true, Ordering::SeqCst);
+                    if let Some(w) = s.lock().unwrap().as_ref() {
+                        w.wake_by_ref();
+                    }
+                }));
+            }
+            std::task::Poll::Pending
+        }));
+        gate.store(true, Ordering::SeqCst);
+        driver.join().unwrap();
+    }
+}
+
+#[test]
+fn a_timer_armed_by_a_thread_waiting_for_the_loop_wakes_the_parked_loop() {
+    for kind in util::backends() {
+        let _d = util::deadline(
+            format!("{} on {}", util::test_name(), kind.name()),
+            util::DEADLINE,
+        );
+        let rt = Arc::new(util::runtime(kind));
+        let gate = Arc::new((Mutex::new((false, None::<Waker>)), AtomicBool::new(false)));
+        let (rt2, g) = (rt.clone(), gate.clone());
+        // Parks with no timer at all until this thread opens the gate.
+        let driver = std::thread::spawn(move || {
+            rt2.block_on(std::future::poll_fn(|cx: &mut Context<'_>| {
+                let mut s = g.0.lock().unwrap();
+                if s.0 {
+                    return std::task::Poll::Ready(());
+                }
+                s.1 = Some(cx.waker().clone());
+                g.1.store(true, Ordering::SeqCst);
+                std::task::Poll::Pending
+            }))
+        });
+        assert!(util::eventually(Duration::from_secs(20), || gate
+            .1
+            .load(Ordering::SeqCst)));
+        // The sleep's timer goes into the parked loop's driver: the loop must wake to take
+        // its deadline into account, then fire it.
+        rt.block_on(lwt::sleep(Duration::from_millis(20)));
+        let mut s = gate.0.lock().unwrap();
+        s.0 = true;
+        if let Some(w) = s.1.take() {
+            w.wake();
+        }
+        drop(s);
+        driver.join().unwrap();
+    }
+}

@@ -175,3 +175,55 @@ fn check_consistent(m: &RuntimeMetrics) {
     assert!(m.jobs.idle_threads <= m.jobs.threads);
     assert_eq!(m.jobs.running + m.jobs.idle_threads, m.jobs.threads);
 }
+
+#[test]
+fn a_dropped_runtime_counts_every_task_it_dropped_as_finished() {
+    for kind in util::backends() {
+        let _d = util::deadline(
+            format!("{} on {}", util::test_name(), kind.name()),
+            util::DEADLINE,
+        );
+        let rt = util::runtime(kind);
+        let h = rt.handle();
+        // Two tasks spawned on the loop, one from outside it; all three still pending.
+        rt.block_on(async {
+            for _ in 0..2 {
+                drop(lwt::spawn(std::future::pending::<()>()));
+            }
+            lwt::yield_now().await;
+        });
+        drop(h.spawn(std::future::pending::<()>()));
+        let m = h.metrics();
+        assert_eq!((m.tasks_spawned, m.num_alive_tasks), (3, 3), "{kind}");
+        drop(rt);
+        let m = h.metrics();
+        assert_eq!((m.tasks_spawned, m.num_alive_tasks), (3, 0), "{kind}");
+    }
+}
+
+#[test]
+fn spawn_local_tasks_count_as_spawned_and_alive() {
+    for kind in util::backends() {
+        let _d = util::deadline(
+            format!("{} on {}", util::test_name(), kind.name()),
+            util::DEADLINE,
+        );
+        let rt = util::runtime(kind);
+        let h = rt.handle();
+        rt.block_on(async {
+            let m0 = h.metrics();
+            let pending: Vec<_> = (0..3)
+                .map(|_| lwt::spawn_local(std::future::pending::<()>()))
+                .collect();
+            lwt::yield_now().await; // each has been polled once, and waits
+            let m1 = h.metrics();
+            assert_eq!(delta(m1.tasks_spawned, m0.tasks_spawned), 3, "{kind}");
+            assert_eq!(m1.num_alive_tasks, m0.num_alive_tasks + 3, "{kind}");
+            for t in pending {
+                assert!(t.cancel().await.is_none());
+            }
+            let m2 = h.metrics();
+            assert_eq!(m2.num_alive_tasks, m0.num_alive_tasks, "{kind}");
+        });
+    }
+}

@@ -1,15 +1,18 @@
-//! The poll backend works for descriptor numbers far above select's FD_SETSIZE (1024).
+//! Every backend, poll included, works for descriptor numbers far above select's FD_SETSIZE
+//! (1024).
 #![cfg(unix)]
 mod util;
 
 use lwt::unix::{of_unix_file_descr, read, write};
-use rustix::fd::{FromRawFd, OwnedFd};
+use rustix::fd::OwnedFd;
 
 #[test]
 fn io_on_a_descriptor_above_4096() {
-    if !lwt::BackendKind::Poll.is_available() {
-        return; // poll exists on every Unix: unreachable here
-    }
+    // poll exists on every Unix: the backend this test is about must be here.
+    assert!(
+        lwt::BackendKind::available().contains(&lwt::BackendKind::Poll),
+        "no poll backend on this Unix"
+    );
     // Raise the soft limit so the high numbers are allowed.
     let mut lim = libc::rlimit {
         rlim_cur: 0,
@@ -28,18 +31,8 @@ fn io_on_a_descriptor_above_4096() {
         "RLIMIT_NOFILE too low here: {}",
         lim.rlim_max
     );
-    let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
-    let (a, b): (OwnedFd, OwnedFd) = (a.into(), b.into());
-    let high = |fd: OwnedFd, n: i32| -> OwnedFd {
-        let r = rustix::io::fcntl_dupfd_cloexec(&fd, n).unwrap();
-        assert!(rustix::fd::AsRawFd::as_raw_fd(&r) >= n);
-        r
-    };
-    let a = high(a, 5000);
-    let b = high(b, 6000);
-    let _ = unsafe_noop();
-    let rt = util::runtime(lwt::BackendKind::Poll);
-    rt.block_on(async move {
+    util::for_each_backend(|_| async {
+        let (a, b) = high_pair();
         let a = of_unix_file_descr(a, None, true).unwrap();
         let b = of_unix_file_descr(b, None, true).unwrap();
         let reader = lwt::spawn(async move {
@@ -48,13 +41,20 @@ fn io_on_a_descriptor_above_4096() {
             buf[..n].to_vec()
         });
         lwt::sleep(std::time::Duration::from_millis(5)).await;
+        assert!(!reader.is_finished(), "the read did not wait");
         write(&a, b"high!").await.unwrap();
         assert_eq!(reader.await.unwrap(), b"high!");
     });
 }
 
-fn unsafe_noop() -> Option<OwnedFd> {
-    // Keeps FromRawFd in use for readers comparing with the raw-fd form.
-    let _ = <OwnedFd as FromRawFd>::from_raw_fd;
-    None
+/// A connected pair of sockets numbered above 5000 and 6000.
+fn high_pair() -> (OwnedFd, OwnedFd) {
+    let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+    let (a, b): (OwnedFd, OwnedFd) = (a.into(), b.into());
+    let high = |fd: OwnedFd, n: i32| -> OwnedFd {
+        let r = rustix::io::fcntl_dupfd_cloexec(&fd, n).unwrap();
+        assert!(rustix::fd::AsRawFd::as_raw_fd(&r) >= n);
+        r
+    };
+    (high(a, 5000), high(b, 6000))
 }

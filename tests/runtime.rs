@@ -90,30 +90,106 @@ fn a_task_panic_reaches_its_awaiter_and_the_runtime_survives() {
 
 #[test]
 fn dropping_the_runtime_cancels_its_tasks() {
+    // Every kind of task a runtime can hold when it drops: parked on a timer, on I/O, on a job,
+    // on another task's handle; woken but not run again; never polled (spawned by the loop just
+    // before `block_on` returned, spawned from outside while no thread drives the loop). Each
+    // future is dropped with the runtime, and each handle then says `Canceled`.
     for kind in util::backends() {
-        let dropped = Arc::new(AtomicUsize::new(0));
+        let _d = util::deadline(
+            format!("{} on {}", util::test_name(), kind.name()),
+            util::DEADLINE,
+        );
         struct Flag(Arc<AtomicUsize>);
         impl Drop for Flag {
             fn drop(&mut self) {
                 self.0.fetch_add(1, Ordering::SeqCst);
             }
         }
+        let dropped = Arc::new(AtomicUsize::new(0));
+        let ran = Arc::new(AtomicUsize::new(0));
         let rt = util::runtime(kind);
-        let d = dropped.clone();
-        // The block returns the task's handle on purpose: it is awaited after the drop.
+        let (d, r) = (dropped.clone(), ran.clone());
+        // The block returns the tasks' handles on purpose: they are awaited after the drop.
         #[allow(clippy::async_yields_async)]
-        let handle = rt.block_on(async move {
-            let h = lwt::spawn(async move {
-                let _f = Flag(d);
+        let (mut handles, peer) = rt.block_on(async move {
+            let flag = || Flag(d.clone());
+            let mut hs = Vec::new();
+            let f = flag();
+            hs.push(lwt::spawn(async move {
+                let _f = f;
                 lwt::sleep(Duration::from_secs(60)).await;
-            });
-            lwt::yield_now().await; // the task starts and parks on its timer
-            h
+            }));
+            let (a, peer) = std::os::unix::net::UnixStream::pair().unwrap();
+            let a = lwt::unix::of_unix_file_descr(a.into(), None, true).unwrap();
+            let f = flag();
+            hs.push(lwt::spawn(async move {
+                let _f = f;
+                let mut b = [0u8; 1];
+                let _ = lwt::unix::read(&a, &mut b).await;
+            }));
+            let f = flag();
+            hs.push(lwt::spawn(async move {
+                let _f = f;
+                let _ = lwt::unix::run_job(Some(lwt::unix::AsyncMethod::Detach), || {
+                    std::thread::sleep(Duration::from_millis(50))
+                })
+                .await;
+            }));
+            let long = lwt::spawn(lwt::sleep(Duration::from_secs(60)));
+            let f = flag();
+            hs.push(lwt::spawn(async move {
+                let _f = f;
+                let _ = long.await;
+            }));
+            // Woken again (by itself) and queued when the loop stops.
+            let f = flag();
+            hs.push(lwt::spawn(async move {
+                let _f = f;
+                loop {
+                    lwt::yield_now().await;
+                }
+            }));
+            for _ in 0..3 {
+                lwt::yield_now().await; // the tasks above start and park
+            }
+            // Never polled: still in the run queue when `block_on` returns.
+            let f = flag();
+            let r3 = r.clone();
+            hs.push(lwt::spawn(async move {
+                let _f = f;
+                r3.fetch_add(1, Ordering::SeqCst);
+            }));
+            (hs, peer)
         });
+        // Never polled: spawned while no thread drives the loop, through a handle that
+        // outlives the runtime (so only the runtime's drop can drop the task).
+        let handle = rt.handle();
+        let f = Flag(dropped.clone());
+        let r4 = ran.clone();
+        handles.push(handle.spawn(async move {
+            let _f = f;
+            r4.fetch_add(1, Ordering::SeqCst);
+        }));
+        let n = handles.len();
         drop(rt);
-        assert_eq!(dropped.load(Ordering::SeqCst), 1);
+        assert_eq!(
+            dropped.load(Ordering::SeqCst),
+            n,
+            "a task outlived its runtime"
+        );
+        assert_eq!(
+            ran.load(Ordering::SeqCst),
+            0,
+            "a task ran after its runtime stopped"
+        );
+        drop((peer, handle));
         let rt2 = util::runtime(kind);
-        assert!(matches!(rt2.block_on(handle), Err(lwt::Error::Canceled)));
+        for (i, h) in handles.into_iter().enumerate() {
+            assert!(
+                matches!(rt2.block_on(h), Err(lwt::Error::Canceled)),
+                "task {i} was not canceled"
+            );
+        }
     }
 }
 
@@ -213,8 +289,42 @@ fn yield_lets_other_tasks_run_first() {
     });
 }
 
+/// Spawns a task that reads a pipe another thread writes only later (so the read waits for
+/// readiness) and one that sleeps; returns their handles and the writer thread.
+fn spawn_io_and_timer_waiters() -> (
+    lwt::JoinHandle<Vec<u8>>,
+    lwt::JoinHandle<()>,
+    std::thread::JoinHandle<()>,
+) {
+    let (r, w) = std::os::unix::net::UnixStream::pair().unwrap();
+    let r = lwt::unix::of_unix_file_descr(r.into(), None, true).unwrap();
+    let reader = lwt::spawn(async move {
+        let mut b = [0u8; 2];
+        let n = lwt::unix::read(&r, &mut b).await.unwrap();
+        b[..n].to_vec()
+    });
+    let writer = std::thread::spawn(move || {
+        use std::io::Write;
+        std::thread::sleep(Duration::from_millis(20));
+        (&w).write_all(b"io").unwrap();
+        std::thread::sleep(Duration::from_millis(200)); // keeps the peer open
+    });
+    let sleeper = lwt::spawn(async {
+        let start = Instant::now();
+        lwt::sleep(Duration::from_millis(10)).await;
+        assert!(start.elapsed() >= Duration::from_millis(10));
+    });
+    (reader, sleeper, writer)
+}
+
+/// How long a task may wait behind a yielding one (the loop answers in microseconds; this
+/// only bounds a starved task).
+const STARVE_PATIENCE: Duration = Duration::from_secs(5);
+
 #[test]
 fn a_yielding_task_does_not_starve_io_or_timers() {
+    // The yielder is a spawned task, and so are the tasks waiting for I/O and a timer: they
+    // share the run queue with it.
     util::for_each_backend(|_| async {
         let stop = Arc::new(AtomicUsize::new(0));
         let s = stop.clone();
@@ -226,13 +336,42 @@ fn a_yielding_task_does_not_starve_io_or_timers() {
             }
             n
         });
-        let (r, w) = lwt::unix::pipe().unwrap();
-        lwt::unix::write(&w, b"x").await.unwrap();
-        let mut b = [0u8; 1];
-        lwt::unix::read(&r, &mut b).await.unwrap();
-        lwt::sleep(Duration::from_millis(5)).await;
+        lwt::yield_now().await; // the spinner runs
+        let (reader, sleeper, writer) = spawn_io_and_timer_waiters();
+        let waited = lwt::unix::with_timeout(STARVE_PATIENCE, async {
+            let got = reader.await?;
+            sleeper.await?;
+            Ok(got)
+        })
+        .await;
         stop.store(1, Ordering::SeqCst);
+        writer.join().unwrap();
+        assert_eq!(
+            waited.expect("a task waiting for I/O or a timer starved behind a yielding task"),
+            b"io"
+        );
         assert!(spinner.await.unwrap() > 0);
+    });
+}
+
+#[test]
+fn a_yielding_main_future_does_not_starve_io_or_timer_tasks() {
+    util::for_each_backend(|_| async {
+        let (reader, sleeper, writer) = spawn_io_and_timer_waiters();
+        let start = Instant::now();
+        let mut yields = 0u64;
+        while !(reader.is_finished() && sleeper.is_finished()) {
+            assert!(
+                start.elapsed() < STARVE_PATIENCE,
+                "tasks waiting for I/O or a timer starved behind the yielding main future \
+                 ({yields} yields)"
+            );
+            lwt::yield_now().await;
+            yields += 1;
+        }
+        assert_eq!(reader.await.unwrap(), b"io");
+        sleeper.await.unwrap();
+        writer.join().unwrap();
     });
 }
 
@@ -290,19 +429,91 @@ fn choose_leaves_the_others_pending_and_join_collects() {
     });
 }
 
+/// A one-shot flag a future can wait for: set from anywhere, it wakes the waiter.
+#[derive(Default)]
+struct Signal(Mutex<(bool, Option<std::task::Waker>)>);
+
+impl Signal {
+    fn set(&self) {
+        let mut g = self.0.lock().unwrap();
+        g.0 = true;
+        if let Some(w) = g.1.take() {
+            w.wake();
+        }
+    }
+
+    async fn wait(&self) {
+        std::future::poll_fn(|cx| {
+            let mut g = self.0.lock().unwrap();
+            if g.0 {
+                std::task::Poll::Ready(())
+            } else {
+                g.1 = Some(cx.waker().clone());
+                std::task::Poll::Pending
+            }
+        })
+        .await
+    }
+}
+
+/// Waits (from another thread) until the loop of `h` is parked in its backend.
+fn until_parked(h: &lwt::Handle) {
+    assert!(
+        util::eventually(Duration::from_secs(20), || {
+            h.metrics().worker_park_unpark_count % 2 == 1
+        }),
+        "the loop never parked"
+    );
+}
+
+/// How long a parked loop may take to answer a wake-up from another thread (it is expected to
+/// answer in microseconds; this only bounds a loop that is never woken).
+const WAKE_PATIENCE: Duration = Duration::from_secs(5);
+
 #[test]
 fn spawn_from_another_thread_wakes_a_sleeping_loop() {
     util::for_each_backend(|_| async {
         let h = lwt::Handle::current();
+        let ran = Arc::new(Signal::default());
+        let r = ran.clone();
         let t = std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_millis(20));
-            h.spawn(async { 99 })
+            until_parked(&h);
+            // Nothing else is pending but the timeout below: only this spawn can wake the loop.
+            drop(h.spawn(async move { r.set() }));
         });
-        // The loop is asleep (nothing else to do) when the other thread spawns.
-        let handle = lwt::unix::run_job(None, move || t.join().unwrap())
-            .await
-            .unwrap();
-        assert_eq!(handle.await.unwrap(), 99);
+        let woke = lwt::unix::with_timeout(WAKE_PATIENCE, async {
+            ran.wait().await;
+            Ok(())
+        })
+        .await;
+        t.join().unwrap();
+        assert!(
+            woke.is_ok(),
+            "a task spawned from another thread did not wake the parked loop: {woke:?}"
+        );
+    });
+}
+
+#[test]
+fn waking_the_main_future_from_another_thread_wakes_a_sleeping_loop() {
+    util::for_each_backend(|_| async {
+        let h = lwt::Handle::current();
+        let flag = Arc::new(Signal::default());
+        let f = flag.clone();
+        let t = std::thread::spawn(move || {
+            until_parked(&h);
+            f.set(); // wakes the `block_on` future's waker on this thread
+        });
+        let woke = lwt::unix::with_timeout(WAKE_PATIENCE, async {
+            flag.wait().await;
+            Ok(())
+        })
+        .await;
+        t.join().unwrap();
+        assert!(
+            woke.is_ok(),
+            "waking the main future from another thread did not wake the parked loop: {woke:?}"
+        );
     });
 }
 

@@ -791,3 +791,141 @@ where
 pub(crate) fn catch<R>(f: impl FnOnce() -> R) -> std::thread::Result<R> {
     catch_unwind(AssertUnwindSafe(f))
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::TaskSet;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::task::{Wake, Waker};
+
+    /// A waker that counts its wake-ups.
+    struct Count(AtomicUsize);
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn counting() -> (Arc<Count>, Waker) {
+        let c = Arc::new(Count(AtomicUsize::new(0)));
+        (c.clone(), Waker::from(c))
+    }
+
+    #[test]
+    fn a_task_set_counts_and_removes_its_entries() {
+        let mut set = TaskSet::default();
+        let (_, w) = counting();
+        let a = set.insert(&w);
+        let b = set.insert(&w);
+        assert_ne!(a, b);
+        assert_eq!(set.len(), 2);
+        set.remove(a);
+        assert_eq!(set.len(), 1);
+        set.remove(a); // a second removal of the same entry changes nothing
+        assert_eq!(set.len(), 1);
+        set.remove(b);
+        assert_eq!(set.len(), 0);
+    }
+
+    #[test]
+    fn a_stale_entry_never_removes_the_task_that_reuses_its_slot() {
+        // The shutdown takes the set and a task dropped later removes its old entry from the
+        // new one, where another task may hold the same slot.
+        let mut set = TaskSet::default();
+        let (_, w) = counting();
+        let old = set.insert(&w);
+        set.remove(old);
+        let new = set.insert(&w);
+        assert_eq!(old.0, new.0, "the slot is reused");
+        set.remove(old);
+        assert_eq!(set.len(), 1, "a stale entry removed another task's");
+    }
+
+    /// A backend with no sources: `wait` sleeps until the timeout or a `notify` (also for the
+    /// other modules' unit tests).
+    #[derive(Default)]
+    pub(crate) struct Sleeper(std::sync::Mutex<bool>, std::sync::Condvar);
+
+    impl crate::Backend for Sleeper {
+        fn name(&self) -> &'static str {
+            "sleeper"
+        }
+        fn register(&self, _: crate::backend::BorrowedSource<'_>, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn arm(
+            &self,
+            _: crate::backend::BorrowedSource<'_>,
+            _: usize,
+            _: crate::backend::Interest,
+        ) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn deregister(
+            &self,
+            _: crate::backend::BorrowedSource<'_>,
+            _: usize,
+        ) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn wait(
+            &self,
+            _: &mut crate::backend::Events,
+            timeout: Option<std::time::Duration>,
+        ) -> std::io::Result<()> {
+            let limit = timeout.unwrap_or(std::time::Duration::from_secs(60));
+            let g = self.0.lock().unwrap();
+            let (mut g, _) = self.1.wait_timeout_while(g, limit, |n| !*n).unwrap();
+            *g = false;
+            Ok(())
+        }
+        fn notify(&self) -> std::io::Result<()> {
+            *self.0.lock().unwrap() = true;
+            self.1.notify_one();
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_finished_task_leaves_the_registry_of_live_tasks() {
+        let rt = crate::Runtime::new(Box::new(Sleeper::default()));
+        rt.block_on(async {
+            for _ in 0..10 {
+                // Pending twice before it finishes.
+                crate::spawn(async {
+                    crate::yield_now().await;
+                    crate::yield_now().await;
+                })
+                .await
+                .unwrap();
+            }
+            drop(crate::spawn(std::future::pending::<()>()));
+            crate::yield_now().await;
+        });
+        let shared = &rt.handle().shared;
+        let core = shared.idle.take().expect("the loop is idle");
+        let live = core.tasks.len();
+        shared.idle.set(core);
+        assert_eq!(live, 1, "only the pending task is registered");
+    }
+
+    #[test]
+    fn a_task_set_gives_every_waker() {
+        let mut set = TaskSet::default();
+        let (c1, w1) = counting();
+        let (c2, w2) = counting();
+        set.insert(&w1);
+        set.insert(&w2);
+        set.wakers().for_each(Waker::wake);
+        assert_eq!(
+            (c1.0.load(Ordering::SeqCst), c2.0.load(Ordering::SeqCst)),
+            (1, 1)
+        );
+        set.into_wakers().for_each(Waker::wake);
+        assert_eq!(
+            (c1.0.load(Ordering::SeqCst), c2.0.load(Ordering::SeqCst)),
+            (2, 2)
+        );
+    }
+}

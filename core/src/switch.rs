@@ -459,3 +459,57 @@ impl Drop for Leave {
         context::put_core(take_back(&self.0));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{lock, switch_call, watchdog};
+    use crate::scheduler::tests::Sleeper;
+    use crate::scheduler::Shared;
+    use std::sync::{Arc, Weak};
+    use std::time::{Duration, Instant};
+
+    /// How many entries the watchdog's list has for `rt`.
+    fn entries(rt: &Weak<Shared>) -> usize {
+        lock(&watchdog().runtimes)
+            .iter()
+            .filter(|w| Weak::ptr_eq(w, rt))
+            .count()
+    }
+
+    /// Makes `n` switch calls on a new runtime; the runtime's `Shared`, weakly.
+    fn calls(rt: &crate::Runtime, n: usize) -> Weak<Shared> {
+        rt.block_on(async move {
+            for _ in 0..n {
+                switch_call(|| ());
+            }
+            Arc::downgrade(&crate::context::current().expect("in the runtime"))
+        })
+    }
+
+    #[test]
+    fn a_runtime_is_watched_once_however_many_switch_calls_it_makes() {
+        // One entry per call would grow the list the watchdog walks every tick without end.
+        let rt = crate::Runtime::new(Box::new(Sleeper::default()));
+        let shared = calls(&rt, 50);
+        assert_eq!(entries(&shared), 1);
+    }
+
+    #[test]
+    fn the_watchdog_forgets_a_dropped_runtime() {
+        let rt = crate::Runtime::new(Box::new(Sleeper::default()));
+        let shared = calls(&rt, 1);
+        drop(rt);
+        assert!(shared.upgrade().is_none(), "the runtime is gone");
+        // Another runtime's call keeps the watchdog sampling; each sample prunes dead entries.
+        let other = crate::Runtime::new(Box::new(Sleeper::default()));
+        let start = Instant::now();
+        while entries(&shared) > 0 {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "a dropped runtime stayed in the watchdog's list"
+            );
+            calls(&other, 1);
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+}

@@ -174,6 +174,26 @@ mod tests {
     }
 
     #[test]
+    fn a_timer_wakes_the_waker_it_was_given_last() {
+        // A sleep polled again by another task (moved, or selected elsewhere) must wake that
+        // task, not the first one.
+        let mut t = Timers::default();
+        let now = Instant::now();
+        let (c1, w1) = waker();
+        let (c2, w2) = waker();
+        let id = t.insert(now, w1.clone());
+        assert!(t.update_waker(id, &w1));
+        assert!(t.update_waker(id, &w2));
+        let mut out = Vec::new();
+        t.fire(now, &mut out);
+        out.drain(..).for_each(Waker::wake);
+        assert_eq!(
+            (c1.0.load(Ordering::SeqCst), c2.0.load(Ordering::SeqCst)),
+            (0, 1)
+        );
+    }
+
+    #[test]
     fn stale_ids_are_ignored() {
         let mut t = Timers::default();
         let now = Instant::now();

@@ -1,0 +1,41 @@
+//! An idle loop sleeps: descriptors that stay ready in a direction nobody waits for (a
+//! writable socket with a pending read) make no stream of events, on every backend.
+#![cfg(unix)]
+mod util;
+
+use lwt::unix::{of_unix_file_descr, read};
+use std::os::unix::net::UnixStream;
+use std::time::Duration;
+
+#[test]
+fn a_writable_socket_with_a_pending_read_does_not_keep_the_loop_awake() {
+    util::for_each_backend(|kind| async move {
+        let mut peers = Vec::new();
+        let mut readers = Vec::new();
+        for _ in 0..4 {
+            let (a, b) = UnixStream::pair().unwrap();
+            let a = of_unix_file_descr(a.into(), None, true).unwrap();
+            peers.push(b);
+            // Registered (and writable all along); only reading is waited for.
+            readers.push(lwt::spawn(async move {
+                let mut buf = [0u8; 1];
+                read(&a, &mut buf).await.unwrap()
+            }));
+        }
+        lwt::sleep(Duration::from_millis(5)).await; // the readers wait
+        let before = lwt::Handle::current().metrics();
+        lwt::sleep(Duration::from_millis(50)).await;
+        let after = lwt::Handle::current().metrics();
+        // A few events at most (a spurious one is allowed), not one per turn of a busy loop.
+        let events = after.events_dispatched - before.events_dispatched;
+        let turns = after.turns - before.turns;
+        assert!(
+            events < 50 && turns < 50,
+            "{kind}: {events} events and {turns} turns while idle for 50 ms"
+        );
+        for (r, mut p) in readers.into_iter().zip(peers) {
+            std::io::Write::write_all(&mut p, b"x").unwrap();
+            assert_eq!(r.await.unwrap(), 1);
+        }
+    });
+}
