@@ -6,7 +6,7 @@
 //! The loop's own work (polls, turns, waits, events, timers fired, notifications delivered,
 //! tasks spawned on the loop's thread, tasks finished, which is always there) is counted in
 //! plain fields of the loop's
-//! private state (`Core`), with no atomic operation, and published to [`Published`] with relaxed
+//! private state (`Core`), with no atomic operation, and published to `Published` with relaxed
 //! stores once per turn of the driver. Work done by other threads (tasks spawned or woken from
 //! elsewhere) is counted with relaxed atomic additions, beside the atomic queue operation it
 //! comes with anyway. A snapshot taken on another thread therefore sees the loop's counters as of
