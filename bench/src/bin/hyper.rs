@@ -34,67 +34,16 @@ use std::net::{SocketAddr, TcpStream};
 use std::sync::mpsc;
 use std::time::Instant;
 
-const REPS: usize = 7;
+use lwt_bench::echo::{clock_ns, median, pin_from_env, this_thread_cpu_clock, REPS};
+use lwt_bench::scale;
+
 /// Requests per connection count per timed repetition (before `BENCH_SCALE`).
 const REQUESTS: usize = 20_000;
 const BODY: &[u8] = b"Hello, world!\n";
 
-fn scale() -> f64 {
-    std::env::var("BENCH_SCALE")
-        .ok()
-        .and_then(|s| s.parse::<f64>().ok())
-        .filter(|s| *s > 0.0)
-        .unwrap_or(1.0)
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
-}
-
 /// The service both servers run.
 async fn hello(_req: Request<hyper::body::Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
     Ok(Response::new(Full::new(Bytes::from_static(BODY))))
-}
-
-/// The CPU clock of the calling thread, readable from any thread of the process.
-fn this_thread_cpu_clock() -> libc::clockid_t {
-    let mut id: libc::clockid_t = 0;
-    // SAFETY: `pthread_self()` is the calling thread, alive; `id` is a valid out-pointer.
-    let r = unsafe { libc::pthread_getcpuclockid(libc::pthread_self(), &mut id) };
-    assert_eq!(r, 0, "pthread_getcpuclockid failed: {r}");
-    id
-}
-
-fn clock_ns(id: libc::clockid_t) -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid out-pointer; `id` is a CPU clock of a live thread, or a
-    // process-wide clock.
-    let r = unsafe { libc::clock_gettime(id, &mut ts) };
-    assert_eq!(r, 0, "clock_gettime failed");
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
-}
-
-/// With `BENCH_PIN=<cpu>`, pins the calling thread to that CPU (the client and both servers
-/// call it), as the loop benchmark does.
-fn pin_from_env() {
-    let Some(cpu) = std::env::var("BENCH_PIN")
-        .ok()
-        .and_then(|v| v.parse::<usize>().ok())
-    else {
-        return;
-    };
-    // SAFETY: `set` is a plain bit set, zeroed then filled by the libc macros; the call only
-    // reads it, for the calling thread (pid 0).
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(cpu, &mut set);
-        let r = libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
-        assert_eq!(r, 0, "BENCH_PIN={cpu}: sched_setaffinity failed");
-    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
