@@ -149,6 +149,24 @@ pub fn plot_path(file: &str) -> Option<PathBuf> {
     Some(dir.join(file))
 }
 
+/// Reads the file at `path` to its end through `lwt::unix` in `chunk`-byte reads (opened and
+/// closed with `openfile`/`close`), on the runtime this future runs on; how many bytes.
+pub async fn lwt_read_all(path: &std::path::Path, chunk: usize) -> usize {
+    use lwt::unix::{close, openfile, read, OpenFlags};
+    let fd = openfile(path, OpenFlags::RDONLY, 0).await.unwrap();
+    let mut buf = vec![0u8; chunk];
+    let mut total = 0;
+    loop {
+        let n = read(&fd, &mut buf).await.unwrap();
+        if n == 0 {
+            break;
+        }
+        total += n;
+    }
+    close(&fd).await.unwrap();
+    total
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

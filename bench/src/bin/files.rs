@@ -50,21 +50,7 @@ fn tokio_read(rt: &tokio::runtime::Runtime, path: &Path) -> usize {
 }
 
 fn lwt_read(path: &Path) -> usize {
-    use lwt::unix::{close, openfile, read, OpenFlags};
-    lwt::run(async {
-        let fd = openfile(path, OpenFlags::RDONLY, 0).await.unwrap();
-        let mut buf = vec![0u8; CHUNK];
-        let mut total = 0;
-        loop {
-            let n = read(&fd, &mut buf).await.unwrap();
-            if n == 0 {
-                break;
-            }
-            total += n;
-        }
-        close(&fd).await.unwrap();
-        total
-    })
+    lwt::run(lwt_bench::lwt_read_all(path, CHUNK))
 }
 
 fn std_list(dir: &Path) -> usize {

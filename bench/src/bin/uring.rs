@@ -147,19 +147,8 @@ fn read_all(mut f: std::fs::File) -> usize {
 /// Reads `path` through lwt on `rt` in 64 KiB reads; the bytes and the pool threads that
 /// exist afterwards.
 fn lwt_read(rt: &lwt::Runtime, path: &Path) -> (usize, usize) {
-    use lwt::unix::{close, openfile, read, OpenFlags};
     rt.block_on(async {
-        let fd = openfile(path, OpenFlags::RDONLY, 0).await.unwrap();
-        let mut buf = vec![0u8; CHUNK];
-        let mut total = 0;
-        loop {
-            let n = read(&fd, &mut buf).await.unwrap();
-            if n == 0 {
-                break;
-            }
-            total += n;
-        }
-        close(&fd).await.unwrap();
+        let total = lwt_bench::lwt_read_all(path, CHUNK).await;
         (total, lwt::unix::thread_count())
     })
 }
