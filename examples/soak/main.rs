@@ -92,8 +92,9 @@
 //!   connections exceeds it in seconds); threads by at most 8 (job
 //!   workers come and go, and switch hand-offs keep stand-ins; a thread per hand-off or per
 //!   job would exceed it at once); RSS by at most 32 MiB or 25%, whichever is more (freed
-//!   64 KiB buffers stay with the allocator and the mix of sizes in use varies; a buffer
-//!   leaked per thousand connections exceeds it in a two-minute run);
+//!   64 KiB buffers stay with the allocator and the mix of sizes in use varies), plus 40 KiB
+//!   per socket open at the busiest sample beyond those open at the first (RSS follows the
+//!   most connections open at once, and a loaded machine keeps more of them open);
 //! - after the load, once every connection has closed (and both runtimes still run), the
 //!   descriptors are back to their count before it, within 4, and the server's runtime has
 //!   no task left but its acceptor and signal streams.
