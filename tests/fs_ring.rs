@@ -330,3 +330,96 @@ fn reads_canceled_in_flight_free_nothing_early() {
     }
     std::fs::remove_file(&path).unwrap();
 }
+
+/// Each round a thread makes `n` operations (`make(i)`), polls each once (the request is
+/// made), turns the loop once (it is submitted) and exits; the main thread then finishes them
+/// in the same runtime. Returns their outcomes.
+fn finished_after_their_submitter_exits<F, Fut>(
+    rt: &std::sync::Arc<lwt::Runtime>,
+    n: usize,
+    make: F,
+) -> Vec<lwt::Result<i64>>
+where
+    F: Fn(usize) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = lwt::Result<i64>> + Send + 'static,
+{
+    let rt2 = rt.clone();
+    let pending = std::thread::spawn(move || {
+        rt2.block_on(async move {
+            let mut futs: Vec<_> = (0..n).map(|i| Box::pin(make(i))).collect();
+            let mut done = Vec::new();
+            for f in futs.iter_mut() {
+                done.push(futures_lite::future::poll_once(f.as_mut()).await);
+            }
+            lwt::yield_now().await;
+            futs.into_iter().zip(done).collect::<Vec<_>>()
+        })
+    })
+    .join()
+    .unwrap();
+    rt.block_on(async move {
+        let mut out = Vec::new();
+        for (f, done) in pending {
+            out.push(match done {
+                Some(r) => r,
+                None => f.await,
+            });
+        }
+        out
+    })
+}
+
+/// On io_uring the kernel ties a request to the thread that submitted it, and a thread that
+/// exits takes its queued work with it (it completes with `ECANCELED`). A loop's thread may
+/// exit with requests in flight: a `block_on` thread that returns, a `switch` stand-in. Reads
+/// of a file whose pages were dropped, and `stat`s, made by a thread that then exits must
+/// still give their result when the runtime goes on elsewhere, never `ECANCELED`. (Elsewhere
+/// they are jobs, and the outcome is the same.)
+#[test]
+fn ring_operations_outlive_the_thread_that_submitted_them() {
+    const PART: usize = 1 << 20;
+    let path = cold_file("submitter-exit");
+    for kind in util::backends() {
+        let _deadline = util::deadline(format!("submitter exits on {kind}"), util::DEADLINE);
+        let rt = std::sync::Arc::new(util::runtime(kind));
+        let fd = open(&path);
+        for round in 0..5 {
+            drop_cache(&path);
+            let fd = fd.clone();
+            let reads = finished_after_their_submitter_exits(&rt, SIZE / PART, move |i| {
+                let fd = fd.clone();
+                async move {
+                    let mut buf = vec![0u8; PART];
+                    let n = pread(&fd, &mut buf, (i * PART) as u64).await?;
+                    assert!(buf[..n]
+                        .iter()
+                        .enumerate()
+                        .all(|(k, &b)| b == byte(i * PART + k)));
+                    Ok(n as i64)
+                }
+            });
+            for r in reads {
+                match r {
+                    Ok(n) => assert_eq!(n as usize, PART, "read, round {round} on {kind}"),
+                    Err(e) => {
+                        panic!("round {round} on {kind}: a read whose submitter exited failed: {e}")
+                    }
+                }
+            }
+            let p = path.clone();
+            let stats = finished_after_their_submitter_exits(&rt, 32, move |_| {
+                let p = p.clone();
+                async move { lwt::unix::stat(&p).await.map(|st| st.st_size) }
+            });
+            for r in stats {
+                match r {
+                    Ok(n) => assert_eq!(n as usize, SIZE, "stat, round {round} on {kind}"),
+                    Err(e) => {
+                        panic!("round {round} on {kind}: a stat whose submitter exited failed: {e}")
+                    }
+                }
+            }
+        }
+    }
+    std::fs::remove_file(&path).unwrap();
+}

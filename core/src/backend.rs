@@ -365,6 +365,8 @@ pub struct Completion {
     state: Mutex<CompletionState>,
     /// The backend's name for the request in flight (for `cancel`).
     id: std::sync::atomic::AtomicU64,
+    /// How many times the backend submitted it again (see [`Completion::count_resubmit`]).
+    resubmits: std::sync::atomic::AtomicU32,
 }
 
 #[cfg(unix)]
@@ -435,6 +437,7 @@ impl Completion {
                 abandoned: false,
             }),
             id: std::sync::atomic::AtomicU64::new(0),
+            resubmits: std::sync::atomic::AtomicU32::new(0),
         })
     }
 
@@ -488,6 +491,21 @@ impl Completion {
             close_unclaimed(self.kind, result);
         }
         waker
+    }
+
+    /// Whether nobody will take the result ([`Completion::abandon`] was called): a backend
+    /// then knows that a cancellation it sees was asked for.
+    pub fn is_abandoned(&self) -> bool {
+        lock_state(&self.state).abandoned
+    }
+
+    /// Counts one more submission of the operation after the first (a backend submits it
+    /// again when it failed for a reason of the backend's own, e.g. io_uring's submitting
+    /// thread exited); returns the new count, so the backend can give up after a few.
+    pub fn count_resubmit(&self) -> u32 {
+        self.resubmits
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            .saturating_add(1)
     }
 
     /// Says that nobody will take the result (the waiting future is gone): what the

@@ -23,10 +23,14 @@ fn path_of(ptr: *mut u8, len: usize, at: usize) -> io::Result<*const libc::c_cha
     Ok(tail.as_ptr().cast())
 }
 
-impl Completions for Uring {
-    fn start(&self, op: &Arc<Completion>) -> io::Result<()> {
-        let inner = self.inner();
-        inner.check_fork()?;
+/// How many times an operation is submitted again after its submitting thread went away
+/// (see [`Inner::resubmittable`]) before its error is given to its future.
+const MAX_RESUBMITS: u32 = 16;
+
+impl Inner {
+    /// Queues `op`'s request (submitted by the next `io_uring_enter`, or at once by the
+    /// caller).
+    fn queue_op(&self, op: &Arc<Completion>) -> io::Result<()> {
         let (ptr, buf_len) = op.buffer();
         let len = buf_len.min(MAX_OP_LEN) as u32;
         let fd = types::Fd(op.fd());
@@ -54,7 +58,7 @@ impl Completions for Uring {
                     .build()
             }
         };
-        let mut st = lock(&inner.state);
+        let mut st = lock(&self.state);
         if st.ops.len() >= 1 << 24 {
             return Err(errno(libc::EAGAIN));
         }
@@ -64,11 +68,51 @@ impl Completions for Uring {
         let ud = user_data(key, gen, TAG_OP);
         op.set_id(ud);
         let sqe = sqe.user_data(ud);
-        if let Err(e) = inner.push(&mut st, &sqe) {
+        if let Err(e) = self.push(&mut st, &sqe) {
             st.ops.remove(key);
             return Err(e);
         }
-        drop(st);
+        Ok(())
+    }
+
+    /// Whether `op`, completed with `result`, failed only because the thread that submitted
+    /// it went away, so that it should be submitted again (by the thread reaping it now).
+    ///
+    /// The kernel ties a request to its submitting thread: when that thread exits, its work
+    /// still queued completes with `ECANCELED`, and work that needed the thread's memory
+    /// afterwards (a buffered read woken when its pages arrive) with `EFAULT`. A loop's thread
+    /// may exit with requests in flight (a `switch` stand-in handing the loop back, a
+    /// `block_on` thread that returns while tasks wait), and lwt's own buffers are valid for
+    /// as long as the operation lives, so neither error can be the operation's own unless lwt
+    /// canceled it (the future was dropped, `abandoned`). Neither read nor wrote anything, so
+    /// submitting again is exact; a close is never submitted again (its `ECANCELED` is handled
+    /// by `Completion::complete`).
+    pub(super) fn resubmittable(op: &Completion, result: i32) -> bool {
+        (result == -libc::ECANCELED || result == -libc::EFAULT)
+            && op.kind() != CompletionKind::Close
+            && !op.is_abandoned()
+            && op.count_resubmit() <= MAX_RESUBMITS
+    }
+
+    /// Queues again the operations [`Inner::resubmittable`] picked; those that cannot be
+    /// queued complete with their error. Returns the wakers of the latter.
+    pub(super) fn resubmit(&self, again: Vec<(Arc<Completion>, i32)>) -> Vec<std::task::Waker> {
+        let mut wakers = Vec::new();
+        for (op, result) in again {
+            if let Err(e) = self.queue_op(&op) {
+                tracing::debug!("lwt: io_uring: an operation could not be submitted again: {e}");
+                wakers.extend(op.complete(result));
+            }
+        }
+        wakers
+    }
+}
+
+impl Completions for Uring {
+    fn start(&self, op: &Arc<Completion>) -> io::Result<()> {
+        let inner = self.inner();
+        inner.check_fork()?;
+        inner.queue_op(op)?;
         inner.submit_if_waiting()
     }
 

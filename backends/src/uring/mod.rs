@@ -444,6 +444,7 @@ impl Inner {
         let mut repoll_wake = false;
         let mut retry = Vec::new();
         let mut done = Vec::new();
+        let mut again = Vec::new();
         while room > 0 {
             let Some(c) = cq.next() else { break };
             let (key, gen, tag) = decode(c.user_data());
@@ -483,7 +484,11 @@ impl Inner {
                 TAG_WAKE if !more => repoll_wake = true,
                 TAG_OP if st.ops.get(key).is_some_and(|(g, _)| *g == gen) => {
                     let (_, op) = st.ops.remove(key);
-                    done.push((op, c.result()));
+                    if Inner::resubmittable(&op, c.result()) {
+                        again.push((op, c.result()));
+                    } else {
+                        done.push((op, c.result()));
+                    }
                 }
                 TAG_REMOVE if c.result() == -libc::EALREADY => {
                     // The poll was busy posting a report and is still armed: remove it again.
@@ -508,6 +513,11 @@ impl Inner {
         drop(st);
         if retried {
             self.ring.submitter().submit()?;
+        }
+        if !again.is_empty() {
+            // Submitted by the next `io_uring_enter`, from this thread, which holds the loop.
+            let wakers = self.resubmit(again);
+            lock(&self.state).woken.extend(wakers);
         }
         if !done.is_empty() {
             // Outside the lock: completing releases the descriptor's guard, which may close it.
