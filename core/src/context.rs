@@ -116,6 +116,7 @@ pub(crate) fn current_ptr() -> *const Shared {
 }
 
 /// The address of the driver of the runtime this thread is in (identity only).
+#[inline]
 pub(crate) fn current_driver_id() -> Option<usize> {
     CONTEXT
         .try_with(|c| c.driver.get())

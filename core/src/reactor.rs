@@ -19,11 +19,21 @@
 //! two readers, which of two concurrent reads gets the bytes is a race; a read that loses it
 //! finds `EAGAIN` and waits again.
 //!
+//! # Who owns what
+//!
+//! A source owns its registrations. The first one ever made is its *primary*: it is never
+//! replaced and is freed only with the source, so an operation in that registration's runtime
+//! (the usual case: one runtime) finds it with one atomic load and borrows it for the
+//! duration of a poll, with no lock and no reference count. Every later registration (another
+//! runtime, or a new one after the primary's runtime is gone, after `deregister` or `dup2`)
+//! goes to a list under the source's lock. A waiter holds a reference (an `Arc`) only while it
+//! is registered with the driver, or when its registration is not the primary.
+//!
 //! # Locks
 //!
 //! A source's list of registrations has its own lock. It is taken before (never under) the
 //! driver's locks: registering holds it while adding the new registration to the driver's set
-//! and to the backend.
+//! and to the backend, and it is the only place the primary is set.
 
 use crate::backend::BorrowedSource;
 use crate::context;
@@ -31,7 +41,7 @@ use crate::driver::io::{self, lock, IoSet, Registered, ScheduledIo, READ, WRITE}
 use crate::{Error, Result};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Poll};
 
 pub use crate::driver::io::RawSource;
@@ -95,6 +105,10 @@ struct Regs {
 /// ```
 pub struct Source {
     raw: RawSource,
+    /// The first registration made for the source (see the module doc): set once, under
+    /// `regs`'s lock, and dropped only with the source.
+    primary: OnceLock<Arc<ScheduledIo>>,
+    /// The other registrations.
     regs: Mutex<Regs>,
 }
 
@@ -113,6 +127,7 @@ impl Source {
         let raw = std::os::windows::io::AsRawSocket::as_raw_socket(&source);
         Source {
             raw,
+            primary: OnceLock::new(),
             regs: Mutex::new(Regs::default()),
         }
     }
@@ -136,27 +151,46 @@ impl Source {
         }
     }
 
-    /// The registration with the runtime this thread is in, made now if needed.
-    fn registration(&self) -> Result<Arc<ScheduledIo>> {
-        let Some(driver_id) = context::current_driver_id() else {
-            return Err(Error::invalid(
-                "register",
-                "not inside an lwt runtime".to_string(),
-            ));
-        };
+    /// The primary registration, if it belongs to the runtime `driver_id` and is live.
+    #[inline]
+    fn primary_for(&self, driver_id: usize) -> Option<&Arc<ScheduledIo>> {
+        self.primary.get().filter(|p| p.is_current(driver_id))
+    }
+
+    /// The registration with the runtime `driver_id` (the one this thread is in), made now if
+    /// needed: the primary (borrowed) in the usual case, else one of the others.
+    #[inline]
+    fn lookup(&self, driver_id: usize) -> Result<Found<'_>> {
+        match self.primary_for(driver_id) {
+            Some(p) => Ok(Found::Primary(p)),
+            None => self.lookup_slow(driver_id),
+        }
+    }
+
+    #[inline(never)]
+    fn lookup_slow(&self, driver_id: usize) -> Result<Found<'_>> {
         let mut regs = lock(&self.regs);
         if regs.closed {
             return Err(Error::Closed);
         }
+        // Set by another thread since the first look?
+        if let Some(p) = self.primary_for(driver_id) {
+            return Ok(Found::Primary(p));
+        }
         // Registrations whose runtime is gone (or that were deregistered) go.
         regs.list.retain(|s| !s.is_dead());
         if let Some(s) = regs.list.iter().find(|s| s.driver_id() == driver_id) {
-            return Ok(s.clone());
+            return Ok(Found::Other(s.clone()));
         }
         let driver = context::current_driver().ok_or(Error::Canceled)?;
         let sio = IoSet::register(&driver, self.borrow())?;
+        if self.primary.get().is_none() {
+            // Under `regs`'s lock: no other thread sets it meanwhile.
+            let primary = self.primary.get_or_init(|| sio);
+            return Ok(Found::Primary(primary));
+        }
         regs.list.push(sio.clone());
-        Ok(sio)
+        Ok(Found::Other(sio))
     }
 
     /// Whether the source has a live registration with the runtime this thread is in.
@@ -164,10 +198,7 @@ impl Source {
         let Some(id) = context::current_driver_id() else {
             return false;
         };
-        lock(&self.regs)
-            .list
-            .iter()
-            .any(|s| !s.is_dead() && s.driver_id() == id)
+        self.primary_for(id).is_some() || lock(&self.regs).list.iter().any(|s| s.is_current(id))
     }
 
     /// Polls an operation in the manner of Lwt's `wrap_syscall`: runs `op`; if it fails with
@@ -205,10 +236,46 @@ impl Source {
                     }
                 };
             }
-            let sio = match waiter.current() {
-                Some(s) => s,
-                None => match self.registration() {
-                    Ok(s) => waiter.set(s),
+            let Some(driver_id) = context::current_driver_id() else {
+                return Poll::Ready(Err(Error::invalid(
+                    "register",
+                    "not inside an lwt runtime".to_string(),
+                )));
+            };
+            if waiter
+                .reg
+                .as_ref()
+                .is_some_and(|r| !r.is_current(driver_id))
+            {
+                waiter.forget();
+            }
+            // The waiter's own reference is moved out for the step (moving an `Arc` costs
+            // nothing) and put back after it.
+            let step = match waiter.reg.take() {
+                Some(reg) => {
+                    let step = step(&reg, cx, dir, waiter, op);
+                    if !matches!(step, Step::Dead) {
+                        waiter.reg = Some(reg);
+                    }
+                    step
+                }
+                None => match self.lookup(driver_id) {
+                    Ok(Found::Other(reg)) => {
+                        let step = step(&reg, cx, dir, waiter, op);
+                        if !matches!(step, Step::Dead) {
+                            waiter.reg = Some(reg);
+                        }
+                        step
+                    }
+                    Ok(Found::Primary(primary)) => {
+                        let step = step(primary, cx, dir, waiter, op);
+                        if matches!(step, Step::Pending) {
+                            // Registered with the driver: the waiter keeps a reference, so
+                            // that its drop can remove it.
+                            waiter.reg = Some(primary.clone());
+                        }
+                        step
+                    }
                     Err(e) if is_unwatchable(&e) => {
                         waiter.unwatchable = true;
                         continue;
@@ -224,28 +291,66 @@ impl Source {
                     Err(e) => return Poll::Ready(Err(e)),
                 },
             };
-            let ticks = [sio.tick(READ), sio.tick(WRITE)];
-            let mut want = dir.idx();
-            if !sio.drained_at(want, ticks[want]) {
-                match attempt(op) {
-                    Attempt::Done(r) => {
-                        waiter.last = Some((want, ticks[want]));
-                        waiter.remove();
-                        return Poll::Ready(r);
-                    }
-                    Attempt::Wait(d) => want = d.map_or(want, Direction::idx),
-                }
-            }
-            match sio.register_waiter(want, ticks[want], cx.waker(), &mut waiter.slot) {
-                Ok(Registered::Yes) => {
-                    waiter.failures_at = sio.failures();
-                    return Poll::Pending;
-                }
-                Ok(Registered::TickMoved) => continue,
-                Ok(Registered::Dead) => waiter.forget(),
-                Err(e) => return Poll::Ready(Err(e)),
+            match step {
+                Step::Done(r) => return Poll::Ready(r),
+                Step::Pending => return Poll::Pending,
+                Step::Again | Step::Dead => {}
             }
         }
+    }
+
+    /// Says that the attempt that completed `waiter`'s operation on this source consumed
+    /// everything the descriptor had (a short read on a TCP socket or a pipe): the next
+    /// operation in that direction waits for the loop's next report instead of trying a call
+    /// that would fail with `EAGAIN`.
+    ///
+    /// Only correct where a short transfer means "drained": stream sockets of the internet
+    /// families and pipes, not Unix-domain stream sockets (whose reads stop early at
+    /// ancillary-data boundaries) or datagram sockets. Does nothing if `waiter`'s last
+    /// operation did not complete on this source.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[cfg(unix)] {
+    /// use lwt_core::reactor::{Direction, Source, Waiter};
+    /// use std::io::{Read, Write};
+    /// use std::os::fd::AsFd;
+    /// use std::os::unix::net::UnixStream;
+    /// # let rt = lwt_core::Runtime::new(lwt::backends::open(None).unwrap());
+    /// rt.block_on(async {
+    ///     // Marking is for internet-family stream sockets and pipes; a socket pair only shows
+    ///     // the calls.
+    ///     let (mut a, b) = UnixStream::pair().unwrap();
+    ///     b.set_nonblocking(true).unwrap();
+    ///     a.write_all(b"hi").unwrap();
+    ///     let src = Source::new(b.as_fd());
+    ///     let mut waiter = Waiter::default();
+    ///     let mut buf = [0u8; 8];
+    ///     let n = std::future::poll_fn(|cx| {
+    ///         src.poll_op(cx, Direction::Read, &mut waiter, &mut || {
+    ///             (&b).read(&mut buf).map_err(|e| lwt_core::Error::from_io(e, "read", ""))
+    ///         })
+    ///     })
+    ///     .await
+    ///     .unwrap();
+    ///     assert_eq!(n, 2);
+    ///     src.mark_drained(&waiter); // a short read: the next read waits for the loop first
+    /// });
+    /// # }
+    /// ```
+    pub fn mark_drained(&self, waiter: &Waiter) {
+        let Some((d, tick, id)) = waiter.last else {
+            return;
+        };
+        let reg = match &waiter.reg {
+            Some(r) if r.id() == id => r,
+            _ => match self.primary.get() {
+                Some(p) if p.id() == id => p,
+                _ => return,
+            },
+        };
+        reg.mark_drained(d, tick);
     }
 
     /// The future of [`Source::poll_op`]: Lwt's `wrap_syscall` / `register_action`. Dropping it
@@ -265,6 +370,10 @@ impl Source {
     /// the same number). Later operations register again.
     pub fn deregister(&self) {
         let list = std::mem::take(&mut lock(&self.regs).list);
+        // The primary stays (dead) until the source drops; later operations register anew.
+        if let Some(p) = self.primary.get() {
+            io::deregister(p);
+        }
         for sio in &list {
             io::deregister(sio);
         }
@@ -279,6 +388,11 @@ impl Source {
             regs.closed = true;
             std::mem::take(&mut regs.list)
         };
+        // Read after `closed` was set under the lock: a primary set before that is seen here,
+        // and none can be set after it.
+        if let Some(p) = self.primary.get() {
+            io::deregister(p);
+        }
         for sio in &list {
             io::deregister(sio);
         }
@@ -296,12 +410,69 @@ impl Drop for Source {
     }
 }
 
+/// What [`Source::lookup`] found.
+enum Found<'a> {
+    /// The source's primary registration, borrowed.
+    Primary(&'a Arc<ScheduledIo>),
+    /// Another one.
+    Other(Arc<ScheduledIo>),
+}
+
+/// What one try of an operation on a registration came to.
+enum Step<T> {
+    Done(Result<T>),
+    /// The waker is registered with the driver.
+    Pending,
+    /// The tick moved between the try and the registration: try again.
+    Again,
+    /// The registration is dead: forget it and look up the current one.
+    Dead,
+}
+
+/// Tries `op` on `sio` (the registration with this runtime) and registers the waker if it
+/// would block. `waiter.reg` is not used (the caller has moved it out or never had one); the
+/// waiter's slot, if any, belongs to `sio`.
+#[inline(always)]
+fn step<T>(
+    sio: &Arc<ScheduledIo>,
+    cx: &mut Context<'_>,
+    dir: Direction,
+    waiter: &mut Waiter,
+    op: &mut dyn FnMut() -> Result<T>,
+) -> Step<T> {
+    let ticks = [sio.tick(READ), sio.tick(WRITE)];
+    let mut want = dir.idx();
+    if !sio.drained_at(want, ticks[want]) {
+        match attempt(op) {
+            Attempt::Done(r) => {
+                waiter.last = Some((want, ticks[want], sio.id()));
+                sio.remove_waiter(&mut waiter.slot);
+                return Step::Done(r);
+            }
+            Attempt::Wait(d) => want = d.map_or(want, Direction::idx),
+        }
+    }
+    match sio.register_waiter(want, ticks[want], cx.waker(), &mut waiter.slot) {
+        Ok(Registered::Yes) => {
+            waiter.failures_at = sio.failures();
+            Step::Pending
+        }
+        Ok(Registered::TickMoved) => Step::Again,
+        Ok(Registered::Dead) => {
+            sio.remove_waiter(&mut waiter.slot);
+            Step::Dead
+        }
+        Err(e) => Step::Done(Err(e)),
+    }
+}
+
 enum Attempt<T> {
     Done(Result<T>),
     /// Would block; wait for this direction (`None`: the operation's own).
     Wait(Option<Direction>),
 }
 
+#[inline(always)]
 fn attempt<T>(op: &mut dyn FnMut() -> Result<T>) -> Attempt<T> {
     loop {
         return match op() {
@@ -340,14 +511,17 @@ fn eintr() -> i32 {
 
 /// The state of one waiting operation: the registration it waits on and its place there.
 ///
-/// Keep one per operation (a future), and drop it with the operation: its drop removes the
-/// waiter. See [`Source::poll_op`].
+/// Keep one per operation (a future), use it with one [`Source`], and drop it with the
+/// operation: its drop removes the waiter. See [`Source::poll_op`].
 #[derive(Default)]
 pub struct Waiter {
+    /// The registration the waiter is registered with (or was, or a non-primary one it uses).
+    /// `slot` is `None` whenever this is.
     reg: Option<Arc<ScheduledIo>>,
     slot: Option<(usize, usize, u64)>,
-    /// The direction and tick of the attempt that completed the operation.
-    last: Option<(usize, u64)>,
+    /// The direction and tick of the attempt that completed the operation, and the
+    /// registration's id.
+    last: Option<(usize, u64, u64)>,
     /// The registration's failure count when the waiter was registered.
     failures_at: u64,
     unwatchable: bool,
@@ -362,38 +536,12 @@ impl std::fmt::Debug for Waiter {
 }
 
 impl Waiter {
-    /// Says that the attempt that completed the operation consumed everything the descriptor
-    /// had (a short read on a TCP socket or a pipe): the next operation in that direction waits
-    /// for the loop's next report instead of trying a call that would fail with `EAGAIN`.
-    ///
-    /// Only correct where a short transfer means "drained": stream sockets of the internet
-    /// families and pipes, not Unix-domain stream sockets (whose reads stop early at
-    /// ancillary-data boundaries) or datagram sockets.
-    pub fn mark_drained(&self) {
-        if let (Some(reg), Some((d, tick))) = (&self.reg, self.last) {
-            reg.mark_drained(d, tick);
-        }
-    }
-
-    fn current(&self) -> Option<Arc<ScheduledIo>> {
-        let reg = self.reg.as_ref()?;
-        if reg.is_dead() || Some(reg.driver_id()) != context::current_driver_id() {
-            return None;
-        }
-        Some(reg.clone())
-    }
-
-    fn set(&mut self, reg: Arc<ScheduledIo>) -> Arc<ScheduledIo> {
-        self.forget();
-        self.reg = Some(reg.clone());
-        reg
-    }
-
     fn forget(&mut self) {
         self.remove();
         self.reg = None;
     }
 
+    #[inline]
     fn remove(&mut self) {
         if let Some(reg) = &self.reg {
             reg.remove_waiter(&mut self.slot);
@@ -402,12 +550,19 @@ impl Waiter {
     }
 
     /// A backend failure that woke this waiter.
+    #[inline]
     fn take_failure(&mut self) -> Option<Error> {
         let reg = self.reg.as_ref()?;
         self.slot?;
         if reg.failures() == self.failures_at {
             return None;
         }
+        self.take_failure_slow()
+    }
+
+    #[cold]
+    fn take_failure_slow(&mut self) -> Option<Error> {
+        let reg = self.reg.as_ref()?;
         self.failures_at = reg.failures();
         let e = reg.failure();
         self.remove();
@@ -416,6 +571,7 @@ impl Waiter {
 }
 
 impl Drop for Waiter {
+    #[inline]
     fn drop(&mut self) {
         self.remove();
     }

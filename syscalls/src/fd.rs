@@ -260,6 +260,7 @@ pub(crate) struct FdRef<'a> {
 }
 
 impl FdRef<'_> {
+    #[inline]
     pub(crate) fn fd(&self) -> BorrowedFd<'_> {
         // SAFETY: while an operation is counted in the state word the number is not released
         // (the `raw` invariant: release waits for the count to be zero).
@@ -315,6 +316,7 @@ impl std::fmt::Debug for FdGuard {
 impl FdInner {
     /// One read of the descriptor: `recv` on a socket (cheaper in the kernel than `read(2)`,
     /// with the same meaning for flags 0), else `read`.
+    #[inline]
     pub(crate) fn read_now(&self, fd: BorrowedFd<'_>, buf: &mut [u8]) -> Result<usize> {
         if self.socket.get() != Some(false) {
             let len = buf.len();
@@ -353,6 +355,7 @@ impl FdInner {
     }
 
     /// One write of the descriptor, never raising a visible SIGPIPE (see `crate::sigpipe`).
+    #[inline]
     pub(crate) fn write_now(
         &self,
         fd: BorrowedFd<'_>,
@@ -363,6 +366,7 @@ impl FdInner {
     }
 
     /// Counts an operation in and checks the state.
+    #[inline]
     fn enter(&self) -> Result<()> {
         let w = self.word.fetch_add(ONE, Ordering::Acquire);
         match w & STATE {
@@ -379,13 +383,20 @@ impl FdInner {
     }
 
     /// Counts an operation out; the last one out of a closed descriptor releases it.
+    #[inline]
     fn exit(&self) {
         let w = self.word.fetch_sub(ONE, Ordering::AcqRel) - ONE;
         if w == CLOSED {
-            if let Some(Err(e)) = self.try_release() {
-                // The `close` that deferred this has returned already: nobody to tell.
-                tracing::debug!("lwt: deferred close of fd {} failed: {e}", self.raw);
-            }
+            self.release_deferred();
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn release_deferred(&self) {
+        if let Some(Err(e)) = self.try_release() {
+            // The `close` that deferred this has returned already: nobody to tell.
+            tracing::debug!("lwt: deferred close of fd {} failed: {e}", self.raw);
         }
     }
 
@@ -478,6 +489,7 @@ impl FileDescr {
 
     /// Counts an operation in (the number stays open until the returned value drops), after
     /// checking the state: `Closed` or the abort cause otherwise.
+    #[inline]
     pub(crate) fn enter(&self) -> Result<FdRef<'_>> {
         self.inner.enter()?;
         Ok(FdRef { inner: &self.inner })
@@ -526,6 +538,7 @@ impl FileDescr {
     }
 
     /// Whether a short read on this descriptor means it is drained (see [`Kind`]).
+    #[inline]
     fn drains(&self, fd: BorrowedFd<'_>) -> bool {
         drains_of(&self.inner, fd)
     }
@@ -579,7 +592,7 @@ impl FileDescr {
         })
         .await;
         if short {
-            waiter.mark_drained();
+            self.inner.source.mark_drained(&waiter);
         }
         r
     }
@@ -680,7 +693,7 @@ impl FileDescr {
             .source
             .poll_op(cx, Direction::Read, &mut st.read, &mut attempt);
         if short {
-            st.read.mark_drained();
+            inner.source.mark_drained(&st.read);
         }
         r
     }
@@ -781,6 +794,7 @@ impl FileDescr {
 }
 
 /// Whether a short read on the descriptor means it is drained (see [`Kind`]), found out once.
+#[inline]
 fn drains_of(inner: &FdInner, fd: BorrowedFd<'_>) -> bool {
     match inner.drains.load(Ordering::Relaxed) {
         DRAINS_YES => true,

@@ -139,6 +139,7 @@ impl SocketHint {
     }
 
     /// `None`: not known yet.
+    #[inline]
     pub(crate) fn get(&self) -> Option<bool> {
         match self.0.load(std::sync::atomic::Ordering::Relaxed) {
             Self::YES => Some(true),
@@ -147,6 +148,7 @@ impl SocketHint {
         }
     }
 
+    #[inline]
     pub(crate) fn set(&self, socket: bool) {
         let v = if socket { Self::YES } else { Self::NO };
         // Only stored when it changes: the hint is read on every call, from any thread.
@@ -158,6 +160,7 @@ impl SocketHint {
 
 /// `write(2)` of `buf` to `fd`, raising no visible SIGPIPE (see the module doc): `send` with
 /// `MSG_NOSIGNAL` on a socket, else the guarded `write`. Errors are named `call`.
+#[inline]
 pub(crate) fn write(
     fd: BorrowedFd<'_>,
     buf: &[u8],

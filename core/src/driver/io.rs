@@ -31,6 +31,9 @@ use crate::driver::Driver;
 use crate::Error;
 use slab::Slab;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+/// Hands out [`ScheduledIo::id`]s: never reused, unlike addresses.
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::Waker;
 
@@ -41,6 +44,7 @@ pub type RawSource = std::os::fd::RawFd;
 #[cfg(windows)]
 pub type RawSource = std::os::windows::io::RawSocket;
 
+#[inline]
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // Every critical section in the driver leaves its data consistent (a few container
     // operations, no user code), so a poisoned lock is still good.
@@ -52,6 +56,7 @@ pub(crate) const READ: usize = 0;
 /// See [`READ`].
 pub(crate) const WRITE: usize = 1;
 
+#[inline]
 pub(crate) fn interest_of(d: usize) -> Interest {
     if d == READ {
         Interest::READ
@@ -74,6 +79,8 @@ pub(crate) struct ScheduledIo {
     hup: AtomicBool,
     /// The address of the driver it was registered with (identity only).
     driver_id: usize,
+    /// This registration's identity, unique in the process (an address may be reused).
+    id: u64,
     /// # Invariant
     ///
     /// The descriptor stays open while the source is registered: its owner deregisters it
@@ -105,6 +112,7 @@ pub(crate) enum Registered {
 }
 
 impl ScheduledIo {
+    #[inline]
     pub(crate) fn source(&self) -> BorrowedSource<'_> {
         // SAFETY: the descriptor is open while the source is registered (the `raw` invariant),
         // and every caller holds the state lock of a live registration or is the backend's
@@ -112,33 +120,59 @@ impl ScheduledIo {
         unsafe { borrow_raw(self.raw) }
     }
 
+    #[inline]
     pub(crate) fn token(&self) -> usize {
         self as *const ScheduledIo as usize
     }
 
+    #[inline]
     pub(crate) fn driver_id(&self) -> usize {
         self.driver_id
     }
 
+    #[inline]
+    pub(crate) fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Whether the registration is live and belongs to the driver `driver_id`.
+    #[inline]
+    pub(crate) fn is_current(&self, driver_id: usize) -> bool {
+        self.driver_id == driver_id && !self.is_dead()
+    }
+
+    #[inline]
     pub(crate) fn tick(&self, d: usize) -> u64 {
         self.ticks[d].load(Ordering::Acquire)
     }
 
+    /// Moves direction `d`'s tick on. Ticks only move under the state lock (`_st` proves it
+    /// is held), so a load and a store do: no read-modify-write on the hot path.
+    #[inline]
+    fn bump(&self, d: usize, _st: &MutexGuard<'_, IoState>) {
+        let t = self.ticks[d].load(Ordering::Relaxed);
+        self.ticks[d].store(t.wrapping_add(1), Ordering::Release);
+    }
+
+    #[inline]
     pub(crate) fn is_dead(&self) -> bool {
         self.dead.load(Ordering::Acquire)
     }
 
     /// Whether `d` was found drained at `tick` and nothing was reported since (never after a
     /// hang-up).
+    #[inline]
     pub(crate) fn drained_at(&self, d: usize, tick: u64) -> bool {
         self.drained[d].load(Ordering::Relaxed) == tick.wrapping_add(1)
             && !self.hup.load(Ordering::Acquire)
     }
 
+    #[inline]
     pub(crate) fn mark_drained(&self, d: usize, tick: u64) {
         self.drained[d].store(tick.wrapping_add(1), Ordering::Relaxed);
     }
 
+    #[inline]
     pub(crate) fn failures(&self) -> u64 {
         self.failures.load(Ordering::Acquire)
     }
@@ -200,6 +234,7 @@ impl ScheduledIo {
     }
 
     /// Forgets a waiter registered with [`ScheduledIo::register_waiter`].
+    #[inline]
     pub(crate) fn remove_waiter(&self, slot: &mut Option<(usize, usize, u64)>) {
         if let Some((d, idx, tick)) = slot.take() {
             // A moved tick means the waiter was drained (woken) already: no lock needed, which
@@ -207,10 +242,15 @@ impl ScheduledIo {
             if self.ticks[d].load(Ordering::Acquire) != tick {
                 return;
             }
-            let mut st = lock(&self.state);
-            if self.ticks[d].load(Ordering::Acquire) == tick && st.waiters[d].contains(idx) {
-                st.waiters[d].remove(idx);
-            }
+            self.remove_waiter_locked(d, idx, tick);
+        }
+    }
+
+    #[inline(never)]
+    fn remove_waiter_locked(&self, d: usize, idx: usize, tick: u64) {
+        let mut st = lock(&self.state);
+        if self.ticks[d].load(Ordering::Acquire) == tick && st.waiters[d].contains(idx) {
+            st.waiters[d].remove(idx);
         }
     }
 
@@ -233,8 +273,12 @@ impl ScheduledIo {
         }
         for (ready, d) in [(readable, READ), (writable, WRITE)] {
             if ready {
-                self.ticks[d].fetch_add(1, Ordering::AcqRel);
-                out.extend(st.waiters[d].drain());
+                self.bump(d, &st);
+                // Most reports have a direction nobody waits for (a socket is writable again
+                // after every ACK): no drain then.
+                if !st.waiters[d].is_empty() {
+                    out.extend(st.waiters[d].drain());
+                }
             }
         }
         let mut remaining = Interest::NONE;
@@ -252,7 +296,7 @@ impl ScheduledIo {
                     // retries its call (and re-arms, seeing the error there if it persists).
                     tracing::warn!("lwt: backend arm failed while re-arming a source: {e}");
                     for d in [READ, WRITE] {
-                        self.ticks[d].fetch_add(1, Ordering::AcqRel);
+                        self.bump(d, &st);
                         out.extend(st.waiters[d].drain());
                     }
                 }
@@ -269,7 +313,7 @@ impl ScheduledIo {
         st.failure = Some(err.clone());
         self.failures.fetch_add(1, Ordering::AcqRel);
         for d in [READ, WRITE] {
-            self.ticks[d].fetch_add(1, Ordering::AcqRel);
+            self.bump(d, &st);
             out.extend(st.waiters[d].drain());
         }
         if !st.armed.is_none() {
@@ -285,7 +329,7 @@ impl ScheduledIo {
         let driver = st.driver.take()?;
         self.dead.store(true, Ordering::Release);
         for d in [READ, WRITE] {
-            self.ticks[d].fetch_add(1, Ordering::AcqRel);
+            self.bump(d, &st);
             out.extend(st.waiters[d].drain());
         }
         st.armed = Interest::NONE;
@@ -383,6 +427,7 @@ impl IoSet {
                 dead: AtomicBool::new(false),
                 hup: AtomicBool::new(false),
                 driver_id: Arc::as_ptr(driver) as usize,
+                id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
                 raw,
                 state: Mutex::new(IoState {
                     waiters: [Slab::new(), Slab::new()],
