@@ -74,6 +74,7 @@ use std::time::Duration;
 /// ```
 pub struct Embedded<'rt> {
     shared: &'rt Arc<Shared>,
+    scratch: crate::scheduler::Scratch,
     // Fields drop in order: the loop is put back (and local tasks cancelled) while this
     // thread's context still holds it, then the context is restored.
     _home: crate::scheduler::HomeExit<'rt>,
@@ -94,6 +95,7 @@ impl<'rt> Embedded<'rt> {
         let (enter, home) = shared.host();
         Embedded {
             shared,
+            scratch: Default::default(),
             _home: home,
             _enter: enter,
             _not_send: PhantomData,
@@ -109,7 +111,7 @@ impl<'rt> Embedded<'rt> {
     /// With the payload of a panic of the loop's own work on a `switch` stand-in (as
     /// `block_on` does).
     pub fn run_once(&mut self) -> bool {
-        self.shared.run_once()
+        self.shared.run_once(&mut self.scratch)
     }
 
     /// Announces that the host is about to block, and returns for how long it may: `None`

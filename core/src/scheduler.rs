@@ -148,6 +148,14 @@ impl Core {
     }
 }
 
+/// A driving thread's buffers for what one turn of the driver made ready (swapped with the
+/// core's, see `Shared::park`). Empty between turns.
+#[derive(Default)]
+pub(crate) struct Scratch {
+    wakers: Vec<Waker>,
+    notes: Vec<usize>,
+}
+
 /// The shared half of a runtime (see the module documentation).
 pub(crate) struct Shared {
     pub(crate) driver: Arc<Driver>,
@@ -219,26 +227,33 @@ impl Shared {
     }
 
     fn next_remote(&self, home: bool, tick: u32) -> Option<Runnable> {
+        // `is_empty` first: two loads, where `pop` on an empty queue costs several times that
+        // (this runs on every pass whose local queue is empty).
+        fn take(q: &ConcurrentQueue<Runnable>) -> Option<Runnable> {
+            if q.is_empty() {
+                None
+            } else {
+                q.pop().ok()
+            }
+        }
         if !home {
-            return self.injector.pop().ok();
+            return take(&self.injector);
         }
         // Alternate which remote queue goes first, so neither starves the other.
         if (tick / GLOBAL_INTERVAL) % 2 == 0 {
-            self.local_queue
-                .pop()
-                .ok()
-                .or_else(|| self.injector.pop().ok())
+            take(&self.local_queue).or_else(|| take(&self.injector))
         } else {
-            self.injector
-                .pop()
-                .ok()
-                .or_else(|| self.local_queue.pop().ok())
+            take(&self.injector).or_else(|| take(&self.local_queue))
         }
     }
 
     fn has_work(&self, home: bool) -> bool {
-        context::with_held_core(|c| !c.queue.is_empty())
-            || !self.injector.is_empty()
+        context::with_held_core(|c| !c.queue.is_empty()) || self.has_remote_work(home)
+    }
+
+    /// [`Shared::has_work`] but for the core's own queue.
+    fn has_remote_work(&self, home: bool) -> bool {
+        !self.injector.is_empty()
             || self.driver.has_queued()
             || if home {
                 !self.local_queue.is_empty() || self.main_woken.load(Ordering::SeqCst)
@@ -248,15 +263,18 @@ impl Shared {
     }
 
     /// Runs up to [`EVENT_INTERVAL`] tasks, then turns the driver (blocking if the queues ran
-    /// dry and `may_block`). The calling thread holds the loop.
-    fn pass(&self, home: bool, may_block: bool) {
+    /// dry and `may_block`). The calling thread holds the loop; `scratch` is its buffers for
+    /// what a turn makes ready.
+    pub(crate) fn pass(&self, home: bool, may_block: bool, scratch: &mut Scratch) {
         for _ in 0..EVENT_INTERVAL {
             match context::with_held_core(|c| c.next_task(self, home)) {
                 Some(r) => {
                     r.run();
                 }
                 None => {
-                    self.park(home, may_block);
+                    // `next_task` found the core's queue empty, and nothing but this thread
+                    // fills it.
+                    self.park(home, may_block, true, scratch);
                     return;
                 }
             }
@@ -264,19 +282,27 @@ impl Shared {
                 return;
             }
         }
-        self.park(home, false);
+        self.park(home, false, false, scratch);
     }
 
     /// Turns the driver, then runs what it made ready: wakes the wakers and delivers the
     /// notifications (a panicking handler is contained, see `crate::notification`).
-    fn park(&self, home: bool, may_block: bool) {
+    /// `queue_empty`: the core's run queue is known to be empty.
+    fn park(&self, home: bool, may_block: bool, queue_empty: bool, scratch: &mut Scratch) {
         let mut block = false;
         if may_block {
             self.driver.begin_park();
-            block = !self.has_work(home);
+            block = !(if queue_empty {
+                self.has_remote_work(home)
+            } else {
+                self.has_work(home)
+            });
         }
-        // The turn runs no user code, so it may borrow the core throughout.
-        let (mut wakers, mut notes) = context::with_held_core(|c| {
+        debug_assert!(scratch.wakers.is_empty() && scratch.notes.is_empty());
+        // The turn runs no user code, so it may borrow the core throughout. What it made
+        // ready is swapped into `scratch` (whose empty buffers the core keeps for the next
+        // turn), so the core is borrowed once per turn.
+        context::with_held_core(|c| {
             let timed = block && self.time_parks.load(Ordering::Relaxed);
             if timed {
                 let now = std::time::Instant::now();
@@ -295,23 +321,20 @@ impl Shared {
                 k.since = std::time::Instant::now();
             }
             self.published.publish(&c.counters, c.queue.len());
-            (
-                std::mem::take(&mut c.driver.wakers),
-                std::mem::take(&mut c.driver.notes),
-            )
+            std::mem::swap(&mut c.driver.wakers, &mut scratch.wakers);
+            std::mem::swap(&mut c.driver.notes, &mut scratch.notes);
         });
-        // Waking and delivering run user code: with the core back in place (a panic here
-        // loses only these two buffers' allocations).
-        for w in wakers.drain(..) {
+        // Waking and delivering run user code: with the core back in place. Reversed, then
+        // popped: in the order reported, without a `Drain` to drop each turn. A panic here
+        // drops the rest of the batch with `scratch`'s owner.
+        scratch.wakers.reverse();
+        while let Some(w) = scratch.wakers.pop() {
             w.wake();
         }
-        for id in notes.drain(..) {
+        scratch.notes.reverse();
+        while let Some(id) = scratch.notes.pop() {
             crate::notification::deliver(id);
         }
-        context::with_held_core(|c| {
-            c.driver.wakers = wakers;
-            c.driver.notes = notes;
-        });
     }
 
     /// Re-raises, on the home thread, a panic of the loop's work on a stand-in.
@@ -332,8 +355,9 @@ impl Shared {
 
     /// Drives the loop as a switch stand-in until the home thread reclaims it.
     pub(crate) fn run_stand_in(&self) {
+        let mut scratch = Scratch::default();
         while !self.switch.reclaimed(Ordering::Acquire) {
-            self.pass(false, true);
+            self.pass(false, true, &mut scratch);
         }
     }
 
@@ -383,6 +407,7 @@ impl Shared {
         }));
         let mut cx = Context::from_waker(&waker);
         let mut traced = trace::Traced::new(&span);
+        let mut scratch = Scratch::default();
         self.main_woken.store(true, Ordering::SeqCst);
         loop {
             if self.main_woken.load(Ordering::Acquire)
@@ -394,7 +419,7 @@ impl Shared {
                 }
             }
             self.check_loop_panic();
-            self.pass(true, true);
+            self.pass(true, true, &mut scratch);
         }
     }
 
@@ -413,9 +438,9 @@ impl Shared {
     }
 
     /// One non-blocking pass of an embedded loop; whether more work is ready at once.
-    pub(crate) fn run_once(&self) -> bool {
+    pub(crate) fn run_once(&self, scratch: &mut Scratch) -> bool {
         self.check_loop_panic();
-        self.pass(true, false);
+        self.pass(true, false, scratch);
         self.has_work(true)
     }
 
