@@ -548,53 +548,51 @@ impl FileDescr {
     /// again each time the loop reports the direction ready. The state is checked before every
     /// attempt, so a close or an abort makes a pending operation fail (with `Closed` or the
     /// abort cause). EINTR is retried.
-    pub async fn io<T>(
-        &self,
+    ///
+    /// The future is a plain `poll_fn` (one state, no `async` state machine around it): it is
+    /// on every read and write of the loop's hot path.
+    pub fn io<'a, T: 'a>(
+        &'a self,
         dir: IoEvent,
-        mut op: impl FnMut(BorrowedFd<'_>) -> Result<T>,
-    ) -> Result<T> {
+        mut op: impl FnMut(BorrowedFd<'_>) -> Result<T> + 'a,
+    ) -> impl std::future::Future<Output = Result<T>> + 'a {
         let mut waiter = Waiter::default();
-        let mut attempt = || {
-            let g = self.enter()?;
-            op(g.fd())
-        };
-        std::future::poll_fn(|cx| {
-            self.inner
-                .source
-                .poll_op(cx, dir, &mut waiter, &mut attempt)
+        std::future::poll_fn(move |cx| {
+            self.inner.source.poll_op(cx, dir, &mut waiter, &mut || {
+                let g = self.enter()?;
+                op(g.fd())
+            })
         })
-        .await
     }
 
     /// [`FileDescr::io`] for a read of up to `len` bytes returning how many it got: a short
     /// read on a descriptor where that means "drained" (a TCP socket, a pipe) makes the next
     /// read wait for the loop's next report instead of trying a call that would fail with
     /// `EAGAIN`.
-    pub(crate) async fn io_read(
-        &self,
+    pub(crate) fn io_read<'a>(
+        &'a self,
         len: usize,
-        mut op: impl FnMut(BorrowedFd<'_>) -> Result<usize>,
-    ) -> Result<usize> {
+        mut op: impl FnMut(BorrowedFd<'_>) -> Result<usize> + 'a,
+    ) -> impl std::future::Future<Output = Result<usize>> + 'a {
         let mut waiter = Waiter::default();
-        let mut short = false;
-        let mut attempt = || {
-            let g = self.enter()?;
-            let r = op(g.fd());
-            if let Ok(n) = r {
-                short = n > 0 && n < len && self.drains(g.fd());
+        std::future::poll_fn(move |cx| {
+            let mut short = false;
+            let r = self
+                .inner
+                .source
+                .poll_op(cx, Direction::Read, &mut waiter, &mut || {
+                    let g = self.enter()?;
+                    let r = op(g.fd());
+                    if let Ok(n) = r {
+                        short = n > 0 && n < len && self.drains(g.fd());
+                    }
+                    r
+                });
+            if short {
+                self.inner.source.mark_drained(&waiter);
             }
             r
-        };
-        let r = std::future::poll_fn(|cx| {
-            self.inner
-                .source
-                .poll_op(cx, Direction::Read, &mut waiter, &mut attempt)
         })
-        .await;
-        if short {
-            self.inner.source.mark_drained(&waiter);
-        }
-        r
     }
 
     /// Polls a read of up to `buf.len()` bytes: by readiness on a non-blocking descriptor
