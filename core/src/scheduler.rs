@@ -15,6 +15,11 @@
 //!   cells. It is behind an `Arc` held by the `Runtime`, its `Handle`s and the threads in it; a
 //!   task's schedule function holds only a `Weak`, so a task woken after its runtime is gone is
 //!   dropped instead of keeping the runtime (and its descriptors) alive.
+//! - A thread that drives the loop (`block_on`, a switch stand-in, an embedding host) owns a
+//!   [`Scratch`]: the buffers that receive what one turn of the driver made ready. The turn
+//!   fills the core's buffers, which are then swapped with the (empty) scratch ones, so the
+//!   wakers are woken and the notifications delivered with the core back in place (they run
+//!   user code) while the core is borrowed only once per turn. Between turns both are empty.
 //!
 //! # Fairness
 //!

@@ -89,8 +89,74 @@ pub(crate) struct ScheduledIo {
     state: Mutex<IoState>,
 }
 
+/// One direction's waiting wakers: the first inline (the usual case is one waiter: no slab
+/// insert, no drain), the others in a slab. A waiter's index is [`Waiters::FIRST`] for the
+/// inline one, else its slab key.
+#[derive(Default)]
+struct Waiters {
+    first: Option<Waker>,
+    rest: Slab<Waker>,
+}
+
+impl Waiters {
+    const FIRST: usize = usize::MAX;
+
+    #[inline]
+    fn insert(&mut self, w: Waker) -> usize {
+        if self.first.is_none() {
+            self.first = Some(w);
+            Self::FIRST
+        } else {
+            self.rest.insert(w)
+        }
+    }
+
+    #[inline]
+    fn get_mut(&mut self, idx: usize) -> Option<&mut Waker> {
+        if idx == Self::FIRST {
+            self.first.as_mut()
+        } else {
+            self.rest.get_mut(idx)
+        }
+    }
+
+    #[inline]
+    fn contains(&self, idx: usize) -> bool {
+        if idx == Self::FIRST {
+            self.first.is_some()
+        } else {
+            self.rest.contains(idx)
+        }
+    }
+
+    #[inline]
+    fn remove(&mut self, idx: usize) {
+        if idx == Self::FIRST {
+            self.first = None;
+        } else if self.rest.contains(idx) {
+            self.rest.remove(idx);
+        }
+    }
+
+    #[inline]
+    fn is_empty(&self) -> bool {
+        self.first.is_none() && self.rest.is_empty()
+    }
+
+    /// Moves every waker to `out`, the inline one first.
+    #[inline]
+    fn drain_into(&mut self, out: &mut Vec<Waker>) {
+        if let Some(w) = self.first.take() {
+            out.push(w);
+        }
+        if !self.rest.is_empty() {
+            out.extend(self.rest.drain());
+        }
+    }
+}
+
 struct IoState {
-    waiters: [Slab<Waker>; 2],
+    waiters: [Waiters; 2],
     armed: Interest,
     /// The runtime's driver while the registration is live; `None` once it is deregistered or
     /// the runtime shut down (which breaks the cycle driver -> set -> source -> driver).
@@ -276,9 +342,7 @@ impl ScheduledIo {
                 self.bump(d, &st);
                 // Most reports have a direction nobody waits for (a socket is writable again
                 // after every ACK): no drain then.
-                if !st.waiters[d].is_empty() {
-                    out.extend(st.waiters[d].drain());
-                }
+                st.waiters[d].drain_into(out);
             }
         }
         let mut remaining = Interest::NONE;
@@ -297,7 +361,7 @@ impl ScheduledIo {
                     tracing::warn!("lwt: backend arm failed while re-arming a source: {e}");
                     for d in [READ, WRITE] {
                         self.bump(d, &st);
-                        out.extend(st.waiters[d].drain());
+                        st.waiters[d].drain_into(out);
                     }
                 }
             }
@@ -314,7 +378,7 @@ impl ScheduledIo {
         self.failures.fetch_add(1, Ordering::AcqRel);
         for d in [READ, WRITE] {
             self.bump(d, &st);
-            out.extend(st.waiters[d].drain());
+            st.waiters[d].drain_into(out);
         }
         if !st.armed.is_none() {
             // Best effort: a backend that keeps failing must not be asked for it again.
@@ -330,7 +394,7 @@ impl ScheduledIo {
         self.dead.store(true, Ordering::Release);
         for d in [READ, WRITE] {
             self.bump(d, &st);
-            out.extend(st.waiters[d].drain());
+            st.waiters[d].drain_into(out);
         }
         st.armed = Interest::NONE;
         Some((driver, st.key))
@@ -430,7 +494,7 @@ impl IoSet {
                 id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
                 raw,
                 state: Mutex::new(IoState {
-                    waiters: [Slab::new(), Slab::new()],
+                    waiters: [Waiters::default(), Waiters::default()],
                     armed: Interest::NONE,
                     driver: Some(driver.clone()),
                     key: entry.key(),
