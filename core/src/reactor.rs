@@ -206,7 +206,7 @@ impl Source {
     /// [`Error::RetryRead`]/[`Error::RetryWrite`], for that direction) and tries again when the
     /// loop reports it. `EINTR` is retried at once. Any other outcome completes the operation.
     ///
-    /// If the direction was marked drained ([`Waiter::mark_drained`]) and nothing was reported
+    /// If the direction was marked drained ([`Source::mark_drained`]) and nothing was reported
     /// since, it waits without trying first.
     ///
     /// # Errors
