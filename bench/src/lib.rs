@@ -152,18 +152,24 @@ pub fn plot_path(file: &str) -> Option<PathBuf> {
 /// Reads the file at `path` to its end through `lwt::unix` in `chunk`-byte reads (opened and
 /// closed with `openfile`/`close`), on the runtime this future runs on; how many bytes.
 pub async fn lwt_read_all(path: &std::path::Path, chunk: usize) -> usize {
-    use lwt::unix::{close, openfile, read, OpenFlags};
+    use lwt::unix::{close, openfile, OpenFlags};
     let fd = openfile(path, OpenFlags::RDONLY, 0).await.unwrap();
+    let total = lwt_read_to_end(&fd, chunk).await;
+    close(&fd).await.unwrap();
+    total
+}
+
+/// Reads `fd` to its end through `lwt::unix::read` in `chunk`-byte reads; how many bytes.
+pub async fn lwt_read_to_end(fd: &lwt::unix::FileDescr, chunk: usize) -> usize {
     let mut buf = vec![0u8; chunk];
     let mut total = 0;
     loop {
-        let n = read(&fd, &mut buf).await.unwrap();
+        let n = lwt::unix::read(fd, &mut buf).await.unwrap();
         if n == 0 {
             break;
         }
         total += n;
     }
-    close(&fd).await.unwrap();
     total
 }
 

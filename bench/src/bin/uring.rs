@@ -175,20 +175,11 @@ fn best<T>(rounds: usize, mut f: impl FnMut() -> T) -> (Duration, T) {
 /// Reads `path` through lwt on `rt` in 64 KiB reads, opened without a job (so that the pool
 /// threads counted afterwards are the reads' own); the bytes read.
 fn lwt_read_nojob(rt: &lwt::Runtime, path: &Path) -> usize {
-    use lwt::unix::{of_unix_file_descr, read};
+    use lwt::unix::of_unix_file_descr;
     rt.block_on(async {
         let f = std::fs::File::open(path).unwrap();
         let fd = of_unix_file_descr(std::os::fd::OwnedFd::from(f), Some(true), false).unwrap();
-        let mut buf = vec![0u8; CHUNK];
-        let mut total = 0;
-        loop {
-            let n = read(&fd, &mut buf).await.unwrap();
-            if n == 0 {
-                break;
-            }
-            total += n;
-        }
-        total
+        lwt_bench::lwt_read_to_end(&fd, CHUNK).await
     })
 }
 
