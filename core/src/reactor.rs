@@ -251,31 +251,10 @@ impl Source {
             }
             // The waiter's own reference is moved out for the step (moving an `Arc` costs
             // nothing) and put back after it.
-            let step = match waiter.reg.take() {
-                Some(reg) => {
-                    let step = step(&reg, cx, dir, waiter, op);
-                    if !matches!(step, Step::Dead) {
-                        waiter.reg = Some(reg);
-                    }
-                    step
-                }
+            let found = match waiter.reg.take() {
+                Some(reg) => Found::Other(reg),
                 None => match self.lookup(driver_id) {
-                    Ok(Found::Other(reg)) => {
-                        let step = step(&reg, cx, dir, waiter, op);
-                        if !matches!(step, Step::Dead) {
-                            waiter.reg = Some(reg);
-                        }
-                        step
-                    }
-                    Ok(Found::Primary(primary)) => {
-                        let step = step(primary, cx, dir, waiter, op);
-                        if matches!(step, Step::Pending) {
-                            // Registered with the driver: the waiter keeps a reference, so
-                            // that its drop can remove it.
-                            waiter.reg = Some(primary.clone());
-                        }
-                        step
-                    }
+                    Ok(found) => found,
                     Err(e) if is_unwatchable(&e) => {
                         waiter.unwatchable = true;
                         continue;
@@ -290,6 +269,24 @@ impl Source {
                     }
                     Err(e) => return Poll::Ready(Err(e)),
                 },
+            };
+            let step = match found {
+                Found::Other(reg) => {
+                    let step = step(&reg, cx, dir, waiter, op);
+                    if !matches!(step, Step::Dead) {
+                        waiter.reg = Some(reg);
+                    }
+                    step
+                }
+                Found::Primary(primary) => {
+                    let step = step(primary, cx, dir, waiter, op);
+                    if matches!(step, Step::Pending) {
+                        // Registered with the driver: the waiter keeps a reference, so that
+                        // its drop can remove it.
+                        waiter.reg = Some(primary.clone());
+                    }
+                    step
+                }
             };
             match step {
                 Step::Done(r) => return Poll::Ready(r),
@@ -414,7 +411,7 @@ impl Drop for Source {
 enum Found<'a> {
     /// The source's primary registration, borrowed.
     Primary(&'a Arc<ScheduledIo>),
-    /// Another one.
+    /// Another one, or the waiter's own reference (to either).
     Other(Arc<ScheduledIo>),
 }
 
