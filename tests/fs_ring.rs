@@ -215,7 +215,9 @@ fn opens_canceled_child() {
         });
         drop(rt);
         // A job-backed open canceled after its worker started ends in the background, and
-        // its descriptor is closed when its result is dropped.
+        // its descriptor is closed when its result is dropped: wait for those calls, so that
+        // none opens a descriptor after the count below (the next backend's `before`).
+        util::runtime(kind).block_on(lwt::unix::wait_for_jobs());
         util::eventually(util::WAIT_LIMIT, || util::open_fds() <= before);
         assert_eq!(
             util::open_fds(),
