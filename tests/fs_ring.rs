@@ -425,3 +425,65 @@ fn ring_operations_outlive_the_thread_that_submitted_them() {
     }
     std::fs::remove_file(&path).unwrap();
 }
+
+/// Jobs submitted to the pool so far (process-wide).
+fn jobs_submitted() -> u64 {
+    lwt::Handle::current().metrics().jobs.submitted
+}
+
+/// `dup2` puts another file under a descriptor's number, and what lwt learnt about the old
+/// file is forgotten: on io_uring a regular file's writes go through the ring and a blocking
+/// pipe's run as jobs, so a descriptor that was a pipe and is now a regular file gets the ring,
+/// and the reverse gets a job (a remembered "not a regular file", or "regular file", would keep
+/// the old path).
+#[test]
+fn dup2_makes_the_ring_look_at_the_new_file() {
+    if !util::backends().contains(&BackendKind::IoUring) {
+        return;
+    }
+    let _deadline = util::deadline("dup2 and the ring's file type", util::DEADLINE);
+    let path = std::env::temp_dir().join(format!("lwt-ring-dup2-{}", std::process::id()));
+    util::runtime(BackendKind::IoUring).block_on(async {
+        use lwt::unix::{dup2, openfile, pipe, set_blocking, OpenFlags};
+        let flags = OpenFlags::RDWR | OpenFlags::CREAT | OpenFlags::TRUNC;
+        let file = openfile(&path, flags, 0o600).await.unwrap();
+        let (r, w) = pipe().unwrap();
+        set_blocking(&w, true, false).unwrap();
+        let before = jobs_submitted();
+        write(&w, b"p").await.unwrap();
+        assert_eq!(
+            jobs_submitted(),
+            before + 1,
+            "a blocking pipe write is a job"
+        );
+        let mut b = [0u8; 1];
+        assert_eq!(read(&r, &mut b).await.unwrap(), 1);
+
+        // The pipe's write end becomes the file.
+        dup2(&file, &w, false).unwrap();
+        let before = jobs_submitted();
+        write(&w, b"abc").await.unwrap();
+        assert_eq!(
+            jobs_submitted(),
+            before,
+            "a regular file dup2'ed over a pipe was written by a job, not the ring"
+        );
+        assert_eq!(std::fs::read(&path).unwrap(), b"abc");
+
+        // And the file becomes a pipe's write end (blocking, so not by readiness).
+        let (r2, w2) = pipe().unwrap();
+        write(&file, b"d").await.unwrap(); // learnt: a regular file
+        dup2(&w2, &file, false).unwrap();
+        set_blocking(&file, true, false).unwrap();
+        let before = jobs_submitted();
+        write(&file, b"q").await.unwrap();
+        assert_eq!(
+            jobs_submitted(),
+            before + 1,
+            "a pipe dup2'ed over a regular file was written through the ring"
+        );
+        assert_eq!(read(&r2, &mut b).await.unwrap(), 1);
+        assert_eq!(&b, b"q");
+    });
+    std::fs::remove_file(&path).unwrap();
+}

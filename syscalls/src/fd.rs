@@ -65,6 +65,11 @@ const DRAINS_UNKNOWN: u8 = 0;
 const DRAINS_YES: u8 = 1;
 const DRAINS_NO: u8 = 2;
 
+/// `FdInner::file_type`: not looked at yet / a regular file / anything else.
+const FILE_UNKNOWN: u8 = 0;
+const FILE_REGULAR: u8 = 1;
+const FILE_OTHER: u8 = 2;
+
 pub(crate) struct FdInner {
     /// # Invariant
     ///
@@ -89,6 +94,9 @@ pub(crate) struct FdInner {
     // Only the Linux fast path reads it (`preadv2` with `RWF_NOWAIT` exists only there).
     #[cfg_attr(not(any(target_os = "linux", target_os = "android")), allow(dead_code))]
     pub(crate) io_hint: std::sync::atomic::AtomicU64,
+    /// Whether the descriptor is a regular file (`FILE_*`), found out once by `fstat` (or
+    /// known when `openfile` made it): the io_uring file operations are for regular files only.
+    file_type: AtomicU8,
 }
 
 /// What a socket or pipe is, as far as reading it goes: whether a short read means the
@@ -462,6 +470,7 @@ impl FileDescr {
                 source,
                 close_on_drop,
                 io_hint: std::sync::atomic::AtomicU64::new(0),
+                file_type: AtomicU8::new(FILE_UNKNOWN),
             }),
             polls: None,
         }
@@ -788,6 +797,46 @@ impl FileDescr {
     /// `dup2`): waiting operations try again, and register anew if they must wait.
     pub(crate) fn reregister(&self) {
         self.inner.source.deregister();
+    }
+
+    /// Forgets what was learnt about the descriptor's file (whether it is a socket, whether a
+    /// short read drains it, whether it is a regular file, the page-cache hint): after `dup2`
+    /// its number refers to another file, which is looked at again when first used. An
+    /// operation in flight during the `dup2` may record what it saw of either file; the next
+    /// one that finds the hint wrong corrects it (a socket call on a non-socket fails with
+    /// `ENOTSOCK` and falls back), except the regular-file and drain hints, which a `dup2`
+    /// racing with I/O on its destination can leave stale (the kernel gives no order there
+    /// either).
+    pub(crate) fn forget_kind(&self) {
+        let inner = &self.inner;
+        inner.drains.store(DRAINS_UNKNOWN, Ordering::Relaxed);
+        inner.socket.forget();
+        inner.io_hint.store(0, Ordering::Relaxed);
+        inner.file_type.store(FILE_UNKNOWN, Ordering::Relaxed);
+    }
+
+    /// Records whether the descriptor is a regular file, when its maker knows (`openfile`
+    /// looked at it).
+    pub(crate) fn note_regular_file(&self, regular: bool) {
+        let v = if regular { FILE_REGULAR } else { FILE_OTHER };
+        self.inner.file_type.store(v, Ordering::Relaxed);
+    }
+
+    /// Whether the descriptor is a regular file: `fstat(2)` the first time, remembered after
+    /// (until a `dup2` onto it). A failing `fstat` says no and is not remembered.
+    pub(crate) fn is_regular_file(&self, fd: BorrowedFd<'_>) -> bool {
+        match self.inner.file_type.load(Ordering::Relaxed) {
+            FILE_REGULAR => true,
+            FILE_OTHER => false,
+            _ => match rustix::fs::fstat(fd) {
+                Ok(st) => {
+                    let regular = FileType::from_raw_mode(st.st_mode).is_file();
+                    self.note_regular_file(regular);
+                    regular
+                }
+                Err(_) => false,
+            },
+        }
     }
 }
 

@@ -313,11 +313,13 @@ pub async fn openfile(path: impl AsRef<Path>, flags: OpenFlags, perm: u32) -> Re
             FileKind::CharDevice | FileKind::BlockDevice => nonblock,
             _ => false,
         };
-        if nonblocking {
+        let fd = if nonblocking {
             FileDescr::from_owned(fd, Some(false), true)
         } else {
             FileDescr::from_owned(fd, Some(true), false)
-        }
+        }?;
+        fd.note_regular_file(kind == FileKind::Regular);
+        Ok(fd)
     };
     // On io_uring the kernel opens it through the ring: no pool thread.
     #[cfg(target_os = "linux")]
@@ -1231,6 +1233,8 @@ pub fn dup2(src: &FileDescr, dst: &FileDescr, cloexec: bool) -> Result<()> {
         // No dup3 there: the flag is set right after (dup2 leaves it clear).
         set_close_on_exec(dst)?;
     }
+    // What lwt learnt about `dst`'s old file (socket or not, regular or not) no longer holds.
+    dst.forget_kind();
     crate::fd::set_blocking(dst, src.is_blocking(), false)
 }
 

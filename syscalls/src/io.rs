@@ -399,9 +399,8 @@ pub(crate) async fn ring_op(
     };
     // Regular files only: a pipe or terminal write through the ring would raise SIGPIPE in a
     // kernel worker, and their reads wait for readiness anyway.
-    match rustix::fs::fstat(&os) {
-        Ok(st) if rustix::fs::FileType::from_raw_mode(st.st_mode).is_file() => {}
-        _ => return None,
+    if !fd.is_regular_file(os.as_fd()) {
+        return None;
     }
     let raw = os.as_raw_fd();
     let op = Completion::new(kind, raw, offset, buf, Box::new(os));

@@ -148,6 +148,12 @@ impl SocketHint {
         }
     }
 
+    /// Back to "not known" (the descriptor's number now refers to another file).
+    pub(crate) fn forget(&self) {
+        self.0
+            .store(Self::UNKNOWN, std::sync::atomic::Ordering::Relaxed);
+    }
+
     #[inline]
     pub(crate) fn set(&self, socket: bool) {
         let v = if socket { Self::YES } else { Self::NO };
