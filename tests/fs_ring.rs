@@ -97,6 +97,45 @@ async fn write_sync_and_check(path: &Path) {
     assert!(back[4..] == data[4..]);
 }
 
+/// `readv` of the cold file at `path` into three slices, in order, and `writev` of three
+/// slices to `scratch` (which is replaced): the bytes land where they belong.
+async fn vectors_and_check(path: &Path, scratch: &Path) {
+    use lwt::unix::{readv, writev, IoVectors};
+    drop_cache(path);
+    let fd = open(path);
+    let (mut a, mut b, mut c) = (vec![0u8; 100], vec![0u8; 5000], vec![0u8; 3]);
+    let mut vs = IoVectors::new();
+    vs.append_bytes(&mut a, 0, 100);
+    vs.append_bytes(&mut b, 1000, 4000);
+    vs.append_bytes(&mut c, 0, 3);
+    let n = readv(&fd, &mut vs).await.unwrap();
+    drop(vs);
+    assert_eq!(n, 4103, "a regular file's readv fills every slice");
+    assert!(a.iter().enumerate().all(|(i, &x)| x == byte(i)));
+    assert!(
+        b[..1000].iter().all(|&x| x == 0),
+        "bytes before the slice untouched"
+    );
+    assert!(b[1000..]
+        .iter()
+        .enumerate()
+        .all(|(i, &x)| x == byte(100 + i)));
+    assert!(c.iter().enumerate().all(|(i, &x)| x == byte(4100 + i)));
+
+    let f = std::fs::File::create(scratch).unwrap();
+    let out = of_unix_file_descr(OwnedFd::from(f), Some(true), false).unwrap();
+    let mut vs = IoVectors::new();
+    vs.append_slice(b"head:", 0, 5);
+    vs.append_slice(b"xxbodyxx", 2, 4);
+    vs.append_slice(b":tail", 0, 5);
+    assert_eq!(writev(&out, &vs).await.unwrap(), 14);
+    assert_eq!(writev(&out, &vs).await.unwrap(), 14, "at the file position");
+    assert_eq!(
+        std::fs::read(scratch).unwrap(),
+        b"head:body:tailhead:body:tail"
+    );
+}
+
 /// `openfile`, `stat`, `lstat`, `fstat` and `file_exists` give what std gives, and their
 /// errors name the call and the path. `path` holds `SIZE` bytes; `scratch` may be replaced.
 async fn path_calls_and_check(path: &Path, scratch: &Path) {
@@ -249,6 +288,7 @@ fn file_io_is_right_everywhere_and_needs_no_pool_thread_on_io_uring() {
             drop_cache(&path);
             read_all_and_check(&path).await;
             write_sync_and_check(&written).await;
+            vectors_and_check(&path, &written).await;
         }
     });
     std::fs::remove_file(&path).unwrap();
@@ -267,12 +307,13 @@ fn file_io_on_io_uring_child() {
     util::runtime(BackendKind::IoUring).block_on(async {
         read_all_and_check(&path).await;
         write_sync_and_check(&written).await;
+        vectors_and_check(&path, &written).await;
         path_calls_and_check(&path, &written).await;
     });
     assert_eq!(
         lwt::unix::thread_count(),
         0,
-        "a cold read, a write, a sync, an open or a stat on io_uring started a pool thread"
+        "a cold read, a write, a readv, a writev, a sync, an open or a stat on io_uring started a pool thread"
     );
     std::fs::remove_file(&path).unwrap();
     std::fs::remove_file(&written).unwrap();

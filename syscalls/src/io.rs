@@ -238,8 +238,8 @@ pub async fn pwrite(fd: &FileDescr, buf: &[u8], offset: u64) -> Result<usize> {
 /// ([`IoVectors::append_slice`]), makes the call fail with `InvalidArgument` before any byte
 /// is read. On a non-blocking descriptor the data goes straight into the slices, by
 /// readiness; on a blocking one a cached regular file is read straight into them too (no
-/// thread hop), else a job reads into a temporary buffer that is then copied (Lwt copies
-/// bytes slices the same way). See [readv(2)](https://man7.org/linux/man-pages/man2/readv.2.html).
+/// thread hop), else the kernel (a regular file on io_uring, through the ring) or a job reads
+/// into a temporary buffer that is then copied (Lwt copies bytes slices the same way). See [readv(2)](https://man7.org/linux/man-pages/man2/readv.2.html).
 ///
 /// # Errors
 ///
@@ -274,9 +274,18 @@ pub async fn readv(fd: &FileDescr, vs: &mut IoVectors<'_>) -> Result<usize> {
     if let Some(r) = fast_read(fd, &mut vs.io_slices_mut(n), CURRENT, "readv") {
         return r;
     }
+    let len = vs.count_first(n);
+    if len > 0 {
+        // A regular file on io_uring: the kernel reads into one buffer, scattered after.
+        let kind = lwt_core::backend::CompletionKind::Read;
+        if let Some(r) = ring_op(fd, kind, CURRENT, vec![0u8; len], "readv").await {
+            let (got, data) = r?;
+            vs.scatter(n, &data[..got]);
+            return Ok(got);
+        }
+    }
     fd.wait_ready(IoEvent::Read).await?;
     let os = fd.checked()?;
-    let len = vs.count_first(n);
     let data = lwt_jobs::run_job(None, move || -> Result<Vec<u8>> {
         let mut tmp = vec![0u8; len];
         let got = crate::retry_eintr(|| cvt(rustix::io::read(os.as_fd(), &mut tmp), "readv", ""))?;
@@ -295,7 +304,8 @@ pub async fn readv(fd: &FileDescr, vs: &mut IoVectors<'_>) -> Result<usize> {
 ///
 /// A slice that runs past its buffer makes the call fail with `InvalidArgument` before any
 /// byte is written. On a non-blocking descriptor the bytes are written from the slices
-/// themselves, by readiness; on a blocking one they are copied and written in a job. See
+/// themselves, by readiness; on a blocking one they are copied and written by the kernel (a
+/// regular file on io_uring, through the ring) or in a job. See
 /// [writev(2)](https://man7.org/linux/man-pages/man2/writev.2.html).
 ///
 /// # Errors
@@ -326,6 +336,13 @@ pub async fn writev(fd: &FileDescr, vs: &IoVectors<'_>) -> Result<usize> {
                 sigpipe::writev(os, &vs.io_slices(n), "writev", &fd.inner.socket)
             })
             .await;
+    }
+    if vs.count_first(n) > 0 {
+        // A regular file on io_uring: the kernel writes a gathered copy.
+        let kind = lwt_core::backend::CompletionKind::Write;
+        if let Some(r) = ring_op(fd, kind, CURRENT, vs.gather(n), "writev").await {
+            return r.map(|(written, _)| written);
+        }
     }
     fd.wait_ready(IoEvent::Write).await?;
     let os = fd.checked()?;
