@@ -528,3 +528,119 @@ fn dup2_makes_the_ring_look_at_the_new_file() {
     });
     std::fs::remove_file(&path).unwrap();
 }
+
+/// On io_uring the kernel's file operations are jobs for `wait_for_jobs` and `abort_jobs`, as
+/// the pool's are on the other backends: `wait_for_jobs` waits for one in flight, and
+/// `abort_jobs` makes its future fail with the error at once, consuming nothing it had not
+/// read. (A read of an empty pipe, started through `lwt_jobs::kernel_job`, stays in flight
+/// until the test writes: the public calls use the ring for regular files only, whose reads
+/// never wait that long.)
+#[test]
+fn ring_operations_are_jobs_for_wait_and_abort() {
+    if !util::backends().contains(&BackendKind::IoUring) {
+        return;
+    }
+    let _deadline = util::deadline("ring operations as jobs", util::DEADLINE);
+    util::runtime(BackendKind::IoUring).block_on(async {
+        use lwt_core::backend::CompletionKind;
+        use std::io::{Read, Write};
+        let read_of = |r: &std::io::PipeReader| {
+            let fd = r.try_clone().unwrap();
+            let raw = fd.as_raw_fd();
+            lwt_jobs::kernel_job(
+                CompletionKind::Read,
+                raw,
+                u64::MAX,
+                vec![0; 8],
+                Box::new(fd),
+            )
+            .expect("io_uring completes reads")
+        };
+        // wait_for_jobs waits for the kernel's read.
+        let (r, mut w) = std::io::pipe().unwrap();
+        let read = lwt::spawn(read_of(&r));
+        lwt::yield_now().await;
+        let waited = lwt::spawn(lwt::unix::wait_for_jobs());
+        lwt::sleep(Duration::from_millis(50)).await;
+        assert!(
+            !waited.is_finished(),
+            "wait_for_jobs returned while a ring read was in flight"
+        );
+        w.write_all(b"x").unwrap();
+        let (n, bytes) = read.await.unwrap().unwrap().unwrap();
+        assert_eq!(&bytes[..n], b"x");
+        waited.await.unwrap();
+
+        // abort_jobs rejects it; the canceled read consumed nothing.
+        let read = lwt::spawn(read_of(&r));
+        lwt::yield_now().await;
+        lwt::sleep(Duration::from_millis(5)).await;
+        lwt::unix::abort_jobs(lwt::Error::Timeout);
+        match read.await.unwrap() {
+            Err(lwt::Error::Timeout) => {}
+            other => panic!("an aborted ring read gave {other:?}"),
+        }
+        // The kernel lets go of it (its cancel completes), which wait_for_jobs sees.
+        lwt::unix::wait_for_jobs().await;
+        w.write_all(b"z").unwrap();
+        let mut b = [0u8; 1];
+        (&r).read_exact(&mut b).unwrap();
+        assert_eq!(&b, b"z", "the aborted read took a byte");
+    });
+}
+
+/// `cancel_jobs` during cold reads rejects those still in flight, on every backend (pool jobs,
+/// or the kernel's reads on io_uring): each read gives the right bytes or `Canceled` (on
+/// io_uring some are canceled), and after `wait_for_jobs` no descriptor is left behind.
+#[test]
+fn cancel_jobs_rejects_file_reads_in_flight_everywhere() {
+    let path = cold_file("cancel-jobs");
+    for kind in util::backends() {
+        let _deadline = util::deadline(format!("cancel_jobs on {kind}"), util::DEADLINE);
+        drop_cache(&path);
+        let fds = util::open_fds();
+        let (done, canceled) = util::runtime(kind).block_on(async {
+            let fd = std::sync::Arc::new(open(&path));
+            let mut tasks = Vec::new();
+            for i in 0..64 {
+                let fd = fd.clone();
+                tasks.push(lwt::spawn(async move {
+                    let mut buf = vec![0u8; CHUNK];
+                    let off = (i * CHUNK) % SIZE;
+                    match pread(&fd, &mut buf, off as u64).await {
+                        Ok(n) => {
+                            assert!(buf[..n]
+                                .iter()
+                                .enumerate()
+                                .all(|(j, &b)| b == byte(off + j)));
+                            false
+                        }
+                        Err(lwt::Error::Canceled) => true,
+                        Err(e) => panic!("{e}"),
+                    }
+                }));
+            }
+            lwt::yield_now().await;
+            lwt::unix::cancel_jobs();
+            let mut canceled = 0;
+            for t in tasks {
+                canceled += usize::from(t.await.unwrap());
+            }
+            lwt::unix::wait_for_jobs().await;
+            (64 - canceled, canceled)
+        });
+        // The kernel's cold reads cannot complete before the loop's next turn reaps them, and
+        // none comes between the reads' first polls and the cancel; a pool's jobs may all
+        // have finished by then (the first read's readahead brings in the rest).
+        if kind == BackendKind::IoUring {
+            assert!(
+                canceled > 0,
+                "cancel_jobs rejected none of 64 cold ring reads in flight"
+            );
+        }
+        util::eventually(util::WAIT_LIMIT, || util::open_fds() == fds);
+        assert_eq!(util::open_fds(), fds, "{kind}: descriptors left behind");
+        println!("{kind}: {canceled} of 64 cold reads canceled, {done} finished");
+    }
+    std::fs::remove_file(&path).unwrap();
+}

@@ -351,7 +351,7 @@ pub const STATX_SIZE: usize = 256;
 /// let op = Completion::new(CompletionKind::Read, 0, u64::MAX, vec![0; 16], Box::new(()));
 /// assert_eq!(op.kind(), CompletionKind::Read);
 /// assert_eq!(op.buffer().1, 16);
-/// assert!(op.complete(5).is_none()); // nobody waits yet
+/// drop(op.complete(5)); // nobody waits yet (dropping it releases `keep`)
 /// assert_eq!(op.take_result().map(|(r, b)| (r, b.len())), Some((5, 16)));
 /// ```
 pub struct Completion {
@@ -383,6 +383,59 @@ struct CompletionState {
     keep: Option<Box<dyn Any + Send>>,
     /// Nobody will take the result (the future was dropped): a descriptor it makes is closed.
     abandoned: bool,
+}
+
+/// What [`Completion::complete`] hands back: the waker of the task that waits (if one does)
+/// and the release of what kept the descriptor open, as a waker too, so that a backend adds
+/// both to the wakers the driver runs after its turn, outside the loop's private state (a drop
+/// may run any code: close a descriptor, or wake a task, as `wait_for_jobs`'s count of kernel
+/// jobs does). Dropping it releases `keep` at once.
+///
+/// # Examples
+///
+/// ```
+/// use lwt_core::backend::{Completion, CompletionKind};
+/// let op = Completion::new(CompletionKind::Fsync, 0, 0, Vec::new(), Box::new(()));
+/// let wakers: Vec<_> = op.complete(0).into_iter().collect();
+/// assert_eq!(wakers.len(), 1); // no task waits: only the release of `keep`
+/// ```
+#[must_use = "dropping it releases `keep` here; a backend hands it to the driver"]
+pub struct Completed {
+    waker: Option<Waker>,
+    release: Option<Waker>,
+}
+
+impl IntoIterator for Completed {
+    type Item = Waker;
+    type IntoIter = std::iter::Flatten<std::array::IntoIter<Option<Waker>, 2>>;
+
+    /// The task's waker first (it only schedules the task), then the release.
+    fn into_iter(self) -> Self::IntoIter {
+        [self.waker, self.release].into_iter().flatten()
+    }
+}
+
+impl std::fmt::Debug for Completed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Completed")
+            .field("waits", &self.waker.is_some())
+            .field("keeps", &self.release.is_some())
+            .finish()
+    }
+}
+
+/// Drops a completed operation's `keep` when woken (or dropped).
+struct Release(Mutex<Option<Box<dyn Any + Send>>>);
+
+impl std::task::Wake for Release {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        let keep = self.0.lock().unwrap_or_else(|e| e.into_inner()).take();
+        drop(keep);
+    }
 }
 
 /// `ECANCELED`: 125 on Linux, the only system with a completion backend (89 on the BSDs and
@@ -463,9 +516,11 @@ impl Completion {
         (st.buf.as_mut_ptr(), st.buf.len())
     }
 
-    /// Records the kernel's result (a byte count, or `-errno`) and releases `keep`; returns
-    /// the waker of the task that waits for it (called by the backend during `wait`).
-    pub fn complete(&self, result: i32) -> Option<Waker> {
+    /// Records the kernel's result (a byte count, or `-errno`); returns the waker of the task
+    /// that waits for it and the release of `keep` (called by the backend during `wait`, which
+    /// hands both to the driver with [`Completions::take_woken`]: `keep`'s drop may run any
+    /// code, so it runs with the wakers, after the turn, not inside it).
+    pub fn complete(&self, result: i32) -> Completed {
         #[cfg(unix)]
         let result = if self.kind == CompletionKind::Close && result == -libc_ecanceled() {
             // SAFETY: the descriptor was handed to this operation to close, and the kernel
@@ -486,11 +541,13 @@ impl Completion {
             }
             (st.waker.take(), st.keep.take(), unclaimed)
         };
-        drop(keep); // outside the lock: it may close a descriptor
         if unclaimed {
             close_unclaimed(self.kind, result);
         }
-        waker
+        Completed {
+            waker,
+            release: keep.map(|k| Waker::from(Arc::new(Release(Mutex::new(Some(k)))))),
+        }
     }
 
     /// Whether nobody will take the result ([`Completion::abandon`] was called): a backend

@@ -108,7 +108,8 @@ impl Error {
         Error::from_io(io::Error::last_os_error(), call, arg)
     }
 
-    /// A system-call error from an `io::Error`: keeps its errno if it has one.
+    /// A system-call error from an `io::Error`: keeps its errno if it has one, and gives back
+    /// an lwt error that was wrapped whole (by `From<Error> for io::Error`) as itself.
     ///
     /// # Examples
     ///
@@ -116,12 +117,22 @@ impl Error {
     /// let io = std::io::Error::from_raw_os_error(13);
     /// let e = lwt_core::Error::from_io(io, "access", "/root");
     /// assert_eq!(e.errno(), Some(13));
+    /// let io: std::io::Error = lwt::Error::Timeout.into();
+    /// assert!(matches!(lwt_core::Error::from_io(io, "read", ""), lwt::Error::Timeout));
     /// ```
     pub fn from_io(e: io::Error, call: &'static str, arg: impl Into<String>) -> Error {
-        match e.raw_os_error() {
-            Some(errno) => Error::from_errno(errno, call, arg),
-            None => Error::Other(Arc::new(e)),
+        if let Some(errno) = e.raw_os_error() {
+            return Error::from_errno(errno, call, arg);
         }
+        if e.get_ref().is_some_and(|inner| inner.is::<Error>()) {
+            let kind = e.kind();
+            return match e.into_inner().map(|inner| inner.downcast::<Error>()) {
+                Some(Ok(lwt)) => *lwt,
+                // Not reached: `is` said so. Kept whole anyway.
+                _ => Error::Other(Arc::new(io::Error::from(kind))),
+            };
+        }
+        Error::Other(Arc::new(e))
     }
 
     /// An `InvalidArgument` error.

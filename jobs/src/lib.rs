@@ -10,9 +10,13 @@
 #![doc(test(attr(deny(warnings))))]
 #![deny(unsafe_code)]
 
+#[cfg(unix)]
+mod kernel;
 mod method;
 mod pool;
 
+#[cfg(unix)]
+pub use kernel::{kernel_job, KernelJob};
 pub use method::{
     async_method, async_method_from_env, async_method_key, default_async_method,
     set_default_async_method, with_async_detach, with_async_none, with_async_switch, AsyncMethod,

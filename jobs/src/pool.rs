@@ -198,7 +198,7 @@ struct Pool {
     max_spinning: usize,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // Jobs run outside our locks; a poisoned lock still guards consistent data.
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -840,7 +840,7 @@ struct Slot<T> {
 }
 
 /// A job in the registry, whatever its output type.
-trait Pending: Send + Sync {
+pub(crate) trait Pending: Send + Sync {
     fn reject(&self, e: &Error);
     fn finished(&self) -> bool;
 }
@@ -877,13 +877,13 @@ impl<T> Slot<T> {
 /// The jobs whose real call may still run. Only the submitting side touches it: an entry is
 /// removed by the future that took the job's result, or by a sweep of finished entries (the
 /// future was dropped, or the job rejected), so the workers never take this lock.
-struct Jobs {
+pub(crate) struct Jobs {
     slab: Slab<Arc<dyn Pending>>,
     sweep_at: usize,
 }
 
 impl Jobs {
-    fn insert(&mut self, job: Arc<dyn Pending>) -> usize {
+    pub(crate) fn insert(&mut self, job: Arc<dyn Pending>) -> usize {
         if self.slab.len() >= self.sweep_at {
             self.slab.retain(|_, j| !j.finished());
             self.sweep_at = (self.slab.len() * 2).max(64);
@@ -892,7 +892,7 @@ impl Jobs {
     }
 
     /// Removes entry `key` if it is still `job` (keys are reused after a sweep).
-    fn remove<T: Send + 'static>(&mut self, key: usize, job: &Arc<Slot<T>>) {
+    pub(crate) fn remove<P: ?Sized>(&mut self, key: usize, job: &Arc<P>) {
         let same = self
             .slab
             .get(key)
@@ -911,10 +911,10 @@ impl Jobs {
     }
 }
 
-struct Registry {
-    jobs: Mutex<Jobs>,
+pub(crate) struct Registry {
+    pub(crate) jobs: Mutex<Jobs>,
     /// Notified whenever a job finishes or is rejected (for `wait_for_jobs`).
-    done: Event,
+    pub(crate) done: Event,
     /// Bumped by every `abort_jobs`, so a switch job can tell it was aborted meanwhile.
     abort_epoch: AtomicU64,
     abort_error: Mutex<Option<Error>>,
@@ -923,7 +923,7 @@ struct Registry {
 /// The registry of this process (a forked child gets a new one, see "Fork").
 static REGISTRY: Renewable<Registry> = Renewable::empty();
 
-fn registry() -> &'static Registry {
+pub(crate) fn registry() -> &'static Registry {
     REGISTRY.get_or_init(|| Registry::new(0, None))
 }
 
@@ -973,6 +973,9 @@ fn reset_after_fork() {
 /// Makes every pending job fail with `err` (Lwt's `abort_jobs`): the tasks awaiting them get
 /// `Err(err)` at once. The real calls keep running on their threads; their results are
 /// dropped when they return. A `switch` job in progress is rejected when its call returns.
+/// The kernel's own file operations on io_uring ([`kernel_job`](crate::kernel_job): the file
+/// reads, writes, syncs, opens, stats and closes that take the ring there instead of a job)
+/// are jobs too: they are rejected the same way, and the kernel is asked to cancel them.
 ///
 /// # Examples
 ///
@@ -1015,7 +1018,8 @@ pub fn cancel_jobs() {
 }
 
 /// Waits until every job pending now has finished running (Lwt's `wait_for_jobs`), rejected
-/// ones included: it waits for their real calls to return. Jobs started later are not waited
+/// ones included: it waits for their real calls to return, and for the kernel's file
+/// operations on io_uring ([`kernel_job`](crate::kernel_job)) to complete. Jobs started later are not waited
 /// for, except `switch` jobs whose loop is handed off, which are waited for until none is
 /// (polled every millisecond). In a process forked since a job was submitted, that job is not
 /// waited for: its call runs in the parent.

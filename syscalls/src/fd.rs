@@ -1123,10 +1123,11 @@ pub async fn close(fd: &FileDescr) -> Result<()> {
         if lwt_core::completion::available()
             && lwt_jobs::async_method() != lwt_jobs::AsyncMethod::None
         {
-            use lwt_core::backend::{Completion, CompletionKind};
-            let op = Completion::new(CompletionKind::Close, raw, 0, Vec::new(), Box::new(()));
-            if let Some(closing) = lwt_core::completion::start(op) {
-                return match closing.await {
+            use lwt_core::backend::CompletionKind;
+            let close = CompletionKind::Close;
+            // A job for wait_for_jobs and abort_jobs, like the job-path close.
+            if let Some(closing) = lwt_jobs::kernel_job(close, raw, 0, Vec::new(), Box::new(())) {
+                return match closing.await? {
                     Ok(_) => Ok(()),
                     // EINTR on close: the descriptor is closed anyway on Linux.
                     Err(e) if e.raw_os_error() == Some(libc::EINTR) => Ok(()),

@@ -76,11 +76,21 @@ async fn ring_path_op(
     buf: Vec<u8>,
     keep: Box<dyn std::any::Any + Send>,
 ) -> Option<std::io::Result<(usize, Vec<u8>)>> {
-    let op = lwt_core::backend::Completion::new(kind, dirfd, 0, buf, keep);
-    match lwt_core::completion::start(op)?.await {
-        Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL | libc::EOPNOTSUPP)) => None,
-        r => Some(r),
+    // A job for wait_for_jobs and abort_jobs, as the job path's call would be.
+    match lwt_jobs::kernel_job(kind, dirfd, 0, buf, keep)?.await {
+        Ok(Err(e)) if matches!(e.raw_os_error(), Some(libc::EINVAL | libc::EOPNOTSUPP)) => None,
+        Ok(r) => Some(r),
+        // Carried whole (even a `Unix` one, which `into` would make an errno): the caller's
+        // `Error::from_io` gives it back as it was.
+        Err(rejected) => Some(Err(std::io::Error::new(rejected.kind(), rejected))),
     }
+}
+
+/// Whether a ring operation's error is the rejection of an `abort_jobs` (an lwt error carried
+/// whole, see [`ring_path_op`]) rather than the kernel's.
+#[cfg(target_os = "linux")]
+fn rejected(e: &std::io::Error) -> bool {
+    e.get_ref().is_some_and(|inner| inner.is::<Error>())
 }
 
 /// `statx(2)` of `path` (relative to `dirfd`, `AT_FDCWD` for the working directory) through
@@ -165,6 +175,8 @@ async fn ring_open(
         {
             return None
         }
+        // Rejected by abort_jobs: the open is rejected too.
+        Err(e) if rejected(&e) => return Some(Err(e)),
         _ => {}
     }
     let kind = CompletionKind::OpenAt {
@@ -759,7 +771,12 @@ pub async fn file_exists(path: impl AsRef<Path>) -> Result<bool> {
     let c = cpath(path.as_ref(), "file_exists")?;
     #[cfg(target_os = "linux")]
     if let Some(r) = ring_statx(libc::AT_FDCWD, &c, 0, Box::new(())).await {
-        return Ok(r.is_ok());
+        return match r {
+            Ok(_) => Ok(true),
+            // Rejected by abort_jobs, as the job would be.
+            Err(e) if rejected(&e) => Err(Error::from_io(e, "file_exists", "")),
+            Err(_) => Ok(false),
+        };
     }
     job(move || Ok(rustix::fs::stat(&*c).is_ok())).await
 }

@@ -403,7 +403,6 @@ pub(crate) async fn ring_op(
     buf: Vec<u8>,
     call: &'static str,
 ) -> Option<Result<(usize, Vec<u8>)>> {
-    use lwt_core::backend::Completion;
     use rustix::fd::AsRawFd;
     // `none` asks for the call to run now, on the loop's thread: the job path does that.
     if !lwt_core::completion::available() || lwt_jobs::async_method() == lwt_jobs::AsyncMethod::None
@@ -420,13 +419,13 @@ pub(crate) async fn ring_op(
         return None;
     }
     let raw = os.as_raw_fd();
-    let op = Completion::new(kind, raw, offset, buf, Box::new(os));
-    let pending = lwt_core::completion::start(op)?;
-    match pending.await {
-        Ok(r) => Some(Ok(r)),
+    // A job for wait_for_jobs and abort_jobs, as the job path's call would be.
+    match lwt_jobs::kernel_job(kind, raw, offset, buf, Box::new(os))?.await {
+        Ok(Ok(r)) => Some(Ok(r)),
         // A file system that cannot do it through the ring: the job path will.
-        Err(e) if matches!(e.raw_os_error(), Some(libc::EOPNOTSUPP | libc::EINVAL)) => None,
-        Err(e) => Some(Err(lwt_core::Error::from_io(e, call, ""))),
+        Ok(Err(e)) if matches!(e.raw_os_error(), Some(libc::EOPNOTSUPP | libc::EINVAL)) => None,
+        Ok(Err(e)) => Some(Err(lwt_core::Error::from_io(e, call, ""))),
+        Err(rejected) => Some(Err(rejected)),
     }
 }
 

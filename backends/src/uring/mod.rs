@@ -520,10 +520,11 @@ impl Inner {
             lock(&self.state).woken.extend(wakers);
         }
         if !done.is_empty() {
-            // Outside the lock: completing releases the descriptor's guard, which may close it.
+            // Outside the lock. The wakers release each operation's `keep` (the descriptor's
+            // guard, which may close it) when the driver runs them, after the turn.
             let wakers: Vec<_> = done
                 .into_iter()
-                .filter_map(|(op, res)| op.complete(res))
+                .flat_map(|(op, res)| op.complete(res))
                 .collect();
             lock(&self.state).woken.extend(wakers);
         }

@@ -129,7 +129,8 @@ impl Future for CompletionFuture {
                     if this.op.kind() == crate::backend::CompletionKind::Close {
                         // A close the ring cannot take is done on the spot (completing it
                         // as canceled closes the descriptor): the descriptor was given up.
-                        this.op.complete(-crate::backend::libc_ecanceled());
+                        // Here, in a poll (user code may run): released at once.
+                        drop(this.op.complete(-crate::backend::libc_ecanceled()));
                         return Poll::Ready(match this.op.take_result() {
                             Some((r, buf)) if r >= 0 => Ok((r as usize, buf)),
                             _ => Err(e),
