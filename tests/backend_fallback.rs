@@ -12,7 +12,6 @@
 mod util;
 
 use lwt::{BackendKind, Builder};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Which system calls the child refuses, and what the child checks (`LWT_TEST_REFUSE`).
@@ -54,7 +53,7 @@ fn refused_child() {
         BackendKind::available()
     );
     assert!(!BackendKind::IoUring.is_available());
-    let (result, warnings) = capture_warnings(|| Builder::from_env().build());
+    let (result, warnings) = util::capture_warnings(|| Builder::from_env().build());
     match case.as_str() {
         "io_uring-explicit" => {
             let e = result
@@ -92,7 +91,7 @@ fn refused_child() {
             // Both refused: the next one that works (poll), one warning per refused backend,
             // each with its cause, at every runtime creation.
             for _ in 0..2 {
-                let (result, warnings) = capture_warnings(|| Builder::from_env().build());
+                let (result, warnings) = util::capture_warnings(|| Builder::from_env().build());
                 let rt = result.expect("the automatic choice falls back to poll");
                 assert_eq!(rt.backend_name(), "poll");
                 assert_eq!(warnings.len(), 2, "{warnings:?}");
@@ -153,45 +152,4 @@ fn refuse_syscalls(calls: &[libc::c_long]) {
             std::io::Error::last_os_error()
         );
     }
-}
-
-/// Runs `f` with a `tracing` subscriber on this thread that records the message of every
-/// warning; returns `f`'s result and the warnings.
-fn capture_warnings<T>(f: impl FnOnce() -> T) -> (T, Vec<String>) {
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let out = tracing::subscriber::with_default(Warnings(seen.clone()), f);
-    let seen = seen.lock().unwrap().clone();
-    (out, seen)
-}
-
-struct Warnings(Arc<Mutex<Vec<String>>>);
-
-struct Message(String);
-
-impl tracing::field::Visit for Message {
-    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-        if field.name() == "message" {
-            self.0 = format!("{value:?}");
-        }
-    }
-}
-
-impl tracing::Subscriber for Warnings {
-    fn enabled(&self, m: &tracing::Metadata<'_>) -> bool {
-        *m.level() <= tracing::Level::WARN
-    }
-    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
-        tracing::span::Id::from_u64(1)
-    }
-    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
-    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
-    fn event(&self, e: &tracing::Event<'_>) {
-        if *e.metadata().level() == tracing::Level::WARN {
-            let mut m = Message(String::new());
-            e.record(&mut m);
-            self.0.lock().unwrap().push(m.0);
-        }
-    }
-    fn enter(&self, _: &tracing::span::Id) {}
-    fn exit(&self, _: &tracing::span::Id) {}
 }

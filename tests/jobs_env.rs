@@ -37,6 +37,12 @@ fn child(name: &str, vars: &[(&str, &str)]) -> (bool, String) {
     (out.status.success(), text)
 }
 
+/// The documented default pool size: 8 per CPU, between 8 and 128.
+fn default_pool_size() -> usize {
+    let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
+    (cpus * 8).clamp(8, 128)
+}
+
 /// Set in the child processes only; a child test run by hand (`--include-ignored`) without
 /// it has nothing to check and returns.
 const CHILD: &str = "LWT_JOBS_TEST_CHILD";
@@ -58,6 +64,14 @@ fn child_method_from_env() {
         return;
     }
     let want = expect_method().expect("EXPECT_METHOD");
+    // A valid value, or an empty one (which means unset), is not an error.
+    let set = std::env::var("LWT_ASYNC_METHOD").unwrap_or_default();
+    let from_env = lwt::unix::async_method_from_env().expect("a valid or empty value");
+    assert_eq!(
+        from_env,
+        (!set.is_empty()).then_some(want),
+        "LWT_ASYNC_METHOD={set:?}"
+    );
     assert_eq!(default_async_method(), want);
     util::for_each_backend(|_kind| async move {
         assert_eq!(lwt::unix::async_method(), want);
@@ -84,6 +98,7 @@ fn lwt_async_method_is_honoured() {
             &[("LWT_ASYNC_METHOD", value), ("EXPECT_METHOD", want)],
         );
         assert!(ok, "LWT_ASYNC_METHOD={value:?}: {text}");
+        assert!(!text.contains("unknown async method"), "warned: {text}");
     }
     let (ok, text) = child("child_method_from_env", &[("EXPECT_METHOD", "detach")]);
     assert!(ok, "unset: {text}");
@@ -167,8 +182,11 @@ fn child_bad_pool_size() {
     if !in_child() {
         return;
     }
-    let n = pool_size();
-    assert!((8..=128).contains(&n), "default pool size {n}");
+    assert_eq!(
+        pool_size(),
+        default_pool_size(),
+        "the default: 8 per CPU, 8 to 128"
+    );
     let err = lwt::Builder::from_env()
         .build()
         .expect_err("a bad LWT_POOL_SIZE is refused");
@@ -243,8 +261,7 @@ fn child_pool_size_cap() {
     use lwt::unix::{set_pool_size, MAX_POOL_SIZE};
     // LWT_POOL_SIZE above the cap: warned and ignored by the jobs layer, refused by the
     // builder, with the same message naming the cap.
-    let n = pool_size();
-    assert!((8..=128).contains(&n), "default pool size {n}");
+    assert_eq!(pool_size(), default_pool_size());
     let err = lwt::Builder::from_env()
         .build()
         .expect_err("LWT_POOL_SIZE above the cap is refused");
@@ -263,8 +280,23 @@ fn child_pool_size_cap() {
         "{err}"
     );
     assert!(matches!(err, lwt::Error::InvalidArgument { .. }), "{err:?}");
-    set_pool_size(usize::MAX);
+    // Capped with one warning naming the cap; at the cap, no warning.
+    let ((), warned) = util::capture_warnings(|| set_pool_size(usize::MAX));
     assert_eq!(pool_size(), MAX_POOL_SIZE);
+    assert_eq!(warned.len(), 1, "{warned:?}");
+    assert!(warned[0].contains("capped at MAX_POOL_SIZE"), "{warned:?}");
+    let ((), warned) = util::capture_warnings(|| set_pool_size(MAX_POOL_SIZE + 1));
+    assert_eq!(
+        (pool_size(), warned.len()),
+        (MAX_POOL_SIZE, 1),
+        "{warned:?}"
+    );
+    for n in [MAX_POOL_SIZE, MAX_POOL_SIZE - 1, 3] {
+        let ((), warned) = util::capture_warnings(|| set_pool_size(n));
+        assert_eq!(pool_size(), n);
+        assert!(warned.is_empty(), "set_pool_size({n}) warned: {warned:?}");
+    }
+    set_pool_size(MAX_POOL_SIZE);
     let rt = lwt::Builder::new()
         .pool_size(MAX_POOL_SIZE)
         .build()
@@ -292,5 +324,38 @@ fn the_pool_size_is_capped() {
         "child_pool_size_from_env",
         &[("LWT_POOL_SIZE", &max), ("EXPECT_POOL", &max)],
     );
+    assert!(ok, "{text}");
+}
+
+#[test]
+#[ignore = "run by the parent tests in a child process"]
+fn child_workers_start_quietly() {
+    if !in_child() {
+        return;
+    }
+    let warnings = util::capture_warnings_globally();
+    lwt::unix::set_pool_size(3);
+    util::for_each_backend(|_kind| async {
+        let jobs: Vec<_> = (0..6)
+            .map(|_| {
+                lwt::spawn(run_job(Some(AsyncMethod::Detach), || {
+                    std::thread::sleep(std::time::Duration::from_millis(5))
+                }))
+            })
+            .collect();
+        for j in jobs {
+            j.await.unwrap().unwrap();
+        }
+    });
+    assert!(lwt::unix::thread_count() > 0, "the jobs started workers");
+    let seen = warnings.lock().unwrap().clone();
+    assert!(seen.is_empty(), "workers warned as they started: {seen:?}");
+}
+
+/// Workers block every signal as they start, without a word (a warning says only that one
+/// could not).
+#[test]
+fn workers_start_without_warnings() {
+    let (ok, text) = child("child_workers_start_quietly", &[]);
     assert!(ok, "{text}");
 }

@@ -255,3 +255,24 @@ pub fn with_async_detach<F: Future>(fut: F) -> WithValue<AsyncMethod, F> {
 pub fn with_async_switch<F: Future>(fut: F) -> WithValue<AsyncMethod, F> {
     KEY.with_value(Some(AsyncMethod::Switch), fut)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::AsyncMethod;
+
+    #[test]
+    fn names_are_lwt_async_method_values_and_parse_back() {
+        let all = [AsyncMethod::None, AsyncMethod::Detach, AsyncMethod::Switch];
+        let names: Vec<_> = all.iter().map(|m| m.name()).collect();
+        assert_eq!(names, ["none", "detach", "switch"]);
+        for m in all {
+            assert_eq!(m.name().parse::<AsyncMethod>().unwrap(), m);
+            assert_eq!(m.name().to_uppercase().parse::<AsyncMethod>().unwrap(), m);
+        }
+        let e = "fast".parse::<AsyncMethod>().unwrap_err().to_string();
+        assert!(
+            e.contains("\"fast\"") && e.contains("none, detach, switch"),
+            "{e}"
+        );
+    }
+}

@@ -317,3 +317,53 @@ pub fn with_deadline<T: Send + 'static>(
         Err(_) => panic!("the test body did not end within {limit:?}"),
     }
 }
+
+/// Runs `f` with a `tracing` subscriber on this thread that records the message of every
+/// warning; returns `f`'s result and the warnings.
+pub fn capture_warnings<T>(f: impl FnOnce() -> T) -> (T, Vec<String>) {
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let out = tracing::subscriber::with_default(Warnings(seen.clone()), f);
+    let seen = seen.lock().unwrap().clone();
+    (out, seen)
+}
+
+/// Records, for the rest of the process, the message of every warning of every thread; returns
+/// where they go. For a child process (a process has one global subscriber).
+pub fn capture_warnings_globally() -> std::sync::Arc<std::sync::Mutex<Vec<String>>> {
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    tracing::subscriber::set_global_default(Warnings(seen.clone()))
+        .expect("no global subscriber yet");
+    seen
+}
+
+struct Warnings(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+struct Message(String);
+
+impl tracing::field::Visit for Message {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            self.0 = format!("{value:?}");
+        }
+    }
+}
+
+impl tracing::Subscriber for Warnings {
+    fn enabled(&self, m: &tracing::Metadata<'_>) -> bool {
+        *m.level() <= tracing::Level::WARN
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, e: &tracing::Event<'_>) {
+        if *e.metadata().level() == tracing::Level::WARN {
+            let mut m = Message(String::new());
+            e.record(&mut m);
+            self.0.lock().unwrap().push(m.0);
+        }
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
