@@ -48,6 +48,30 @@ fn idle_workers_exit_after_the_keep_alive() {
             .await
             .unwrap();
         assert_ne!(on, std::thread::current().id());
+
+        // A full pool's workers (as many as its size) leave after the keep-alive too.
+        let size = lwt::unix::pool_size();
+        lwt::unix::set_pool_size(2);
+        let jobs: Vec<_> = (0..4)
+            .map(|_| {
+                lwt::spawn(run_job(Some(AsyncMethod::Detach), || {
+                    std::thread::sleep(Duration::from_millis(10))
+                }))
+            })
+            .collect();
+        for j in jobs {
+            j.await.unwrap().unwrap();
+        }
+        let start = Instant::now();
+        while thread_count() > 0 {
+            assert!(
+                start.elapsed() < Duration::from_secs(5),
+                "{} workers of a full pool still alive long after the keep-alive",
+                thread_count()
+            );
+            lwt::sleep(Duration::from_millis(10)).await;
+        }
+        lwt::unix::set_pool_size(size);
     });
     set_keep_alive(before);
     assert_eq!(keep_alive(), before);
