@@ -467,9 +467,13 @@ fn ring_operations_outlive_the_thread_that_submitted_them() {
     std::fs::remove_file(&path).unwrap();
 }
 
-/// Jobs submitted to the pool so far (process-wide).
-fn jobs_submitted() -> u64 {
-    lwt::Handle::current().metrics().jobs.submitted
+/// Writes `data` to `fd` and checks how many jobs the write submitted to the pool (0: the
+/// ring, or readiness, did it).
+async fn write_counting_jobs(fd: &FileDescr, data: &[u8], jobs: u64, what: &str) {
+    let submitted = || lwt::Handle::current().metrics().jobs.submitted;
+    let before = submitted();
+    assert_eq!(write(fd, data).await.unwrap(), data.len());
+    assert_eq!(submitted() - before, jobs, "{what}");
 }
 
 /// `dup2` puts another file under a descriptor's number, and what lwt learnt about the old
@@ -490,25 +494,14 @@ fn dup2_makes_the_ring_look_at_the_new_file() {
         let file = openfile(&path, flags, 0o600).await.unwrap();
         let (r, w) = pipe().unwrap();
         set_blocking(&w, true, false).unwrap();
-        let before = jobs_submitted();
-        write(&w, b"p").await.unwrap();
-        assert_eq!(
-            jobs_submitted(),
-            before + 1,
-            "a blocking pipe write is a job"
-        );
+        write_counting_jobs(&w, b"p", 1, "a blocking pipe write is a job").await;
         let mut b = [0u8; 1];
         assert_eq!(read(&r, &mut b).await.unwrap(), 1);
 
         // The pipe's write end becomes the file.
         dup2(&file, &w, false).unwrap();
-        let before = jobs_submitted();
-        write(&w, b"abc").await.unwrap();
-        assert_eq!(
-            jobs_submitted(),
-            before,
-            "a regular file dup2'ed over a pipe was written by a job, not the ring"
-        );
+        let what = "a regular file dup2'ed over a pipe was written by a job, not the ring";
+        write_counting_jobs(&w, b"abc", 0, what).await;
         assert_eq!(std::fs::read(&path).unwrap(), b"abc");
 
         // And the file becomes a pipe's write end (blocking, so not by readiness).
@@ -516,13 +509,8 @@ fn dup2_makes_the_ring_look_at_the_new_file() {
         write(&file, b"d").await.unwrap(); // learnt: a regular file
         dup2(&w2, &file, false).unwrap();
         set_blocking(&file, true, false).unwrap();
-        let before = jobs_submitted();
-        write(&file, b"q").await.unwrap();
-        assert_eq!(
-            jobs_submitted(),
-            before + 1,
-            "a pipe dup2'ed over a regular file was written through the ring"
-        );
+        let what = "a pipe dup2'ed over a regular file was written through the ring";
+        write_counting_jobs(&file, b"q", 1, what).await;
         assert_eq!(read(&r2, &mut b).await.unwrap(), 1);
         assert_eq!(&b, b"q");
     });
@@ -537,7 +525,17 @@ fn dup2_makes_the_ring_look_at_the_new_file() {
 /// never wait that long.)
 #[test]
 fn ring_operations_are_jobs_for_wait_and_abort() {
-    if !util::backends().contains(&BackendKind::IoUring) {
+    if util::backends().contains(&BackendKind::IoUring) {
+        // In a process of its own: abort_jobs rejects every job of the process.
+        let (ok, text) = util::run_child_test("ring_jobs_child", &[], Duration::from_secs(60));
+        assert!(ok, "{text}");
+    }
+}
+
+#[test]
+#[ignore = "run in a child process by the test above"]
+fn ring_jobs_child() {
+    if !util::in_child() {
         return;
     }
     let _deadline = util::deadline("ring operations as jobs", util::DEADLINE);
@@ -594,6 +592,18 @@ fn ring_operations_are_jobs_for_wait_and_abort() {
 /// io_uring some are canceled), and after `wait_for_jobs` no descriptor is left behind.
 #[test]
 fn cancel_jobs_rejects_file_reads_in_flight_everywhere() {
+    // In a process of its own: cancel_jobs rejects every job of the process, and the
+    // descriptor count is the process's.
+    let (ok, text) = util::run_child_test("cancel_jobs_child", &[], Duration::from_secs(60));
+    assert!(ok, "{text}");
+}
+
+#[test]
+#[ignore = "run in a child process by the test above"]
+fn cancel_jobs_child() {
+    if !util::in_child() {
+        return;
+    }
     let path = cold_file("cancel-jobs");
     for kind in util::backends() {
         let _deadline = util::deadline(format!("cancel_jobs on {kind}"), util::DEADLINE);

@@ -7,22 +7,40 @@ use lwt::unix::{
 };
 use std::time::{Duration, Instant};
 
+/// Four detached jobs of 10 ms at once (several workers start).
+async fn four_jobs_at_once() {
+    let jobs: Vec<_> = (0..4)
+        .map(|_| {
+            lwt::spawn(run_job(Some(AsyncMethod::Detach), || {
+                std::thread::sleep(Duration::from_millis(10))
+            }))
+        })
+        .collect();
+    for j in jobs {
+        j.await.unwrap().unwrap();
+    }
+}
+
+/// Waits (up to 5 s) until no worker is left.
+async fn all_workers_leave(which: &str) {
+    let start = Instant::now();
+    while thread_count() > 0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "{} workers{which} still alive long after the keep-alive",
+            thread_count()
+        );
+        lwt::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 #[test]
 fn idle_workers_exit_after_the_keep_alive() {
     let before = keep_alive();
     set_keep_alive(Duration::from_millis(50));
     util::for_each_backend(|_kind| async {
         // Several workers at once.
-        let jobs: Vec<_> = (0..4)
-            .map(|_| {
-                lwt::spawn(run_job(Some(AsyncMethod::Detach), || {
-                    std::thread::sleep(Duration::from_millis(10))
-                }))
-            })
-            .collect();
-        for j in jobs {
-            j.await.unwrap().unwrap();
-        }
+        four_jobs_at_once().await;
         assert!(thread_count() >= 1);
         // Shortly after, they wait for work...
         lwt::sleep(Duration::from_millis(5)).await;
@@ -30,14 +48,7 @@ fn idle_workers_exit_after_the_keep_alive() {
         assert!(thread_waiting_count() <= thread_count());
         // ...and after the keep-alive they are gone.
         let start = Instant::now();
-        while thread_count() > 0 {
-            assert!(
-                start.elapsed() < Duration::from_secs(5),
-                "{} workers still alive long after the keep-alive",
-                thread_count()
-            );
-            lwt::sleep(Duration::from_millis(10)).await;
-        }
+        all_workers_leave("").await;
         assert!(
             start.elapsed() >= Duration::from_millis(20),
             "workers left too early"
@@ -52,25 +63,8 @@ fn idle_workers_exit_after_the_keep_alive() {
         // A full pool's workers (as many as its size) leave after the keep-alive too.
         let size = lwt::unix::pool_size();
         lwt::unix::set_pool_size(2);
-        let jobs: Vec<_> = (0..4)
-            .map(|_| {
-                lwt::spawn(run_job(Some(AsyncMethod::Detach), || {
-                    std::thread::sleep(Duration::from_millis(10))
-                }))
-            })
-            .collect();
-        for j in jobs {
-            j.await.unwrap().unwrap();
-        }
-        let start = Instant::now();
-        while thread_count() > 0 {
-            assert!(
-                start.elapsed() < Duration::from_secs(5),
-                "{} workers of a full pool still alive long after the keep-alive",
-                thread_count()
-            );
-            lwt::sleep(Duration::from_millis(10)).await;
-        }
+        four_jobs_at_once().await;
+        all_workers_leave(" of a full pool").await;
         lwt::unix::set_pool_size(size);
     });
     set_keep_alive(before);

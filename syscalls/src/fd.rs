@@ -1120,9 +1120,7 @@ pub async fn close(fd: &FileDescr) -> Result<()> {
         // On io_uring the kernel closes it through the ring (no pool thread); the close goes
         // on even if this future is dropped.
         #[cfg(target_os = "linux")]
-        if lwt_core::completion::available()
-            && lwt_jobs::async_method() != lwt_jobs::AsyncMethod::None
-        {
+        if crate::io::ring_usable() {
             use lwt_core::backend::CompletionKind;
             let close = CompletionKind::Close;
             // A job for wait_for_jobs and abort_jobs, like the job-path close.

@@ -57,13 +57,8 @@ macro_rules! path_job {
     }};
 }
 
-/// Whether path operations go through the ring here: a runtime whose backend completes them
-/// (io_uring), and not the `none` async method (which asks for the call on the loop's thread:
-/// the job path does that).
 #[cfg(target_os = "linux")]
-fn ring_usable() -> bool {
-    lwt_core::completion::available() && lwt_jobs::async_method() != lwt_jobs::AsyncMethod::None
-}
+use crate::io::ring_usable;
 
 /// An operation on a path done by the kernel itself through the ring (see `io::ring_op`):
 /// `None` if not possible here (another backend, the `none` method, a kernel without the

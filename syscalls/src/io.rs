@@ -275,12 +275,12 @@ pub async fn readv(fd: &FileDescr, vs: &mut IoVectors<'_>) -> Result<usize> {
         return r;
     }
     let len = vs.count_first(n);
-    if len > 0 {
+    if len > 0 && ring_usable() {
         // A regular file on io_uring: the kernel reads into one buffer, scattered after.
-        let kind = lwt_core::backend::CompletionKind::Read;
-        if let Some(r) = ring_op(fd, kind, CURRENT, vec![0u8; len], "readv").await {
-            let (got, data) = r?;
-            vs.scatter(n, &data[..got]);
+        let mut tmp = vec![0u8; len];
+        if let Some(r) = ring_read(fd, &mut tmp, CURRENT, "readv").await {
+            let got = r?;
+            vs.scatter(n, &tmp[..got]);
             return Ok(got);
         }
     }
@@ -337,11 +337,10 @@ pub async fn writev(fd: &FileDescr, vs: &IoVectors<'_>) -> Result<usize> {
             })
             .await;
     }
-    if vs.count_first(n) > 0 {
+    if vs.count_first(n) > 0 && ring_usable() {
         // A regular file on io_uring: the kernel writes a gathered copy.
-        let kind = lwt_core::backend::CompletionKind::Write;
-        if let Some(r) = ring_op(fd, kind, CURRENT, vs.gather(n), "writev").await {
-            return r.map(|(written, _)| written);
+        if let Some(r) = ring_write(fd, &vs.gather(n), CURRENT, "writev").await {
+            return r;
         }
     }
     fd.wait_ready(IoEvent::Write).await?;
@@ -356,37 +355,102 @@ pub async fn writev(fd: &FileDescr, vs: &IoVectors<'_>) -> Result<usize> {
 /// The offset that makes `preadv2` (and a ring read) use and move the file position.
 const CURRENT: u64 = u64::MAX;
 
-/// A regular-file read by the kernel itself (see [`ring_op`]), into `buf`.
+/// A regular-file read by the kernel itself (see [`ring_op`]), into `buf`: as many ring reads
+/// as it takes to fill `buf` or reach the end of the file. The kernel may complete a ring read
+/// short of what the file holds (io_uring documents short buffered reads; one whose submitting
+/// thread exited half-way gives what it had read), where a `pread(2)` job of a regular file
+/// reads it all: the rest is asked for again, so the outcome is the job path's. An error after
+/// some bytes gives those bytes (as `read(2)` does); the next call sees the error.
 async fn ring_read(
     fd: &FileDescr,
     buf: &mut [u8],
     offset: u64,
     call: &'static str,
 ) -> Option<Result<usize>> {
-    if buf.is_empty() {
-        return None;
-    }
     let kind = lwt_core::backend::CompletionKind::Read;
-    let r = ring_op(fd, kind, offset, vec![0u8; buf.len()], call).await?;
-    Some(r.map(|(n, data)| {
-        buf[..n].copy_from_slice(&data[..n]);
-        n
-    }))
+    let len = buf.len();
+    ring_loop(
+        len,
+        offset,
+        |at, done| {
+            let want = len - done;
+            async move { ring_op(fd, kind, at, vec![0u8; want], call).await }
+        },
+        |done, n, data| buf[done..done + n].copy_from_slice(&data[..n]),
+    )
+    .await
 }
 
-/// A regular-file write by the kernel itself (see [`ring_op`]), of a copy of `buf`.
+/// A regular-file write by the kernel itself (see [`ring_op`]), of a copy of `buf`: as many
+/// ring writes as it takes to write it all (see [`ring_read`] for why, and for errors).
 async fn ring_write(
     fd: &FileDescr,
     buf: &[u8],
     offset: u64,
     call: &'static str,
 ) -> Option<Result<usize>> {
-    if buf.is_empty() {
+    let kind = lwt_core::backend::CompletionKind::Write;
+    ring_loop(
+        buf.len(),
+        offset,
+        |at, done| {
+            let rest = buf[done..].to_vec();
+            async move { ring_op(fd, kind, at, rest, call).await }
+        },
+        |_, _, _| {},
+    )
+    .await
+}
+
+/// Runs ring operations `op(offset, done)` over `len` bytes from `offset` (`CURRENT`: the file
+/// position, which each one moves) until all are done, one makes no progress (the end of the
+/// file), or one fails; `got(done, n, buffer)` takes each one's `n` bytes. `None` if the first
+/// cannot go through the ring (take the job path). `len` 0: `None` too (the job path makes the
+/// plain call, which also reports a bad descriptor).
+async fn ring_loop<F, Fut>(
+    len: usize,
+    offset: u64,
+    mut op: F,
+    mut got: impl FnMut(usize, usize, &[u8]),
+) -> Option<Result<usize>>
+where
+    F: FnMut(u64, usize) -> Fut,
+    Fut: std::future::Future<Output = Option<Result<(usize, Vec<u8>)>>>,
+{
+    if len == 0 {
         return None;
     }
-    let kind = lwt_core::backend::CompletionKind::Write;
-    let r = ring_op(fd, kind, offset, buf.to_vec(), call).await?;
-    Some(r.map(|(n, _)| n))
+    let mut done = 0;
+    while done < len {
+        let at = if offset == CURRENT {
+            CURRENT
+        } else {
+            offset.saturating_add(done as u64)
+        };
+        match op(at, done).await {
+            // Not through the ring (a file system that refuses it): the job path does it all.
+            None if done == 0 => return None,
+            Some(Err(e)) if done == 0 => return Some(Err(e)),
+            // After some bytes: those bytes; what stopped it is seen by the next call.
+            None | Some(Err(_)) => break,
+            Some(Ok((n, data))) => {
+                let n = n.min(len - done);
+                got(done, n, &data);
+                done += n;
+                if n == 0 {
+                    break;
+                }
+            }
+        }
+    }
+    Some(Ok(done))
+}
+
+/// Whether operations go through the ring here: a runtime whose backend completes them
+/// (io_uring), and not the `none` async method (which asks for the call on the loop's thread:
+/// the job path does that). No system call.
+pub(crate) fn ring_usable() -> bool {
+    lwt_core::completion::available() && lwt_jobs::async_method() != lwt_jobs::AsyncMethod::None
 }
 
 /// An operation on a regular file done by the kernel itself, on a runtime whose backend
@@ -404,9 +468,7 @@ pub(crate) async fn ring_op(
     call: &'static str,
 ) -> Option<Result<(usize, Vec<u8>)>> {
     use rustix::fd::AsRawFd;
-    // `none` asks for the call to run now, on the loop's thread: the job path does that.
-    if !lwt_core::completion::available() || lwt_jobs::async_method() == lwt_jobs::AsyncMethod::None
-    {
+    if !ring_usable() {
         return None;
     }
     let os = match fd.checked() {
