@@ -274,3 +274,42 @@ fn a_result_whose_drop_panics_on_a_worker_does_not_break_the_pool() {
         }
     });
 }
+
+/// A job that finds the pool full waits in the queue, and the metrics say so: the wait is in
+/// `jobs.wait_time` and the job in `jobs_queued_at_limit`.
+#[test]
+fn a_job_waiting_for_a_full_pool_is_counted_with_its_wait() {
+    let _g = serial();
+    let _restore = RestoreSize(pool_size());
+    set_pool_size(1);
+    util::for_each_backend(|_kind| async {
+        assert!(util::eventually_async(util::WAIT_LIMIT, || thread_count() <= 1).await);
+        let before = lwt::Handle::current().metrics().jobs;
+        let queued = lwt::unix::jobs_queued_at_limit();
+        let busy = lwt::spawn(run_job(Some(AsyncMethod::Detach), || {
+            std::thread::sleep(Duration::from_millis(80))
+        }));
+        // The worker is busy with the first job (it has started: it is running, not queued).
+        assert!(
+            util::eventually_async(util::WAIT_LIMIT, || {
+                lwt::Handle::current().metrics().jobs.running >= 1
+            })
+            .await
+        );
+        let waited = run_job(Some(AsyncMethod::Detach), std::time::Instant::now)
+            .await
+            .unwrap();
+        busy.await.unwrap().unwrap();
+        let after = lwt::Handle::current().metrics().jobs;
+        assert!(
+            lwt::unix::jobs_queued_at_limit() > queued,
+            "not counted as queued"
+        );
+        let wait = after.wait_time - before.wait_time;
+        assert!(
+            wait >= Duration::from_millis(30),
+            "the second job waited for the first ({:?} since it was taken), yet wait_time grew by {wait:?}",
+            waited.elapsed()
+        );
+    });
+}
