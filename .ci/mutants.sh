@@ -23,7 +23,7 @@ export LWT_TEST_DEADLINE_SECS=${LWT_TEST_DEADLINE_SECS:-30}
 # name | files (cargo-mutants -f globs) | packages whose tests run | cargo test arguments
 groups=(
     "scheduler|core/src/scheduler.rs|lwt lwt-core|--lib --test runtime --test runtime_drop --test loop_fairness --test loop_ownership --test metrics --test jobs_switch --test embed --test process_fork_runtime --test process_fork_inflight"
-    "timers|core/src/driver/timers.rs core/src/time.rs|lwt lwt-core|--lib --test timers --test runtime --test pick"
+    "timers|core/src/driver/timers.rs core/src/time.rs|lwt lwt-core|--lib --test timers --test time_ergonomics --test runtime --test runtime_drop --test metrics --test pick"
     "driver|core/src/driver/mod.rs core/src/driver/io.rs core/src/reactor.rs|lwt lwt-core|--lib --test runtime --test fd_runtimes --test fd_abort_pending --test net_echo --test notification --test embed --test timers"
     "switch|core/src/switch.rs core/src/context.rs core/src/cell.rs|lwt lwt-core|--lib --test jobs_switch --test jobs_methods --test loop_ownership --test runtime --test runtime_drop --test process_fork_runtime"
     "core-rest|core/src/notification.rs core/src/metrics.rs core/src/embed.rs core/src/fork.rs core/src/combine.rs core/src/key.rs core/src/error.rs core/src/backend.rs core/src/runtime.rs|lwt lwt-core|--lib --test notification --test metrics --test embed --test process_fork_runtime --test pick --test runtime --test runtime_drop --test backend_errors"

@@ -27,6 +27,44 @@ async fn sleep_ends_with_unit_after_its_duration() {
     let () = lwt::unix::sleep(Duration::ZERO).await;
 }
 
+#[lwt::test]
+async fn a_sleep_says_its_deadline_and_one_already_due_arms_no_timer() {
+    let before = Instant::now();
+    let s = lwt::sleep(Duration::from_millis(250));
+    let at = s.deadline().expect("a sleep of 250 ms ends");
+    assert!(
+        at >= before + Duration::from_millis(250)
+            && at <= Instant::now() + Duration::from_millis(250)
+    );
+    let shown = format!("{s:?}");
+    assert!(
+        shown.contains("Sleep") && shown.contains("armed: false"),
+        "{shown}"
+    );
+    drop(s);
+    // Due at once: ready on its first poll, without a timer (and so without a turn).
+    let armed = lwt::Handle::current().metrics().timers_armed;
+    let mut zero = std::pin::pin!(lwt::sleep(Duration::ZERO));
+    assert_eq!(
+        futures_lite::future::poll_once(zero.as_mut()).await,
+        Some(())
+    );
+    let mut past = std::pin::pin!(lwt::sleep_until(before));
+    assert_eq!(
+        futures_lite::future::poll_once(past.as_mut()).await,
+        Some(())
+    );
+    assert_eq!(lwt::Handle::current().metrics().timers_armed, armed);
+    // An armed one says so, and dropping it disarms its timer.
+    let mut long = Box::pin(lwt::sleep(Duration::from_secs(3600)));
+    assert_eq!(futures_lite::future::poll_once(long.as_mut()).await, None);
+    assert!(format!("{long:?}").contains("armed: true"));
+    assert_eq!(lwt::Handle::current().metrics().timers_armed, armed + 1);
+    drop(long);
+    assert_eq!(lwt::Handle::current().metrics().timers_armed, armed);
+    assert_eq!(lwt::Timeout::default().to_string(), "deadline has elapsed");
+}
+
 #[test]
 fn sleep_polled_outside_a_runtime_panics_with_a_clear_message() {
     use std::future::Future;

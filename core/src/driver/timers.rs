@@ -174,6 +174,33 @@ mod tests {
     }
 
     #[test]
+    fn cancelled_timers_do_not_accumulate_beside_live_ones() {
+        // 100 timers stay armed (a server's long timeouts) while 10 000 others are armed and
+        // cancelled: the heap keeps at most about twice the live ones.
+        let mut t = Timers::default();
+        let now = Instant::now();
+        let live: Vec<_> = (0..100u64)
+            .map(|i| t.insert(now + Duration::from_secs(3600 + i), waker().1))
+            .collect();
+        for i in 0..10_000u64 {
+            let id = t.insert(now + Duration::from_secs(i + 1), waker().1);
+            t.cancel(id);
+            assert!(
+                t.heap.len() <= 2 * t.len() + 1,
+                "heap kept {} entries for {} live timers",
+                t.heap.len(),
+                t.len()
+            );
+        }
+        assert_eq!(t.len(), 100);
+        assert_eq!(t.next_deadline(), Some(now + Duration::from_secs(3600)));
+        for id in live {
+            t.cancel(id);
+        }
+        assert_eq!((t.len(), t.next_deadline()), (0, None));
+    }
+
+    #[test]
     fn a_timer_wakes_the_waker_it_was_given_last() {
         // A sleep polled again by another task (moved, or selected elsewhere) must wake that
         // task, not the first one.
