@@ -10,7 +10,10 @@
 # MUTANTS_REV=COMMIT tests that commit instead of the work tree (for a "before" count);
 # LWT_MUTANTS_DIR is the scratch copy (default $TMPDIR/lwt-mutants); MUTANTS_OUT the results'
 # folder (default mutants.out). Extra cargo-mutants options go in MUTANTS_ARGS (e.g.
-# MUTANTS_ARGS="-F 'scheduler.rs:2[0-9][0-9]:'" for some mutants).
+# MUTANTS_ARGS="-F 'scheduler.rs:2[0-9][0-9]:'" for some mutants, or "--iterate" to test again
+# only what the last run of a group did not catch). MUTANTS_TIMEOUT: seconds before a mutant's
+# tests count as hung (default 90). LWT_BACKEND=epoll runs each behaviour test on one backend
+# only (faster; a mutant only another backend's run would catch then counts as missed).
 # Results: mutants.out/GROUP/mutants.out/{caught,missed,timeout,unviable}.txt, and one line of
 # counts per group at the end.
 set -euo pipefail
@@ -110,7 +113,7 @@ for g in "${groups[@]}"; do
     printf '\n=== mutants: %s (%s)\n' "$name" "$files"
     # --in-place runs one mutant at a time (as -j 1 would): the machine's other work keeps its cores.
     rc=0
-    (cd "$scratch" && cargo mutants --workspace --in-place --timeout 90 \
+    (cd "$scratch" && cargo mutants --workspace --in-place --timeout "${MUTANTS_TIMEOUT:-90}" \
         --build-timeout 900 --output "$out" "${fa[@]}" "${extra[@]}" \
         -- "${pa[@]}" "${ta[@]}") || rc=$?
     # 2 (some missed) and 3 (some timed out) are results, the counts below say them; anything
