@@ -65,6 +65,28 @@ async fn a_sleep_says_its_deadline_and_one_already_due_arms_no_timer() {
     assert_eq!(lwt::Timeout.to_string(), "deadline has elapsed");
 }
 
+#[lwt::test]
+async fn a_reset_sleep_waits_for_its_new_deadline() {
+    // Brought forward: an hour's sleep ends in 10 ms.
+    let mut s = Box::pin(lwt::sleep(Duration::from_secs(3600)));
+    assert_eq!(futures_lite::future::poll_once(s.as_mut()).await, None);
+    let soon = Instant::now() + Duration::from_millis(10);
+    s.as_mut().reset(soon);
+    assert_eq!(s.deadline(), Some(soon));
+    let start = Instant::now();
+    s.as_mut().await;
+    assert!(Instant::now() >= soon);
+    assert!(
+        start.elapsed() < Duration::from_secs(60),
+        "the old deadline was kept"
+    );
+    // Reset after it ended: it waits again, for the new deadline.
+    let later = Instant::now() + Duration::from_millis(10);
+    s.as_mut().reset(later);
+    s.as_mut().await;
+    assert!(Instant::now() >= later);
+}
+
 #[test]
 fn sleep_polled_outside_a_runtime_panics_with_a_clear_message() {
     use std::future::Future;
