@@ -43,6 +43,14 @@ fn child_handler_goes_with_its_runtime() {
     if !util::in_child() {
         return;
     }
+    // The disposition this test restores is the default: a program started in the background
+    // by a non-interactive shell (`cmd &`, as under `nohup`) inherits SIGINT ignored, and lwt
+    // rightly puts that back instead.
+    // SAFETY: sets this child process's SIGINT action to the default before any thread uses it.
+    assert_ne!(
+        unsafe { libc::signal(libc::SIGINT, libc::SIG_DFL) },
+        libc::SIG_ERR
+    );
     let hits = Arc::new(AtomicUsize::new(0));
     let h = hits.clone();
     lwt::run(async move {
