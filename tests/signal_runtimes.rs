@@ -47,10 +47,8 @@ fn child_handler_goes_with_its_runtime() {
     // by a non-interactive shell (`cmd &`, as under `nohup`) inherits SIGINT ignored, and lwt
     // rightly puts that back instead.
     // SAFETY: sets this child process's SIGINT action to the default before any thread uses it.
-    assert_ne!(
-        unsafe { libc::signal(libc::SIGINT, libc::SIG_DFL) },
-        libc::SIG_ERR
-    );
+    let old = unsafe { libc::signal(libc::SIGINT, libc::SIG_DFL) };
+    assert_ne!(old, libc::SIG_ERR);
     let hits = Arc::new(AtomicUsize::new(0));
     let h = hits.clone();
     lwt::run(async move {
