@@ -68,22 +68,6 @@ fn abort_jobs_rejects_pending_jobs_with_the_error() {
         // Later jobs are not affected.
         assert_eq!(run_job(Some(AsyncMethod::Detach), || 1).await.unwrap(), 1);
         assert_eq!(run_job(Some(AsyncMethod::Switch), || 2).await.unwrap(), 2);
-
-        // However many are pending (more than the registry holds before it first sweeps out
-        // finished ones, and more than the pool has workers: most wait in the queue).
-        let done = Arc::new(AtomicUsize::new(0));
-        let release = Arc::new(AtomicBool::new(false));
-        let jobs = held_jobs(200, &release, &done);
-        lwt::sleep(Duration::from_millis(10)).await;
-        abort_jobs(Error::Timeout);
-        let mut rejected = 0;
-        for j in jobs {
-            rejected += usize::from(matches!(j.await.unwrap(), Err(Error::Timeout)));
-        }
-        assert_eq!(rejected, 200, "abort_jobs missed some of 200 pending jobs");
-        release.store(true, Ordering::SeqCst);
-        wait_for_jobs().await;
-        assert_eq!(done.load(Ordering::SeqCst), 200);
     });
 }
 
