@@ -14,26 +14,6 @@ fn serial() -> MutexGuard<'static, ()> {
     M.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Jobs that block until `release` is set, then count themselves done.
-fn held_jobs(
-    n: usize,
-    release: &Arc<AtomicBool>,
-    done: &Arc<AtomicUsize>,
-) -> Vec<lwt::JoinHandle<lwt::Result<u32>>> {
-    (0..n)
-        .map(|_| {
-            let (release, done) = (release.clone(), done.clone());
-            lwt::spawn(run_job(Some(AsyncMethod::Detach), move || {
-                while !release.load(Ordering::SeqCst) {
-                    std::thread::sleep(Duration::from_millis(1));
-                }
-                done.fetch_add(1, Ordering::SeqCst);
-                7u32
-            }))
-        })
-        .collect()
-}
-
 fn slow_jobs(n: usize, ms: u64, done: &Arc<AtomicUsize>) -> Vec<lwt::JoinHandle<lwt::Result<u32>>> {
     (0..n)
         .map(|_| {
@@ -53,7 +33,7 @@ fn abort_jobs_rejects_pending_jobs_with_the_error() {
     util::for_each_backend(|_kind| async {
         let done = Arc::new(AtomicUsize::new(0));
         let release = Arc::new(AtomicBool::new(false));
-        let jobs = held_jobs(3, &release, &done);
+        let jobs = util::held_jobs(3, &release, &done);
         lwt::sleep(Duration::from_millis(10)).await;
         abort_jobs(Error::Timeout);
         for j in jobs {
@@ -77,7 +57,7 @@ fn cancel_jobs_rejects_pending_jobs_with_canceled() {
     util::for_each_backend(|_kind| async {
         let done = Arc::new(AtomicUsize::new(0));
         let release = Arc::new(AtomicBool::new(false));
-        let jobs = held_jobs(2, &release, &done);
+        let jobs = util::held_jobs(2, &release, &done);
         lwt::sleep(Duration::from_millis(10)).await;
         cancel_jobs();
         for j in jobs {

@@ -6,7 +6,7 @@
 #![cfg(unix)]
 mod util;
 
-use lwt::unix::{abort_jobs, run_job, wait_for_jobs, AsyncMethod};
+use lwt::unix::{abort_jobs, wait_for_jobs};
 use lwt::Error;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -17,17 +17,7 @@ fn abort_jobs_rejects_every_one_of_200_pending_jobs() {
     util::for_each_backend(|_kind| async {
         let done = Arc::new(AtomicUsize::new(0));
         let release = Arc::new(AtomicBool::new(false));
-        let jobs: Vec<_> = (0..200)
-            .map(|_| {
-                let (release, done) = (release.clone(), done.clone());
-                lwt::spawn(run_job(Some(AsyncMethod::Detach), move || {
-                    while !release.load(Ordering::SeqCst) {
-                        std::thread::sleep(Duration::from_millis(1));
-                    }
-                    done.fetch_add(1, Ordering::SeqCst);
-                }))
-            })
-            .collect();
+        let jobs = util::held_jobs(200, &release, &done);
         lwt::sleep(Duration::from_millis(10)).await;
         abort_jobs(Error::Timeout);
         let mut rejected = 0;

@@ -367,3 +367,26 @@ impl tracing::Subscriber for Warnings {
     fn enter(&self, _: &tracing::span::Id) {}
     fn exit(&self, _: &tracing::span::Id) {}
 }
+
+/// Jobs that block until `release` is set, then count themselves done.
+pub fn held_jobs(
+    n: usize,
+    release: &std::sync::Arc<std::sync::atomic::AtomicBool>,
+    done: &std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) -> Vec<lwt::JoinHandle<lwt::Result<u32>>> {
+    (0..n)
+        .map(|_| {
+            let (release, done) = (release.clone(), done.clone());
+            lwt::spawn(lwt::unix::run_job(
+                Some(lwt::unix::AsyncMethod::Detach),
+                move || {
+                    while !release.load(std::sync::atomic::Ordering::SeqCst) {
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                    done.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    7u32
+                },
+            ))
+        })
+        .collect()
+}
