@@ -712,22 +712,27 @@ fn worker() {
             }
             Idle::Again => {}
             Idle::Exit => {
-                // A submitter that found the pool full before this thread gave up its place
-                // queued its job for a worker: if one is queued now, stay to run it when the
-                // pool has room, or when no other worker is left to take it.
-                fence(Ordering::SeqCst);
-                if !p.queue.is_empty()
-                    && (reserve_thread(p)
-                        || p.threads
-                            .compare_exchange(0, 1, Ordering::SeqCst, Ordering::SeqCst)
-                            .is_ok())
-                {
+                if stays_for_queued(p) {
                     continue;
                 }
                 return;
             }
         }
     }
+}
+
+/// Whether a worker that has just given up its place (`threads` already decremented) takes it
+/// back to run a queued job. A submitter that found the pool full before this thread gave up
+/// its place queued its job for "the first busy worker to finish": if a job is queued now,
+/// the leaving worker stays when the pool has room again, or when no other worker is left to
+/// take it; else that job would wait for the busy workers, or for ever.
+fn stays_for_queued(p: &Pool) -> bool {
+    fence(Ordering::SeqCst);
+    !p.queue.is_empty()
+        && (reserve_thread(p)
+            || p.threads
+                .compare_exchange(0, 1, Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok())
 }
 
 fn reserve_thread(p: &Pool) -> bool {
@@ -1286,6 +1291,56 @@ fn assert_run_job_is_send() {
     fn is_send<T: Send>(_: &T) {}
     let f = run_job(None, || 1u8);
     is_send(&f);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The three states a worker can leave the pool in (`threads` already counts it out): a
+    /// job queued and room in the pool (another worker busy): it stays; a job queued, the pool
+    /// full of busy workers: it leaves (one of them takes the job next); a job queued and no
+    /// worker left: it stays, whatever the size. With nothing queued it always leaves.
+    #[test]
+    fn a_leaving_worker_stays_for_a_queued_job_when_it_can() {
+        let queued = |p: &Pool| {
+            p.queue
+                .push(Queued {
+                    work: Box::new(|| {}),
+                    since: None,
+                })
+                .ok()
+                .unwrap();
+        };
+        // Size 2, one busy worker left: room for this one again.
+        let p = Pool::new(2, 0, [0; 5]);
+        p.threads.store(1, Ordering::SeqCst);
+        assert!(!stays_for_queued(&p), "stayed with nothing queued");
+        queued(&p);
+        assert!(
+            stays_for_queued(&p),
+            "left a queued job behind with room in the pool"
+        );
+        assert_eq!(
+            p.threads.load(Ordering::SeqCst),
+            2,
+            "stayed without taking a place"
+        );
+        // Size 1 and its one place taken by a busy worker: that worker takes the job.
+        let p = Pool::new(1, 0, [0; 5]);
+        p.threads.store(1, Ordering::SeqCst);
+        queued(&p);
+        assert!(!stays_for_queued(&p), "stayed beyond the pool's size");
+        assert_eq!(p.threads.load(Ordering::SeqCst), 1);
+        // A pool shrunk to 0 while this was its last worker: nobody else would run the job.
+        let p = Pool::new(0, 0, [0; 5]);
+        queued(&p);
+        assert!(
+            stays_for_queued(&p),
+            "the last worker left a queued job to nobody"
+        );
+        assert_eq!(p.threads.load(Ordering::SeqCst), 1);
+    }
 }
 
 #[cfg(all(test, unix))]
