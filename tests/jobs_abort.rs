@@ -33,8 +33,7 @@ fn abort_jobs_rejects_pending_jobs_with_the_error() {
     util::for_each_backend(|_kind| async {
         let done = Arc::new(AtomicUsize::new(0));
         let release = Arc::new(AtomicBool::new(false));
-        let jobs = util::held_jobs(3, &release, &done);
-        lwt::sleep(Duration::from_millis(10)).await;
+        let jobs = util::held_jobs(3, &release, &done).await;
         abort_jobs(Error::Timeout);
         for j in jobs {
             assert!(matches!(j.await.unwrap(), Err(Error::Timeout)));
@@ -57,8 +56,7 @@ fn cancel_jobs_rejects_pending_jobs_with_canceled() {
     util::for_each_backend(|_kind| async {
         let done = Arc::new(AtomicUsize::new(0));
         let release = Arc::new(AtomicBool::new(false));
-        let jobs = util::held_jobs(2, &release, &done);
-        lwt::sleep(Duration::from_millis(10)).await;
+        let jobs = util::held_jobs(2, &release, &done).await;
         cancel_jobs();
         for j in jobs {
             assert!(matches!(j.await.unwrap(), Err(Error::Canceled)));

@@ -368,25 +368,44 @@ impl tracing::Subscriber for Warnings {
     fn exit(&self, _: &tracing::span::Id) {}
 }
 
-/// Jobs that block until `release` is set, then count themselves done.
-pub fn held_jobs(
+/// `n` jobs that block until `release` is set, then count themselves done; returned once every
+/// one of them has been submitted to the jobs layer (so an `abort_jobs` or `cancel_jobs` that
+/// follows sees them all). Waiting a fixed time instead was not enough under
+/// ThreadSanitizer: starting the pool's threads there took longer than the 10 ms the tests
+/// slept, the abort came before the last jobs were submitted, and those then waited for ever
+/// behind the held workers.
+pub async fn held_jobs(
     n: usize,
     release: &std::sync::Arc<std::sync::atomic::AtomicBool>,
     done: &std::sync::Arc<std::sync::atomic::AtomicUsize>,
 ) -> Vec<lwt::JoinHandle<lwt::Result<u32>>> {
-    (0..n)
+    use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+    let submitted = std::sync::Arc::new(AtomicUsize::new(0));
+    let jobs: Vec<_> = (0..n)
         .map(|_| {
-            let (release, done) = (release.clone(), done.clone());
-            lwt::spawn(lwt::unix::run_job(
-                Some(lwt::unix::AsyncMethod::Detach),
-                move || {
-                    while !release.load(std::sync::atomic::Ordering::SeqCst) {
+            let (release, done, submitted) = (release.clone(), done.clone(), submitted.clone());
+            lwt::spawn(async move {
+                let job = lwt::unix::run_job(Some(lwt::unix::AsyncMethod::Detach), move || {
+                    while !release.load(SeqCst) {
                         std::thread::sleep(Duration::from_millis(1));
                     }
-                    done.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    done.fetch_add(1, SeqCst);
                     7u32
-                },
-            ))
+                });
+                // A job is submitted on its first poll; the loop polls one task at a time, so
+                // once the main future sees this count at `n`, every first poll has returned.
+                let mut job = std::pin::pin!(job);
+                let first = futures_lite::future::poll_once(job.as_mut()).await;
+                submitted.fetch_add(1, SeqCst);
+                match first {
+                    Some(r) => r,
+                    None => job.await,
+                }
+            })
         })
-        .collect()
+        .collect();
+    while submitted.load(SeqCst) < n {
+        lwt::sleep(Duration::from_millis(1)).await;
+    }
+    jobs
 }
