@@ -28,10 +28,13 @@ export LWT_TEST_DEADLINE_SECS=${LWT_TEST_DEADLINE_SECS:-30}
 groups=(
     "scheduler|core/src/scheduler.rs|lwt lwt-core|--lib --test runtime --test runtime_drop --test loop_fairness --test loop_ownership --test metrics --test jobs_switch --test embed --test process_fork_runtime --test process_fork_inflight"
     "timers|core/src/driver/timers.rs core/src/time.rs|lwt lwt-core|--lib --test timers --test time_ergonomics --test runtime --test runtime_drop --test metrics --test pick"
-    "driver|core/src/driver/mod.rs core/src/driver/io.rs core/src/reactor.rs|lwt lwt-core|--lib --test runtime --test fd_runtimes --test fd_abort_pending --test net_echo --test notification --test embed --test timers"
+    "driver|core/src/driver/mod.rs core/src/driver/io.rs core/src/reactor.rs|lwt lwt-core|--lib --test runtime --test fd_runtimes --test fd_abort_pending --test net_echo --test notification --test embed --test timers --test process_fork_busy --test process_fork_runtime"
     "switch|core/src/switch.rs core/src/context.rs core/src/cell.rs|lwt lwt-core|--lib --test jobs_switch --test jobs_methods --test loop_ownership --test runtime --test runtime_drop --test process_fork_runtime"
     "core-rest|core/src/notification.rs core/src/metrics.rs core/src/embed.rs core/src/fork.rs core/src/combine.rs core/src/key.rs core/src/error.rs core/src/backend.rs core/src/runtime.rs|lwt lwt-core|--lib --test notification --test metrics --test embed --test process_fork_runtime --test pick --test runtime --test runtime_drop --test backend_errors"
     "jobs|jobs/src/pool.rs jobs/src/method.rs|lwt lwt-jobs|--lib --test jobs_pool --test jobs_pool_full --test jobs_pool_wake_race --test jobs_abort --test jobs_methods --test jobs_keep_alive --test jobs_default_method --test jobs_env --test jobs_switch --test metrics --test jobs_abort_many --test process_fork --test process_fork_jobs"
+    # The ring's file operations (as jobs): run it with LWT_BACKEND=io_uring, the one backend
+    # that takes this path.
+    "kernel|jobs/src/kernel.rs|lwt lwt-jobs|--lib --test fs_ring --test fs_iovec --test fs_openfile --test fs_stat --test fs_dup --test process_fork_inflight"
     "epoll|backends/src/epoll.rs backends/src/select.rs|lwt lwt-backends|--lib --test backend_errors --test backend_select --test runtime --test fd_runtimes --test net_echo --test poll_high_fd --test loop_idle"
     "poll|backends/src/poll.rs|lwt lwt-backends|--lib --test backend_errors --test runtime --test fd_runtimes --test net_echo --test poll_high_fd --test loop_idle"
     "uring|backends/src/uring/mod.rs backends/src/uring/completions.rs|lwt lwt-backends|--lib --test backend_errors --test backend_fallback --test runtime --test fd_runtimes --test fs_ring --test net_echo --test loop_idle"
