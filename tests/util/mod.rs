@@ -322,7 +322,7 @@ pub fn with_deadline<T: Send + 'static>(
 /// warning; returns `f`'s result and the warnings.
 pub fn capture_warnings<T>(f: impl FnOnce() -> T) -> (T, Vec<String>) {
     let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let out = tracing::subscriber::with_default(Warnings(seen.clone()), f);
+    let out = tracing::subscriber::with_default(Warnings(seen.clone(), false), f);
     let seen = seen.lock().unwrap().clone();
     (out, seen)
 }
@@ -331,12 +331,22 @@ pub fn capture_warnings<T>(f: impl FnOnce() -> T) -> (T, Vec<String>) {
 /// where they go. For a child process (a process has one global subscriber).
 pub fn capture_warnings_globally() -> std::sync::Arc<std::sync::Mutex<Vec<String>>> {
     let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    tracing::subscriber::set_global_default(Warnings(seen.clone()))
+    tracing::subscriber::set_global_default(Warnings(seen.clone(), false))
         .expect("no global subscriber yet");
     seen
 }
 
-struct Warnings(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+/// [`capture_warnings`], but errors too: the message of every warning and error this thread
+/// logs while `f` runs.
+pub fn capture_reports<T>(f: impl FnOnce() -> T) -> (T, Vec<String>) {
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let out = tracing::subscriber::with_default(Warnings(seen.clone(), true), f);
+    let seen = seen.lock().unwrap().clone();
+    (out, seen)
+}
+
+/// Records warnings (and errors, with `.1` set).
+struct Warnings(std::sync::Arc<std::sync::Mutex<Vec<String>>>, bool);
 
 struct Message(String);
 
@@ -358,7 +368,8 @@ impl tracing::Subscriber for Warnings {
     fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
     fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
     fn event(&self, e: &tracing::Event<'_>) {
-        if *e.metadata().level() == tracing::Level::WARN {
+        let level = *e.metadata().level();
+        if level == tracing::Level::WARN || (self.1 && level == tracing::Level::ERROR) {
             let mut m = Message(String::new());
             e.record(&mut m);
             self.0.lock().unwrap().push(m.0);
