@@ -1,7 +1,8 @@
 //! A kernel that refuses a backend (a seccomp filter returning `EPERM`, as Docker's default
 //! profile does for `io_uring_setup`): the automatic choice falls back and says so with a
 //! `tracing` warning, an explicit choice fails with an error naming the cause and the backends
-//! this system has, and `BackendKind::available()` leaves the refused one out.
+//! this system has, and `BackendKind::available()` leaves the refused one out. A refused
+//! `epoll_pwait2` (Linux before 5.11, or a filter) leaves epoll its sub-millisecond timeouts.
 //!
 //! Each case runs in a child process (a seccomp filter cannot be removed, and the io_uring
 //! probe is made once per process).
@@ -19,7 +20,12 @@ const REFUSE: &str = "LWT_TEST_REFUSE";
 
 #[test]
 fn a_refused_backend_falls_back_when_automatic_and_fails_clearly_when_asked_for() {
-    for case in ["io_uring-auto", "io_uring-explicit", "epoll+io_uring-auto"] {
+    for case in [
+        "io_uring-auto",
+        "io_uring-explicit",
+        "epoll+io_uring-auto",
+        "epoll_pwait2",
+    ] {
         // An empty LWT_BACKEND means "unset" (the CI may run this binary with one set).
         let backend = if case.ends_with("explicit") {
             "io_uring"
@@ -42,6 +48,9 @@ fn refused_child() {
         return;
     }
     let case = std::env::var(REFUSE).unwrap();
+    if case == "epoll_pwait2" {
+        return epoll_without_pwait2();
+    }
     let mut refused = vec![libc::SYS_io_uring_setup];
     if case.starts_with("epoll") {
         refused.push(libc::SYS_epoll_create1);
@@ -109,6 +118,41 @@ fn refused_child() {
         }
         other => panic!("unknown case {other}"),
     }
+}
+
+/// A kernel (or a seccomp profile) without `epoll_pwait2`, whose timeouts are whole
+/// milliseconds: the epoll backend sees that and times its waits with a timerfd instead, so a
+/// sleep shorter than a millisecond still takes about its own length.
+fn epoll_without_pwait2() {
+    refuse_syscalls(&[libc::SYS_epoll_pwait2]);
+    let rt = Builder::new()
+        .backend(BackendKind::Epoll)
+        .build()
+        .expect("epoll without epoll_pwait2");
+    rt.block_on(async {
+        let start = std::time::Instant::now();
+        for _ in 0..100 {
+            lwt::sleep(Duration::from_micros(50)).await;
+        }
+        let took = start.elapsed();
+        // Rounded up to the millisecond, 100 sleeps take over 100 ms.
+        assert!(
+            took < Duration::from_millis(80),
+            "100 sleeps of 50 us took {took:?}"
+        );
+        // And the loop still waits for I/O.
+        let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+        let a = lwt::unix::of_unix_file_descr(a.into(), None, true).unwrap();
+        let reader = lwt::spawn(async move {
+            let mut buf = [0u8; 1];
+            lwt::unix::read(&a, &mut buf)
+                .await
+                .map(|n| buf[..n].to_vec())
+        });
+        lwt::sleep(Duration::from_millis(2)).await;
+        std::io::Write::write_all(&mut &b, b"y").unwrap();
+        assert_eq!(reader.await.unwrap().unwrap(), b"y");
+    });
 }
 
 /// Installs a seccomp filter on this thread (and the threads it starts) that makes each of

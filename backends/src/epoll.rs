@@ -370,6 +370,63 @@ mod tests {
         }
     }
 
+    /// The kernel's release as (major, minor), from `uname`.
+    fn kernel() -> (u32, u32) {
+        let u = rustix::system::uname();
+        let r = u.release().to_string_lossy();
+        let mut parts = r
+            .split(|c: char| !c.is_ascii_digit())
+            .map(|p| p.parse().unwrap_or(0));
+        (parts.next().unwrap_or(0), parts.next().unwrap_or(0))
+    }
+
+    /// Linux 5.11 has `epoll_pwait2`: no timerfd is made, and no second system call per
+    /// timed wait. (A kernel or a seccomp filter that refuses it gets the timerfd instead:
+    /// `tests/backend_fallback.rs` refuses it in a child process.)
+    #[test]
+    fn a_kernel_with_epoll_pwait2_needs_no_timerfd() {
+        if kernel() < (5, 11) {
+            return;
+        }
+        let b = Epoll::new().unwrap();
+        assert!(b.timer.is_none(), "a timerfd on Linux {:?}", kernel());
+        let before = b.calls.load(Ordering::Relaxed);
+        waits(&b, 3, Duration::from_micros(50));
+        assert_eq!(
+            b.calls.load(Ordering::Relaxed) - before,
+            3,
+            "one call per wait"
+        );
+    }
+
+    /// Every descriptor an instance owns is close-on-exec (a program the loop starts must not
+    /// inherit them), and the wake-up and timer descriptors are non-blocking (the loop reads
+    /// them only to reset them).
+    #[test]
+    fn every_descriptor_is_close_on_exec_and_the_wake_up_and_timer_non_blocking() {
+        use rustix::io::{fcntl_getfd, FdFlags};
+        let nonblocking = |fd: &OwnedFd| {
+            rustix::fs::fcntl_getfl(fd)
+                .unwrap()
+                .contains(rustix::fs::OFlags::NONBLOCK)
+        };
+        for b in [Epoll::new().unwrap(), Epoll::with_timerfd().unwrap()] {
+            let mut fds = vec![("epoll", &b.epfd), ("wake-up", &b.wake)];
+            if let Some(t) = &b.timer {
+                fds.push(("timer", t));
+            }
+            for (what, fd) in fds {
+                assert!(
+                    fcntl_getfd(fd).unwrap().contains(FdFlags::CLOEXEC),
+                    "the {what} descriptor is inherited by exec"
+                );
+                if what != "epoll" {
+                    assert!(nonblocking(fd), "the {what} descriptor blocks");
+                }
+            }
+        }
+    }
+
     #[test]
     fn notify_wakes_a_wait_without_reporting_anything() {
         let b = Epoll::new().unwrap();
