@@ -39,3 +39,29 @@ fn a_writable_socket_with_a_pending_read_does_not_keep_the_loop_awake() {
         }
     });
 }
+
+/// With no timer armed the loop blocks until something happens, however long that is: a read
+/// that another thread satisfies after 50 ms costs a turn or two, not one per millisecond
+/// (a "no timeout" passed to the backend as a short one would poll).
+#[test]
+fn a_loop_with_no_timer_blocks_until_woken() {
+    util::for_each_backend(|kind| async move {
+        let (a, b) = UnixStream::pair().unwrap();
+        let a = of_unix_file_descr(a.into(), None, true).unwrap();
+        let before = lwt::Handle::current().metrics();
+        let writer = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            std::io::Write::write_all(&mut &b, b"x").unwrap();
+            b
+        });
+        let mut buf = [0u8; 1];
+        assert_eq!(read(&a, &mut buf).await.unwrap(), 1);
+        let after = lwt::Handle::current().metrics();
+        let turns = after.turns - before.turns;
+        assert!(
+            turns < 10,
+            "{kind}: {turns} turns for one read that waited 50 ms"
+        );
+        drop(writer.join().unwrap());
+    });
+}
