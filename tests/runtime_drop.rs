@@ -91,3 +91,42 @@ fn a_runtime_dropped_on_another_thread_drops_its_local_tasks_at_home_and_does_no
         );
     }
 }
+
+/// A descriptor that outlives the runtimes it waited in does not keep them alive: each
+/// runtime's own descriptors (its backend's) are freed when it is dropped, while the
+/// descriptor, registered in it, lives on and works in the next one.
+#[test]
+fn a_descriptor_that_outlives_its_runtimes_keeps_none_of_them_alive() {
+    for kind in util::backends() {
+        let _d = util::deadline(
+            format!("{} on {}", util::test_name(), kind.name()),
+            util::DEADLINE,
+        );
+        util::runtime(kind).block_on(async { run_job(None, || ()).await.unwrap() });
+        let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+        let a = of_unix_file_descr(a.into(), None, true).unwrap();
+        let before = util::open_fds();
+        for i in 0..10u8 {
+            let rt = util::runtime(kind);
+            rt.block_on(async {
+                let mut w = b.try_clone().unwrap();
+                let writer = std::thread::spawn(move || {
+                    std::thread::sleep(Duration::from_millis(2));
+                    std::io::Write::write_all(&mut w, &[i]).unwrap();
+                });
+                let mut buf = [0u8; 1];
+                assert_eq!(read(&a, &mut buf).await.unwrap(), 1, "{kind}");
+                assert_eq!(buf[0], i);
+                writer.join().unwrap();
+            });
+            drop(rt);
+        }
+        assert!(
+            util::eventually(Duration::from_secs(5), || util::open_fds() <= before),
+            "{kind}: the dropped runtimes' descriptors leaked: {} before, {} after",
+            before,
+            util::open_fds()
+        );
+        drop(a);
+    }
+}
