@@ -1,0 +1,97 @@
+//! Operations waiting on a descriptor whose other end goes away are woken with the outcome the
+//! system call gives, on every backend: a read on an empty pipe gets end of file when the
+//! last writer closes (the kernel reports a hang-up only, not readable), a write on a full
+//! pipe gets `EPIPE` when the reader closes (an error report), and a read on a socket whose
+//! peer resets the connection gets `ECONNRESET`. A backend that mistook any of these reports
+//! for "nothing happened" would leave the operation waiting for ever.
+#![cfg(unix)]
+mod util;
+
+use lwt::unix::*;
+use std::time::Duration;
+
+#[test]
+fn a_read_waiting_on_a_pipe_ends_when_the_writer_closes() {
+    util::for_each_backend(|kind| async move {
+        let (r, w) = pipe().unwrap();
+        let reader = lwt::spawn(async move {
+            let mut buf = [0u8; 8];
+            read(&r, &mut buf).await
+        });
+        lwt::sleep(Duration::from_millis(5)).await; // the read waits
+        close(&w).await.unwrap();
+        let got = lwt::unix::with_timeout(Duration::from_secs(5), reader)
+            .await
+            .unwrap_or_else(|_| panic!("{kind}: the read never saw the writer close"));
+        assert_eq!(got.unwrap(), 0, "{kind}: end of file");
+    });
+}
+
+#[test]
+fn a_write_waiting_on_a_full_pipe_fails_when_the_reader_closes() {
+    util::for_each_backend(|kind| async move {
+        let (r, w) = pipe().unwrap();
+        // Fill the pipe until a write would block.
+        let chunk = vec![0u8; 65536];
+        loop {
+            match lwt::unix::with_timeout(Duration::from_millis(20), write(&w, &chunk)).await {
+                Ok(n) => assert!(n > 0),
+                Err(lwt::Error::Timeout) => break, // it waits: the pipe is full
+                Err(e) => panic!("{kind}: filling the pipe: {e:?}"),
+            }
+        }
+        let writer = lwt::spawn(async move { write(&w, b"more").await });
+        lwt::sleep(Duration::from_millis(5)).await; // the write waits
+        close(&r).await.unwrap();
+        let got = lwt::unix::with_timeout(Duration::from_secs(5), writer)
+            .await
+            .unwrap_or_else(|_| panic!("{kind}: the write never saw the reader close"));
+        let e = got.expect_err("a write into a pipe with no reader");
+        assert_eq!(e.errno(), Some(libc::EPIPE), "{kind}: {e:?}");
+    });
+}
+
+#[test]
+fn a_read_waiting_on_a_socket_fails_when_the_peer_resets() {
+    util::for_each_backend(|kind| async move {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let peer = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (s, _) = l.accept().unwrap();
+        s.set_nonblocking(true).unwrap();
+        let s = of_unix_file_descr(s.into(), None, true).unwrap();
+        let reader = lwt::spawn(async move {
+            let mut buf = [0u8; 8];
+            read(&s, &mut buf).await
+        });
+        lwt::sleep(Duration::from_millis(5)).await; // the read waits
+                                                    // SO_LINGER with a zero timeout: closing sends a reset, not a FIN.
+        let peer = with_linger_zero(peer);
+        drop(peer);
+        let got = lwt::unix::with_timeout(Duration::from_secs(5), reader)
+            .await
+            .unwrap_or_else(|_| panic!("{kind}: the read never saw the reset"));
+        let e = got.expect_err("a read on a reset connection");
+        assert_eq!(e.errno(), Some(libc::ECONNRESET), "{kind}: {e:?}");
+    });
+}
+
+/// Sets `SO_LINGER` to {on, 0 s} on `s`.
+fn with_linger_zero(s: std::net::TcpStream) -> std::net::TcpStream {
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: `s` is an open socket for the call; the option value is a valid `linger` of the
+    // size passed.
+    let r = unsafe {
+        libc::setsockopt(
+            std::os::fd::AsRawFd::as_raw_fd(&s),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            &linger as *const libc::linger as *const libc::c_void,
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(r, 0, "SO_LINGER: {}", std::io::Error::last_os_error());
+    s
+}
