@@ -1,14 +1,55 @@
-//! Operations waiting on a descriptor whose other end goes away are woken with the outcome the
-//! system call gives, on every backend: a read on an empty pipe gets end of file when the
-//! last writer closes (the kernel reports a hang-up only, not readable), a write on a full
-//! pipe gets `EPIPE` when the reader closes (an error report), and a read on a socket whose
-//! peer resets the connection gets `ECONNRESET`. A backend that mistook any of these reports
-//! for "nothing happened" would leave the operation waiting for ever.
+//! Operations waiting on a descriptor are woken by what happens at its other end, with the
+//! outcome the system call then gives, on every backend:
+//! - a write waiting on a full pipe completes when the reader drains it (writability alone:
+//!   the write end never becomes readable);
+//! - a read on an empty pipe gets end of file when the last writer closes (the kernel reports
+//!   a hang-up only, not readable);
+//! - a write on a full pipe gets `EPIPE` when the reader closes (an error report);
+//! - a read on a socket whose peer resets the connection gets `ECONNRESET`.
+//!
+//! A backend or reactor that mistook any of these reports for "nothing happened", or woke the
+//! wrong direction, would leave the operation waiting for ever.
 #![cfg(unix)]
 mod util;
 
 use lwt::unix::*;
 use std::time::Duration;
+
+/// Fills `w`'s pipe until a write would wait.
+async fn fill(w: &FileDescr) {
+    let chunk = vec![0u8; 65536];
+    loop {
+        match lwt::unix::with_timeout(Duration::from_millis(20), write(w, &chunk)).await {
+            Ok(n) => assert!(n > 0),
+            Err(lwt::Error::Timeout) => break, // it waits: the pipe is full
+            Err(e) => panic!("filling the pipe: {e:?}"),
+        }
+    }
+}
+
+#[test]
+fn a_write_waiting_on_a_full_pipe_completes_when_the_reader_drains_it() {
+    util::for_each_backend(|kind| async move {
+        let (r, w) = pipe().unwrap();
+        fill(&w).await;
+        let writer = lwt::spawn(async move { write(&w, b"more").await });
+        lwt::sleep(Duration::from_millis(5)).await; // the write waits
+                                                    // Another thread drains the pipe with plain reads.
+        let raw = unix_file_descr(&r);
+        let drainer = std::thread::spawn(move || {
+            let mut buf = vec![0u8; 65536];
+            // SAFETY: `r` stays open until the thread is joined; a read into a local buffer.
+            let n = unsafe { libc::read(raw, buf.as_mut_ptr().cast(), buf.len()) };
+            assert!(n > 0);
+        });
+        let got = lwt::unix::with_timeout(Duration::from_secs(5), writer)
+            .await
+            .unwrap_or_else(|_| panic!("{kind}: the write never saw the pipe drained"));
+        assert_eq!(got.unwrap(), 4, "{kind}");
+        drainer.join().unwrap();
+        drop(r);
+    });
+}
 
 #[test]
 fn a_read_waiting_on_a_pipe_ends_when_the_writer_closes() {
@@ -31,15 +72,7 @@ fn a_read_waiting_on_a_pipe_ends_when_the_writer_closes() {
 fn a_write_waiting_on_a_full_pipe_fails_when_the_reader_closes() {
     util::for_each_backend(|kind| async move {
         let (r, w) = pipe().unwrap();
-        // Fill the pipe until a write would block.
-        let chunk = vec![0u8; 65536];
-        loop {
-            match lwt::unix::with_timeout(Duration::from_millis(20), write(&w, &chunk)).await {
-                Ok(n) => assert!(n > 0),
-                Err(lwt::Error::Timeout) => break, // it waits: the pipe is full
-                Err(e) => panic!("{kind}: filling the pipe: {e:?}"),
-            }
-        }
+        fill(&w).await;
         let writer = lwt::spawn(async move { write(&w, b"more").await });
         lwt::sleep(Duration::from_millis(5)).await; // the write waits
         close(&r).await.unwrap();
