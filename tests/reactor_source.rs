@@ -1,0 +1,75 @@
+//! `lwt_core::reactor::Source`, the readiness of one descriptor, seen from outside: it names its
+//! descriptor, registers nothing until an operation has to wait, and says whether it is
+//! registered with the runtime the calling thread is in, on every backend.
+#![cfg(unix)]
+mod util;
+
+use lwt_core::reactor::{Direction, Source};
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, AsRawFd};
+use std::os::unix::net::UnixStream;
+use std::time::Duration;
+
+/// A read through `src` that has to wait (another thread writes after a moment).
+async fn read_that_waits(src: &Source, b: &UnixStream, a: &UnixStream) {
+    let mut a = a.try_clone().unwrap();
+    let writer = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(5));
+        a.write_all(b"x").unwrap();
+    });
+    let mut buf = [0u8; 1];
+    let n = src
+        .op(Direction::Read, || {
+            (&*b)
+                .read(&mut buf)
+                .map_err(|e| lwt_core::Error::from_io(e, "read", ""))
+        })
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    writer.join().unwrap();
+}
+
+#[test]
+fn a_source_names_its_descriptor_and_knows_where_it_is_registered() {
+    for kind in util::backends() {
+        let _d = util::deadline(format!("{} on {kind}", util::test_name()), util::DEADLINE);
+        let (a, b) = UnixStream::pair().unwrap();
+        b.set_nonblocking(true).unwrap();
+        let src = Source::new(b.as_fd());
+        assert_eq!(src.as_raw(), b.as_raw_fd(), "{kind}");
+        assert!(format!("{src:?}").contains(&b.as_raw_fd().to_string()));
+        // Outside any runtime: registered nowhere.
+        assert!(!src.is_registered_here());
+        let first = util::runtime(kind);
+        first.block_on(async {
+            assert!(
+                !src.is_registered_here(),
+                "{kind}: registered before any wait"
+            );
+            read_that_waits(&src, &b, &a).await;
+            assert!(
+                src.is_registered_here(),
+                "{kind}: not registered after a wait"
+            );
+        });
+        // A second runtime, the first still alive: not registered there until it waits there.
+        let second = util::runtime(kind);
+        second.block_on(async {
+            assert!(
+                !src.is_registered_here(),
+                "{kind}: the first runtime's registration counted"
+            );
+            read_that_waits(&src, &b, &a).await;
+            assert!(
+                src.is_registered_here(),
+                "{kind}: not registered in the second runtime"
+            );
+        });
+        // And the first still has its own.
+        first.block_on(async { assert!(src.is_registered_here(), "{kind}") });
+        drop(first);
+        second.block_on(async { assert!(src.is_registered_here(), "{kind}") });
+        assert!(!src.is_registered_here());
+    }
+}
