@@ -181,6 +181,49 @@ fn dup2_onto_a_watched_descriptor_watches_the_new_file() {
     });
 }
 
+/// As above, with the socket already watched when the data and the close arrive (a read was
+/// waiting): the one report that brings both is the last edge the socket will ever give, so
+/// the reactor must remember the hang-up, not only the readiness.
+#[test]
+fn a_short_read_followed_by_end_of_file_ends_when_both_arrive_while_watched() {
+    util::for_each_backend(|kind| async move {
+        for round in 0..20 {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let (go, went) = std::sync::mpsc::channel::<()>();
+            let addr = l.local_addr().unwrap();
+            let peer = std::thread::spawn(move || {
+                let mut s = std::net::TcpStream::connect(addr).unwrap();
+                went.recv().unwrap();
+                s.write_all(b"last words").unwrap();
+            }); // closed at once
+            let (c, _) = l.accept().unwrap();
+            c.set_nonblocking(true).unwrap();
+            let c = of_unix_file_descr(c.into(), None, true).unwrap();
+            let reader = {
+                let c = c.clone();
+                lwt::spawn(async move {
+                    let mut buf = [0u8; 64];
+                    let mut got = Vec::new();
+                    loop {
+                        match read(&c, &mut buf).await.unwrap() {
+                            0 => break got,
+                            n => got.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                })
+            };
+            lwt::sleep(Duration::from_millis(2)).await; // the first read waits
+            go.send(()).unwrap();
+            peer.join().unwrap();
+            let got = lwt::unix::with_timeout(Duration::from_secs(5), reader)
+                .await
+                .unwrap_or_else(|_| panic!("{kind}, round {round}: end of file never came"));
+            assert_eq!(got, b"last words");
+            close(&c).await.unwrap();
+        }
+    });
+}
+
 #[test]
 fn a_short_read_followed_by_end_of_file_ends() {
     // The data and the peer's close arrive in one readiness report; the short read that takes
