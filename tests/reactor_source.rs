@@ -73,3 +73,25 @@ fn a_source_names_its_descriptor_and_knows_where_it_is_registered() {
         assert!(!src.is_registered_here());
     }
 }
+
+/// A regular file, which epoll refuses to watch (`EPERM`), is always ready: an operation on it
+/// runs and completes instead of failing to register, on every backend.
+#[test]
+fn an_operation_on_a_regular_file_completes_where_the_backend_cannot_watch_it() {
+    util::for_each_backend(|kind| async move {
+        let path = std::env::temp_dir().join(format!("lwt-reactor-source-{}", std::process::id()));
+        std::fs::write(&path, b"file bytes").unwrap();
+        let f = std::fs::File::open(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        let src = Source::new(f.as_fd());
+        let mut buf = [0u8; 32];
+        let n = src
+            .op(Direction::Read, || {
+                (&f).read(&mut buf)
+                    .map_err(|e| lwt_core::Error::from_io(e, "read", ""))
+            })
+            .await
+            .unwrap_or_else(|e| panic!("{kind}: {e:?}"));
+        assert_eq!(&buf[..n], b"file bytes");
+    });
+}

@@ -397,6 +397,9 @@ mod tests {
             3,
             "one call per wait"
         );
+        // What the metrics report.
+        assert_eq!(b.syscalls(), Some(b.calls.load(Ordering::Relaxed)));
+        assert!(b.syscalls() >= Some(3));
     }
 
     /// Every descriptor an instance owns is close-on-exec (a program the loop starts must not
