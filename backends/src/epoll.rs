@@ -414,18 +414,32 @@ mod tests {
                 .contains(rustix::fs::OFlags::NONBLOCK)
         };
         for b in [Epoll::new().unwrap(), Epoll::with_timerfd().unwrap()] {
-            let mut fds = vec![("epoll", &b.epfd), ("wake-up", &b.wake)];
-            if let Some(t) = &b.timer {
-                fds.push(("timer", t));
-            }
-            for (what, fd) in fds {
-                assert!(
-                    fcntl_getfd(fd).unwrap().contains(FdFlags::CLOEXEC),
-                    "the {what} descriptor is inherited by exec"
-                );
-                if what != "epoll" {
-                    assert!(nonblocking(fd), "the {what} descriptor blocks");
+            // As made, and as made afresh by `after_fork` (which works in the parent too).
+            for when in ["new", "after fork"] {
+                if when == "after fork" {
+                    b.after_fork().unwrap();
                 }
+                let mut fds = vec![("epoll", &b.epfd), ("wake-up", &b.wake)];
+                if let Some(t) = &b.timer {
+                    fds.push(("timer", t));
+                }
+                for (what, fd) in fds {
+                    assert!(
+                        fcntl_getfd(fd).unwrap().contains(FdFlags::CLOEXEC),
+                        "{when}: the {what} descriptor is inherited by exec"
+                    );
+                    if what != "epoll" {
+                        assert!(nonblocking(fd), "{when}: the {what} descriptor blocks");
+                    }
+                }
+                // The new instance still wakes and times out.
+                b.notify().unwrap();
+                let mut events = Events::with_capacity(8);
+                let start = Instant::now();
+                b.wait(&mut events, Some(Duration::from_secs(10))).unwrap();
+                assert!(start.elapsed() < Duration::from_secs(5), "{when}: notify lost");
+                let took = waits(&b, 20, Duration::from_micros(50));
+                assert!(took < Duration::from_millis(100), "{when}: {took:?}");
             }
         }
     }
