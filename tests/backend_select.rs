@@ -50,6 +50,8 @@ fn lwt_backend_env_is_honoured_and_checked() {
         .map(|k| (k.name(), k.name()))
         .collect();
     cases.push(("bogus", "error"));
+    // Empty means unset: the automatic choice.
+    cases.push(("", BackendKind::best().name()));
     for (value, expect) in cases {
         let out = std::process::Command::new(&exe)
             .args([
