@@ -95,3 +95,46 @@ fn an_operation_on_a_regular_file_completes_where_the_backend_cannot_watch_it() 
         assert_eq!(&buf[..n], b"file bytes");
     });
 }
+
+/// Closing a source (or dropping it) deregisters it: the runtime's registration count goes
+/// back, a closed source says so, and an operation that would have to wait on it fails with
+/// `Closed` instead of waiting.
+#[test]
+fn closing_or_dropping_a_source_deregisters_it() {
+    util::for_each_backend(|kind| async move {
+        let registrations = || lwt::Handle::current().metrics().registrations;
+        let before = registrations();
+        let (a, b) = UnixStream::pair().unwrap();
+        b.set_nonblocking(true).unwrap();
+        // Dropped.
+        {
+            let src = Source::new(b.as_fd());
+            read_that_waits(&src, &b, &a).await;
+            assert_eq!(registrations(), before + 1, "{kind}");
+        }
+        assert_eq!(
+            registrations(),
+            before,
+            "{kind}: a dropped source stayed registered"
+        );
+        // Closed.
+        let src = Source::new(b.as_fd());
+        read_that_waits(&src, &b, &a).await;
+        assert!(!src.is_closed());
+        src.close();
+        assert!(src.is_closed(), "{kind}");
+        assert_eq!(
+            registrations(),
+            before,
+            "{kind}: a closed source stayed registered"
+        );
+        let mut buf = [0u8; 1];
+        let r = src
+            .op(Direction::Read, || {
+                (&b).read(&mut buf)
+                    .map_err(|e| lwt_core::Error::from_io(e, "read", ""))
+            })
+            .await;
+        assert!(matches!(r, Err(lwt_core::Error::Closed)), "{kind}: {r:?}");
+    });
+}

@@ -437,7 +437,10 @@ mod tests {
                 let mut events = Events::with_capacity(8);
                 let start = Instant::now();
                 b.wait(&mut events, Some(Duration::from_secs(10))).unwrap();
-                assert!(start.elapsed() < Duration::from_secs(5), "{when}: notify lost");
+                assert!(
+                    start.elapsed() < Duration::from_secs(5),
+                    "{when}: notify lost"
+                );
                 let took = waits(&b, 20, Duration::from_micros(50));
                 assert!(took < Duration::from_millis(100), "{when}: {took:?}");
             }
