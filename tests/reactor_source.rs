@@ -138,3 +138,29 @@ fn closing_or_dropping_a_source_deregisters_it() {
         assert!(matches!(r, Err(lwt_core::Error::Closed)), "{kind}: {r:?}");
     });
 }
+
+/// An operation interrupted by a signal (`EINTR`) is tried again at once, as Lwt's
+/// `wrap_syscall` does: the caller never sees the interruption.
+#[test]
+fn an_interrupted_operation_is_tried_again() {
+    util::for_each_backend(|kind| async move {
+        let (_a, b) = UnixStream::pair().unwrap();
+        let src = Source::new(b.as_fd());
+        let mut calls = 0;
+        let r = src
+            .op(Direction::Read, || {
+                calls += 1;
+                if calls < 3 {
+                    Err(lwt_core::Error::from_io(
+                        std::io::Error::from_raw_os_error(libc::EINTR),
+                        "read",
+                        "",
+                    ))
+                } else {
+                    Ok(calls)
+                }
+            })
+            .await;
+        assert_eq!(r.unwrap_or_else(|e| panic!("{kind}: {e:?}")), 3);
+    });
+}
