@@ -419,3 +419,35 @@ impl Backend for AnyBackend {
         dispatch!(self, b => b.completions())
     }
 }
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+
+    /// The causes a kernel or sandbox gives for a refused backend carry their errno's name,
+    /// which the OS's message leaves out ("Operation not permitted" says nothing of EPERM);
+    /// other errors keep their message as it is.
+    #[test]
+    fn a_refusal_names_its_errno_once() {
+        for (errno, name) in [
+            (libc::EPERM, "EPERM"),
+            (libc::ENOSYS, "ENOSYS"),
+            (libc::ENOMEM, "ENOMEM"),
+            (libc::EINVAL, "EINVAL"),
+            (libc::EOPNOTSUPP, "EOPNOTSUPP"),
+            (libc::EMFILE, "EMFILE"),
+            (libc::ENFILE, "ENFILE"),
+        ] {
+            let e = io::Error::from_raw_os_error(errno);
+            let c = cause(&e);
+            assert_eq!(c, format!("{e} ({name})"));
+            assert_eq!(c.matches(name).count(), 1, "{c}");
+        }
+        // An error that is no OS error keeps its message.
+        let e = io::Error::other("refused by policy");
+        assert_eq!(cause(&e), "refused by policy");
+        // An errno without a name here: the OS's message only.
+        let e = io::Error::from_raw_os_error(libc::EACCES);
+        assert_eq!(cause(&e), e.to_string());
+    }
+}
