@@ -164,3 +164,106 @@ fn an_interrupted_operation_is_tried_again() {
         assert_eq!(r.unwrap_or_else(|e| panic!("{kind}: {e:?}")), 3);
     });
 }
+
+/// Counts how often it is woken; its `Arc`'s count says who still holds it.
+struct CountingWake(std::sync::atomic::AtomicUsize);
+
+impl std::task::Wake for CountingWake {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// A waiting operation that is dropped takes its waker out of the registration: nothing keeps
+/// it (or what it would wake) alive, and no later readiness wakes it.
+#[test]
+fn a_dropped_waiting_operation_releases_its_waker() {
+    use std::future::Future;
+    use std::sync::Arc;
+    util::for_each_backend(|kind| async move {
+        let (a, b) = UnixStream::pair().unwrap();
+        b.set_nonblocking(true).unwrap();
+        let src = Source::new(b.as_fd());
+        let counter = Arc::new(CountingWake(Default::default()));
+        {
+            let mut buf = [0u8; 1];
+            let mut fut = std::pin::pin!(src.op(Direction::Read, || {
+                (&b).read(&mut buf)
+                    .map_err(|e| lwt_core::Error::from_io(e, "read", ""))
+            }));
+            let waker = std::task::Waker::from(counter.clone());
+            let mut cx = std::task::Context::from_waker(&waker);
+            assert!(fut.as_mut().poll(&mut cx).is_pending(), "{kind}");
+            assert!(
+                Arc::strong_count(&counter) > 2,
+                "{kind}: the waker was not kept"
+            );
+        }
+        assert_eq!(
+            Arc::strong_count(&counter),
+            1,
+            "{kind}: a dropped operation's waker is still held"
+        );
+        // Readiness now wakes nobody.
+        (&a).write_all(b"x").unwrap();
+        lwt::sleep(Duration::from_millis(5)).await;
+        assert_eq!(
+            counter.0.load(std::sync::atomic::Ordering::SeqCst),
+            0,
+            "{kind}"
+        );
+    });
+}
+
+/// An operation that started waiting in one runtime and is then driven by another (the
+/// future moved) waits in the second: its registration with the first is forgotten.
+#[test]
+fn a_waiting_operation_moved_to_another_runtime_completes_there() {
+    for kind in util::backends() {
+        let _d = util::deadline(format!("{} on {kind}", util::test_name()), util::DEADLINE);
+        let (a, b) = UnixStream::pair().unwrap();
+        b.set_nonblocking(true).unwrap();
+        let b = std::sync::Arc::new(b);
+        let src = std::sync::Arc::new(Source::new(b.as_fd()));
+        let op = {
+            let (src, b) = (src.clone(), b.clone());
+            async move {
+                let mut buf = [0u8; 1];
+                src.op(Direction::Read, || {
+                    (&*b)
+                        .read(&mut buf)
+                        .map_err(|e| lwt_core::Error::from_io(e, "read", ""))
+                })
+                .await
+            }
+        };
+        let mut op = Box::pin(op);
+        let first = util::runtime(kind);
+        first.block_on(async {
+            assert!(futures_lite::future::poll_once(op.as_mut()).await.is_none());
+        });
+        let second = util::runtime(kind);
+        let writer = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(10));
+            (&a).write_all(b"x").unwrap();
+            a
+        });
+        // Woken by the write (10 ms), not found done by a later poll: well within 3 s.
+        let start = std::time::Instant::now();
+        let got = second.block_on(async {
+            lwt::unix::with_timeout(Duration::from_secs(3), async { Ok(op.await) }).await
+        });
+        assert_eq!(
+            got.unwrap_or_else(|e| panic!("{kind}: the moved read never completed: {e}"))
+                .unwrap(),
+            1
+        );
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "{kind}: the moved read was not woken by the write ({:?})",
+            start.elapsed()
+        );
+        drop(writer.join().unwrap());
+        drop(first);
+    }
+}
