@@ -424,6 +424,18 @@ impl Backend for AnyBackend {
 mod tests {
     use super::*;
 
+    /// A kind prints as the name `LWT_BACKEND` takes, and one this system has parses back
+    /// from it.
+    #[test]
+    fn a_kind_prints_as_its_name() {
+        for kind in BackendKind::ALL {
+            assert_eq!(kind.to_string(), kind.name());
+        }
+        for kind in BackendKind::available() {
+            assert_eq!(kind.name().parse::<BackendKind>().unwrap(), kind);
+        }
+    }
+
     /// The causes a kernel or sandbox gives for a refused backend carry their errno's name,
     /// which the OS's message leaves out ("Operation not permitted" says nothing of EPERM);
     /// other errors keep their message as it is.
