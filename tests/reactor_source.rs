@@ -175,7 +175,8 @@ impl std::task::Wake for CountingWake {
 }
 
 /// A waiting operation that is dropped takes its waker out of the registration: nothing keeps
-/// it (or what it would wake) alive, and no later readiness wakes it.
+/// it (or what it would wake) alive, and no later readiness wakes it. Polled again meanwhile
+/// (with the same waker, then another task's), it holds one registration, not one per poll.
 #[test]
 fn a_dropped_waiting_operation_releases_its_waker() {
     use std::future::Future;
@@ -185,6 +186,7 @@ fn a_dropped_waiting_operation_releases_its_waker() {
         b.set_nonblocking(true).unwrap();
         let src = Source::new(b.as_fd());
         let counter = Arc::new(CountingWake(Default::default()));
+        let other = Arc::new(CountingWake(Default::default()));
         {
             let mut buf = [0u8; 1];
             let mut fut = std::pin::pin!(src.op(Direction::Read, || {
@@ -193,15 +195,33 @@ fn a_dropped_waiting_operation_releases_its_waker() {
             }));
             let waker = std::task::Waker::from(counter.clone());
             let mut cx = std::task::Context::from_waker(&waker);
-            assert!(fut.as_mut().poll(&mut cx).is_pending(), "{kind}");
-            assert!(
-                Arc::strong_count(&counter) > 2,
-                "{kind}: the waker was not kept"
+            for _ in 0..3 {
+                assert!(fut.as_mut().poll(&mut cx).is_pending(), "{kind}");
+            }
+            assert_eq!(
+                Arc::strong_count(&counter),
+                3,
+                "{kind}: one copy kept, not one per poll"
+            );
+            let waker2 = std::task::Waker::from(other.clone());
+            let mut cx2 = std::task::Context::from_waker(&waker2);
+            for _ in 0..3 {
+                assert!(fut.as_mut().poll(&mut cx2).is_pending(), "{kind}");
+            }
+            assert_eq!(
+                Arc::strong_count(&counter),
+                2,
+                "{kind}: the first waker was kept"
+            );
+            assert_eq!(
+                Arc::strong_count(&other),
+                3,
+                "{kind}: the new waker was not kept"
             );
         }
         assert_eq!(
-            Arc::strong_count(&counter),
-            1,
+            (Arc::strong_count(&counter), Arc::strong_count(&other)),
+            (1, 1),
             "{kind}: a dropped operation's waker is still held"
         );
         // Readiness now wakes nobody.
@@ -209,6 +229,11 @@ fn a_dropped_waiting_operation_releases_its_waker() {
         lwt::sleep(Duration::from_millis(5)).await;
         assert_eq!(
             counter.0.load(std::sync::atomic::Ordering::SeqCst),
+            0,
+            "{kind}"
+        );
+        assert_eq!(
+            other.0.load(std::sync::atomic::Ordering::SeqCst),
             0,
             "{kind}"
         );
