@@ -42,12 +42,22 @@ fn a_writable_socket_with_a_pending_read_does_not_keep_the_loop_awake() {
 
 /// With no timer armed the loop blocks until something happens, however long that is: a read
 /// that another thread satisfies after 50 ms costs a turn or two, not one per millisecond
-/// (a "no timeout" passed to the backend as a short one would poll).
+/// (a "no timeout" passed to the backend as a short one would poll, and so would a wake-up
+/// channel left full).
 #[test]
 fn a_loop_with_no_timer_blocks_until_woken() {
     util::for_each_backend(|kind| async move {
         let (a, b) = UnixStream::pair().unwrap();
         let a = of_unix_file_descr(a.into(), None, true).unwrap();
+        // A wake-up from another thread first: its channel must be emptied, or a
+        // level-triggered backend would find it ready at every later wait.
+        let h = lwt::Handle::current();
+        let spawner = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(10));
+            h.spawn(async { 5 }) // the loop sleeps (below): this wakes it
+        });
+        lwt::sleep(Duration::from_millis(30)).await;
+        assert_eq!(spawner.join().unwrap().await.unwrap(), 5);
         let before = lwt::Handle::current().metrics();
         let writer = std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(50));
