@@ -128,3 +128,91 @@ fn with_linger_zero(s: std::net::TcpStream) -> std::net::TcpStream {
     assert_eq!(r, 0, "SO_LINGER: {}", std::io::Error::last_os_error());
     s
 }
+
+/// Several operations waiting on one descriptor in the same direction are each woken: three
+/// readers of one socket each get one of three bytes written one at a time.
+#[test]
+fn every_reader_waiting_on_one_descriptor_is_woken() {
+    util::for_each_backend(|kind| async move {
+        let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+        let a = of_unix_file_descr(a.into(), None, true).unwrap();
+        let readers: Vec<_> = (0..3)
+            .map(|_| {
+                let a = a.clone();
+                lwt::spawn(async move {
+                    let mut buf = [0u8; 1];
+                    read(&a, &mut buf).await.map(|_| buf[0])
+                })
+            })
+            .collect();
+        lwt::sleep(Duration::from_millis(5)).await; // all three wait
+        for byte in [1u8, 2, 3] {
+            std::io::Write::write_all(&mut &b, &[byte]).unwrap();
+            lwt::sleep(Duration::from_millis(5)).await;
+        }
+        let mut got = Vec::new();
+        for r in readers {
+            let b = lwt::unix::with_timeout(Duration::from_secs(5), r)
+                .await
+                .unwrap_or_else(|_| panic!("{kind}: a reader was never woken"));
+            got.push(b.unwrap());
+        }
+        got.sort();
+        assert_eq!(got, [1, 2, 3], "{kind}");
+    });
+}
+
+/// A read and a write waiting on one socket at once: the report that wakes the reader (the
+/// peer sent something) must leave the writer watched, so that the peer draining the socket
+/// later wakes it (a oneshot backend stops watching a source once it reports it).
+#[test]
+fn a_writer_waiting_beside_a_woken_reader_stays_watched() {
+    util::for_each_backend(|kind| async move {
+        let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+        let a = of_unix_file_descr(a.into(), None, true).unwrap();
+        // Fill a's send buffer until a write waits.
+        let chunk = vec![7u8; 65536];
+        let mut sent = 0usize;
+        loop {
+            match lwt::unix::with_timeout(Duration::from_millis(20), write(&a, &chunk)).await {
+                Ok(n) => sent += n,
+                Err(lwt::Error::Timeout) => break,
+                Err(e) => panic!("{kind}: filling: {e:?}"),
+            }
+        }
+        let reader = {
+            let a = a.clone();
+            lwt::spawn(async move {
+                let mut buf = [0u8; 1];
+                read(&a, &mut buf).await.map(|_| buf[0])
+            })
+        };
+        let writer = {
+            let a = a.clone();
+            lwt::spawn(async move { write(&a, b"tail").await })
+        };
+        lwt::sleep(Duration::from_millis(5)).await; // both wait
+                                                    // The peer sends a byte: the reader is woken, the writer still waits.
+        std::io::Write::write_all(&mut &b, &[9]).unwrap();
+        let got = lwt::unix::with_timeout(Duration::from_secs(5), reader)
+            .await
+            .unwrap_or_else(|_| panic!("{kind}: the reader was never woken"));
+        assert_eq!(got.unwrap(), 9);
+        lwt::sleep(Duration::from_millis(5)).await;
+        assert!(!writer.is_finished(), "{kind}: the write did not wait");
+        // The peer drains what a sent: the writer is woken.
+        let drainer = std::thread::spawn(move || {
+            let mut buf = vec![0u8; 65536];
+            let mut got = 0;
+            while got < sent {
+                got += std::io::Read::read(&mut &b, &mut buf).unwrap();
+            }
+            b
+        });
+        let w = lwt::unix::with_timeout(Duration::from_secs(5), writer)
+            .await
+            .unwrap_or_else(|_| panic!("{kind}: the writer was never woken after the drain"));
+        assert_eq!(w.unwrap(), 4);
+        drop(drainer.join().unwrap());
+    });
+}
