@@ -136,26 +136,38 @@ fn a_persistent_wait_failure_still_reaches_the_waiting_operations() {
                 ..Faults::NONE
             },
         );
-        rt.block_on(async {
-            let (a, _keep) = UnixStream::pair().unwrap();
-            let a = of_unix_file_descr(a.into(), None, true).unwrap();
-            let start = Instant::now();
-            let mut buf = [0u8; 1];
-            let got = lwt::unix::with_timeout(Duration::from_secs(30), async {
-                Ok(read(&a, &mut buf).await)
+        let ((), reports) = util::capture_reports(|| {
+            rt.block_on(async {
+                let (a, _keep) = UnixStream::pair().unwrap();
+                let a = of_unix_file_descr(a.into(), None, true).unwrap();
+                let start = Instant::now();
+                let mut buf = [0u8; 1];
+                let got = lwt::unix::with_timeout(Duration::from_secs(30), async {
+                    Ok(read(&a, &mut buf).await)
+                })
+                .await
+                .expect("a read waiting on a backend that always fails was left waiting");
+                let e = got.expect_err("read a byte from a silent socket");
+                assert_eq!(e.errno(), Some(libc::ENOMEM), "{kind}: {e:?}");
+                assert_eq!(e.call(), Some("wait"), "{kind}: {e:?}");
+                // Retried first (64 waits, backing off), then given to the operation.
+                assert!(
+                    start.elapsed() >= Duration::from_millis(100),
+                    "{kind}: {:?}",
+                    start.elapsed()
+                );
             })
-            .await
-            .expect("a read waiting on a backend that always fails was left waiting");
-            let e = got.expect_err("read a byte from a silent socket");
-            assert_eq!(e.errno(), Some(libc::ENOMEM), "{kind}: {e:?}");
-            assert_eq!(e.call(), Some("wait"), "{kind}: {e:?}");
-            // Retried first (64 waits, backing off), then given to the operation.
-            assert!(
-                start.elapsed() >= Duration::from_millis(100),
-                "{kind}: {:?}",
-                start.elapsed()
-            );
         });
+        // Reported at the 1st, 2nd, 4th, ... 64th failure in a row (7 times before the read
+        // got the error), then at each power of two: not once per failure, nor only once.
+        let failures = reports
+            .iter()
+            .filter(|r| r.contains("failed to wait"))
+            .count();
+        assert!(
+            (7..=12).contains(&failures),
+            "{kind}: {failures} reports of a persistent failure: {reports:?}"
+        );
     }
 }
 
