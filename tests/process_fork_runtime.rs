@@ -3,7 +3,9 @@
 //! (the watchdog runs again there); a child forked while jobs were pending can
 //! `wait_for_jobs`; a fork inside a `switch` job whose loop was handed off brings the loop
 //! home first, so the child has it; a fork from a task running on a switch stand-in is refused
-//! with a clear error. The parent keeps working after each fork.
+//! with a clear error; a child waits on descriptors registered (and watched) before the fork,
+//! and its loop has wake-up and timer descriptors of its own. The parent keeps working after
+//! each fork.
 //!
 //! Each scenario runs in a child process of its own (the forking code is an `#[ignore]`d test
 //! that `run_child_test` runs alone), so the forks never meet another test's threads, and the
@@ -477,5 +479,173 @@ fn fork_on_stand_in() {
         }
         reap(pid, kind.name(), &[(2, "the child's loop does no I/O")]).await;
         assert_eq!(pipe_round_trip(b"parent").await.unwrap(), b"parent");
+    });
+}
+
+#[test]
+fn a_forked_child_waits_on_descriptors_registered_before_the_fork() {
+    in_child_process("child_waits_on_inherited_descriptors");
+}
+
+#[test]
+#[ignore = "run by a_forked_child_waits_on_descriptors_registered_before_the_fork in a child process"]
+fn child_waits_on_inherited_descriptors() {
+    if !util::in_child() {
+        return;
+    }
+    util::for_each_backend(|kind| async move {
+        // `idle`: registered with the backend by a read that had to wait, and not watched at
+        // the fork. The child's loop has a backend of its own (a new epoll set, poll table or
+        // ring), so it must register the descriptor there again, or a read of it in the child
+        // waits for ever.
+        let (idle_r, idle_w) = pipe().unwrap();
+        let first = pipe_round_trip_on(&idle_r, &idle_w, b"registered").await;
+        assert_eq!(first.unwrap(), b"registered", "{kind}");
+        // `watched`: a read waits on it across the fork, in both processes. Its only writer
+        // closes in each (the parent at once, the child below), so both readers see the end
+        // of file, and neither consumes data the other needs. The child's read is woken only
+        // if the child's backend watches the descriptor again, for the interest it had.
+        let (watched_r, watched_w) = pipe().unwrap();
+        let watched_r = Arc::new(watched_r);
+        let waiting = {
+            let r = watched_r.clone();
+            lwt::spawn(async move {
+                let mut buf = [0u8; 8];
+                read(&r, &mut buf).await
+            })
+        };
+        lwt::sleep(Duration::from_millis(5)).await;
+        let pid = fork().unwrap();
+        if pid == 0 {
+            run_in_child(async move {
+                let limit = Duration::from_secs(5);
+                let got = lwt::unix::with_timeout(
+                    limit,
+                    pipe_round_trip_on(&idle_r, &idle_w, b"in the child"),
+                )
+                .await;
+                check(got.ok().as_deref() == Some(b"in the child"), 2)?;
+                drop(watched_w);
+                let eof = lwt::unix::with_timeout(limit, async {
+                    waiting.await.map_err(|_| Error::Canceled)?
+                })
+                .await;
+                check(matches!(eof, Ok(0)), 3)?;
+                Ok(())
+            })
+            .await;
+        }
+        drop(watched_w);
+        reap(
+            pid,
+            kind.name(),
+            &[
+                (
+                    2,
+                    "a read in the child of a descriptor registered before the fork never woke",
+                ),
+                (
+                    3,
+                    "a read waiting across the fork never saw the end of file in the child",
+                ),
+                (99, "the child panicked"),
+            ],
+        )
+        .await;
+        // The parent's read waiting across the fork sees the end of file too (every writer is
+        // closed now), and the idle descriptor still works here.
+        let eof = lwt::unix::with_timeout(Duration::from_secs(5), async {
+            waiting.await.map_err(|_| Error::Canceled)?
+        })
+        .await;
+        assert!(matches!(eof, Ok(0)), "{kind}: {eof:?}");
+        let again = pipe_round_trip_on(&idle_r, &idle_w, b"parent").await;
+        assert_eq!(again.unwrap(), b"parent", "{kind}");
+    });
+}
+
+/// A round trip over the pipe `(r, w)` where the reader has to wait for readiness.
+async fn pipe_round_trip_on(
+    r: &lwt::unix::FileDescr,
+    w: &lwt::unix::FileDescr,
+    msg: &[u8],
+) -> lwt::Result<Vec<u8>> {
+    let reading = async {
+        let mut buf = vec![0u8; 64];
+        let n = read(r, &mut buf).await?;
+        buf.truncate(n);
+        Ok::<_, Error>(buf)
+    };
+    let writing = async {
+        lwt::sleep(Duration::from_millis(5)).await;
+        write(w, msg).await
+    };
+    let (got, wrote) = futures_lite::future::zip(reading, writing).await;
+    wrote?;
+    got
+}
+
+#[test]
+fn a_forked_childs_loop_is_not_woken_by_the_parents() {
+    in_child_process("child_loop_has_its_own_wake_ups");
+}
+
+#[test]
+#[ignore = "run by a_forked_childs_loop_is_not_woken_by_the_parents in a child process"]
+fn child_loop_has_its_own_wake_ups() {
+    if !util::in_child() {
+        return;
+    }
+    util::for_each_backend(|kind| async move {
+        // A loop's wake-up channel (an eventfd or a pipe) and its timer descriptor are
+        // inherited by a child. The child must get its own: sharing them, each process would
+        // wake on the other's wake-ups and timers (and, sharing a timerfd, set the other's
+        // deadline).
+        let pid = fork().unwrap();
+        if pid == 0 {
+            run_in_child(async {
+                let turns = || lwt::Handle::current().metrics().turns;
+                let before = turns();
+                lwt::sleep(Duration::from_millis(300)).await;
+                let idle_turns = turns() - before;
+                // One sleep is one or two turns here; the parent meanwhile wakes its loop
+                // hundreds of times.
+                check(idle_turns <= 20, 2)
+            })
+            .await;
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let wakes = Arc::new(AtomicUsize::new(0));
+        let noise = {
+            let (stop, wakes) = (stop.clone(), wakes.clone());
+            lwt::spawn(async move {
+                // A job completion wakes the parked loop through its channel from a worker, a
+                // 1 ms sleep through its timer.
+                while !stop.load(Ordering::SeqCst) {
+                    run_job(Some(AsyncMethod::Detach), || ()).await.unwrap();
+                    lwt::sleep(Duration::from_millis(1)).await;
+                    wakes.fetch_add(1, Ordering::SeqCst);
+                }
+            })
+        };
+        reap(
+            pid,
+            kind.name(),
+            &[
+                (
+                    2,
+                    "the child's idle loop turned more than 20 times in 300 ms: it shares a \
+                     wake-up or timer descriptor with the parent",
+                ),
+                (99, "the child panicked"),
+            ],
+        )
+        .await;
+        stop.store(true, Ordering::SeqCst);
+        noise.await.unwrap();
+        assert!(
+            wakes.load(Ordering::SeqCst) >= 20,
+            "{kind}: the parent's loop was not woken while the child slept"
+        );
     });
 }
