@@ -221,3 +221,115 @@ fn a_blocking_switch_call_hands_the_loop_to_a_stand_in_and_back() {
         assert_eq!(crate::switch::calls_handed_off(), 0);
     });
 }
+
+/// [`UserBackend`], but `register` accepts every source (and watches none), or fails with
+/// the errno `refuse`.
+#[derive(Default)]
+struct RegisteringBackend {
+    user: UserBackend,
+    refuse: Option<i32>,
+}
+
+impl Backend for RegisteringBackend {
+    fn name(&self) -> &'static str {
+        "user-registering"
+    }
+    fn register(&self, _: BorrowedSource<'_>, _: usize) -> io::Result<()> {
+        match self.refuse {
+            Some(errno) => Err(io::Error::from_raw_os_error(errno)),
+            None => Ok(()),
+        }
+    }
+    fn arm(&self, _: BorrowedSource<'_>, _: usize, _: Interest) -> io::Result<()> {
+        Ok(())
+    }
+    fn deregister(&self, _: BorrowedSource<'_>, _: usize) -> io::Result<()> {
+        Ok(())
+    }
+    fn wait(&self, events: &mut Events, timeout: Option<Duration>) -> io::Result<()> {
+        self.user.wait(events, timeout)
+    }
+    fn notify(&self) -> io::Result<()> {
+        self.user.notify()
+    }
+}
+
+/// Polls `fut` once, with a waker that does nothing.
+fn poll_once<F: std::future::Future>(fut: F) -> std::task::Poll<F::Output> {
+    let mut fut = std::pin::pin!(fut);
+    fut.as_mut()
+        .poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
+}
+
+/// An operation on `src` that always would block.
+fn blocked_read(
+    src: &crate::reactor::Source,
+) -> impl std::future::Future<Output = crate::Result<()>> + '_ {
+    src.op(crate::reactor::Direction::Read, || Err(crate::Error::Retry))
+}
+
+#[cfg(unix)]
+#[test]
+fn a_deregistered_source_is_freed_by_the_next_turn_of_the_loop() {
+    let rt = Runtime::new(Box::new(RegisteringBackend::default()));
+    rt.block_on(async {
+        let driver = crate::context::current_driver().unwrap();
+        // Standard input's number: the backend never touches the descriptor.
+        let src = crate::reactor::Source::new(std::os::fd::AsFd::as_fd(&std::io::stdin()));
+        assert!(poll_once(blocked_read(&src)).is_pending());
+        assert!(src.is_registered_here());
+        assert_eq!(driver.io.len(), 1);
+        src.deregister();
+        assert_eq!(driver.io.len(), 0);
+        // Kept until the loop's next turn: an event collected before the deregistration may
+        // still carry its address.
+        assert_eq!(driver.io.pending_len(), 1, "freed before the next turn");
+        crate::yield_now().await;
+        crate::sleep(Duration::from_millis(1)).await;
+        assert_eq!(
+            driver.io.pending_len(),
+            0,
+            "a deregistered source was kept after the loop turned"
+        );
+    });
+}
+
+#[cfg(unix)]
+#[test]
+fn a_registration_the_backend_refuses_fails_the_operation_unless_unwatchable() {
+    // ENOSPC (epoll's `max_user_watches`): the operation fails with the backend's error.
+    let rt = Runtime::new(Box::new(RegisteringBackend {
+        refuse: Some(libc::ENOSPC),
+        ..Default::default()
+    }));
+    rt.block_on(async {
+        let src = crate::reactor::Source::new(std::os::fd::AsFd::as_fd(&std::io::stdin()));
+        match poll_once(blocked_read(&src)) {
+            std::task::Poll::Ready(Err(e)) => {
+                assert_eq!(e.errno(), Some(libc::ENOSPC), "{e}");
+                assert_eq!(e.call(), Some("register"), "{e}");
+            }
+            other => panic!("a refused registration did not fail the operation: {other:?}"),
+        }
+        assert!(!src.is_registered_here());
+    });
+    // EPERM (epoll and a regular file): the descriptor is always ready, so the operation is
+    // tried again on every turn instead of failing.
+    let rt = Runtime::new(Box::new(RegisteringBackend {
+        refuse: Some(libc::EPERM),
+        ..Default::default()
+    }));
+    rt.block_on(async {
+        let src = crate::reactor::Source::new(std::os::fd::AsFd::as_fd(&std::io::stdin()));
+        let mut tries = 0;
+        let op = src.op(crate::reactor::Direction::Read, || {
+            tries += 1;
+            if tries < 3 {
+                Err(crate::Error::Retry)
+            } else {
+                Ok(tries)
+            }
+        });
+        assert_eq!(op.await.unwrap(), 3);
+    });
+}

@@ -539,6 +539,12 @@ impl IoSet {
         }
     }
 
+    /// How many deregistered sources wait for [`IoSet::release_pending`].
+    #[cfg(test)]
+    pub(crate) fn pending_len(&self) -> usize {
+        lock(&self.inner).pending.len()
+    }
+
     /// How many sources are registered.
     pub(crate) fn len(&self) -> usize {
         lock(&self.inner).live.len()
