@@ -6,6 +6,8 @@
 //!   a hang-up only, not readable);
 //! - a write on a full pipe gets `EPIPE` when the reader closes (an error report);
 //! - a read on a socket whose peer resets the connection gets `ECONNRESET`.
+//! - several readers of one descriptor are each woken, a writer beside a woken reader stays
+//!   watched, and a read polled late after its wake-up leaves the waiter that took its place.
 //!
 //! A backend or reactor that mistook any of these reports for "nothing happened", or woke the
 //! wrong direction, would leave the operation waiting for ever.
@@ -214,5 +216,55 @@ fn a_writer_waiting_beside_a_woken_reader_stays_watched() {
             .unwrap_or_else(|_| panic!("{kind}: the writer was never woken after the drain"));
         assert_eq!(w.unwrap(), 4);
         drop(drainer.join().unwrap());
+    });
+}
+
+/// A read woken by a report but polled again only after other reads came and went: its old
+/// place among the waiters now holds another read's waker, which must stay. Both reads are
+/// woken by the writes that follow.
+#[test]
+fn a_read_polled_late_after_a_wake_up_leaves_the_next_waiter_in_place() {
+    use futures_lite::future::poll_once;
+    util::for_each_backend(|kind| async move {
+        let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+        let a = of_unix_file_descr(a.into(), None, true).unwrap();
+        let mut late = std::pin::pin!(async {
+            let mut buf = [0u8; 1];
+            read(&a, &mut buf).await.map(|_| buf[0])
+        });
+        // It waits: the first (inline) place among the read waiters.
+        assert!(poll_once(late.as_mut()).await.is_none(), "{kind}");
+        std::io::Write::write_all(&mut &b, &[1]).unwrap();
+        // The loop turns and takes the report: `late`'s waker (this task's) is woken, but
+        // `late` is not polled; another read takes the byte.
+        lwt::sleep(Duration::from_millis(5)).await;
+        let mut buf = [0u8; 1];
+        assert_eq!(read(&a, &mut buf).await.unwrap(), 1, "{kind}");
+        assert_eq!(buf[0], 1);
+        // A third read waits, in the place `late` had.
+        let next = {
+            let a = a.clone();
+            lwt::spawn(async move {
+                let mut buf = [0u8; 1];
+                read(&a, &mut buf).await.map(|_| buf[0])
+            })
+        };
+        lwt::sleep(Duration::from_millis(5)).await;
+        // Now `late` is polled: it would block and waits again, beside `next`.
+        assert!(poll_once(late.as_mut()).await.is_none(), "{kind}");
+        let writes = async {
+            for byte in [2u8, 3] {
+                std::io::Write::write_all(&mut &b, &[byte]).unwrap();
+                lwt::sleep(Duration::from_millis(5)).await;
+            }
+        };
+        let next = async { next.await.map_err(|_| lwt::Error::Canceled)? };
+        let all = futures_lite::future::zip(futures_lite::future::zip(late, writes), next);
+        let ((l, ()), n) = lwt::unix::with_timeout(Duration::from_secs(5), async { Ok(all.await) })
+            .await
+            .unwrap_or_else(|e| panic!("{kind}: a read was never woken: {e:?}"));
+        let mut got = [l.unwrap(), n.unwrap()];
+        got.sort();
+        assert_eq!(got, [2, 3], "{kind}");
     });
 }
