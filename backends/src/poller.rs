@@ -277,4 +277,150 @@ mod tests {
         p.arm(b.as_fd(), 7, Interest::READ).unwrap();
         p.deregister(b.as_fd()).unwrap();
     }
+
+    /// One wait of up to `limit` into a buffer of `cap` events.
+    fn wait_once(p: &Poller, cap: usize, limit: Duration) -> Vec<lwt_core::backend::Event> {
+        let mut events = Events::with_capacity(cap);
+        p.wait(&mut events, Some(limit)).unwrap();
+        events.iter().copied().collect()
+    }
+
+    /// A connected pair of non-blocking Unix sockets.
+    fn pair() -> (UnixStream, UnixStream) {
+        let (a, b) = UnixStream::pair().unwrap();
+        a.set_nonblocking(true).unwrap();
+        b.set_nonblocking(true).unwrap();
+        (a, b)
+    }
+
+    /// IOCP's mode: a registration reports nothing until armed, an arm is reported once (the
+    /// report ends it), and arming again reports again what still holds.
+    #[test]
+    fn a_oneshot_registration_reports_what_is_armed_once_per_arm() {
+        let p = Poller::new(PollMode::Oneshot, "test").unwrap();
+        let (mut a, b) = pair();
+        p.register(b.as_fd(), 3).unwrap();
+        a.write_all(b"x").unwrap();
+        assert!(
+            wait_once(&p, 8, Duration::from_millis(50)).is_empty(),
+            "a source nothing was armed for was reported"
+        );
+        p.arm(b.as_fd(), 3, Interest::READ).unwrap();
+        let evs = wait_once(&p, 8, Duration::from_secs(5));
+        assert_eq!(evs.len(), 1, "{evs:?}");
+        let ev = evs[0];
+        assert!(ev.token == 3 && ev.readable && !ev.hup, "{ev:?}");
+        assert!(
+            wait_once(&p, 8, Duration::from_millis(50)).is_empty(),
+            "a oneshot arm was reported twice"
+        );
+        p.arm(b.as_fd(), 3, Interest::READ).unwrap();
+        let evs = wait_once(&p, 8, Duration::from_secs(5));
+        assert!(evs.iter().any(|e| e.token == 3 && e.readable), "{evs:?}");
+        // Writable only: armed for writing, a socket with room is reported writable, and not
+        // as hung up.
+        p.arm(b.as_fd(), 3, Interest::WRITE).unwrap();
+        let evs = wait_once(&p, 8, Duration::from_secs(5));
+        assert_eq!(evs.len(), 1, "{evs:?}");
+        assert!(
+            evs[0].writable && !evs[0].readable && !evs[0].hup,
+            "{:?}",
+            evs[0]
+        );
+        // Both at once (it has a byte to read and room to write): still not a hang-up.
+        p.arm(b.as_fd(), 3, Interest::BOTH).unwrap();
+        let evs = wait_once(&p, 8, Duration::from_secs(5));
+        assert_eq!(evs.len(), 1, "{evs:?}");
+        assert!(
+            evs[0].readable && evs[0].writable && !evs[0].hup,
+            "{:?}",
+            evs[0]
+        );
+        p.deregister(b.as_fd()).unwrap();
+    }
+
+    /// A hang-up (the peer closed) and an error alone (a pipe's write end whose reader closed:
+    /// `EPOLLERR` without `EPOLLHUP` here) are both reported as hung up.
+    #[test]
+    fn a_hang_up_and_an_error_are_reported_as_hung_up() {
+        let p = Poller::new(PollMode::Oneshot, "test").unwrap();
+        let (a, b) = pair();
+        p.register(b.as_fd(), 4).unwrap();
+        p.arm(b.as_fd(), 4, Interest::READ).unwrap();
+        drop(a);
+        let evs = wait_once(&p, 8, Duration::from_secs(5));
+        assert!(evs.iter().any(|e| e.token == 4 && e.hup), "{evs:?}");
+        p.deregister(b.as_fd()).unwrap();
+
+        let (r, w) = std::io::pipe().unwrap();
+        p.register(w.as_fd(), 5).unwrap();
+        p.arm(w.as_fd(), 5, Interest::WRITE).unwrap();
+        drop(r);
+        let evs = wait_once(&p, 8, Duration::from_secs(5));
+        assert!(evs.iter().any(|e| e.token == 5 && e.hup), "{evs:?}");
+        p.deregister(w.as_fd()).unwrap();
+    }
+
+    /// A wait takes no more events than the caller has room for (with edge-triggered
+    /// registrations an event taken from the kernel and not delivered would be lost), the rest
+    /// come in the next waits, and with room enough one wait takes all that are ready.
+    #[test]
+    fn a_wait_takes_as_many_events_as_there_is_room_for() {
+        let p = Poller::new(PollMode::Oneshot, "test").unwrap();
+        let socks: Vec<_> = (0..5).map(|_| pair()).collect();
+        for (i, (a, b)) in socks.iter().enumerate() {
+            p.register(b.as_fd(), 10 + i).unwrap();
+            p.arm(b.as_fd(), 10 + i, Interest::READ).unwrap();
+            (&*a).write_all(b"x").unwrap();
+        }
+        let mut seen = Vec::new();
+        for _ in 0..10 {
+            let evs = wait_once(&p, 2, Duration::from_secs(5));
+            assert!(
+                evs.len() <= 2,
+                "{} events into a buffer with room for 2",
+                evs.len()
+            );
+            seen.extend(evs.iter().map(|e| e.token));
+            if seen.len() >= 5 || evs.is_empty() {
+                break;
+            }
+        }
+        seen.sort();
+        assert_eq!(seen, [10, 11, 12, 13, 14]);
+        for (i, (_, b)) in socks.iter().enumerate() {
+            p.arm(b.as_fd(), 10 + i, Interest::READ).unwrap();
+        }
+        let evs = wait_once(&p, 8, Duration::from_secs(5));
+        assert_eq!(evs.len(), 5, "one wait with room for 8 took {evs:?}");
+        for (_, b) in &socks {
+            p.deregister(b.as_fd()).unwrap();
+        }
+    }
+
+    /// Deregistering really removes the source: it can be registered again, and is not
+    /// reported meanwhile.
+    #[test]
+    fn a_deregistered_source_can_be_registered_again() {
+        for mode in [PollMode::Oneshot, PollMode::Edge] {
+            let p = Poller::new(mode, "test").unwrap();
+            let (mut a, b) = pair();
+            p.register(b.as_fd(), 6).unwrap();
+            p.arm(b.as_fd(), 6, Interest::READ).unwrap();
+            p.deregister(b.as_fd()).unwrap();
+            a.write_all(b"x").unwrap();
+            assert!(
+                wait_once(&p, 8, Duration::from_millis(50)).is_empty(),
+                "{mode:?}: a deregistered source was reported"
+            );
+            p.register(b.as_fd(), 6).unwrap();
+            p.arm(b.as_fd(), 6, Interest::READ).unwrap();
+            let evs = wait_once(&p, 8, Duration::from_secs(5));
+            assert!(
+                evs.iter().any(|e| e.token == 6 && e.readable),
+                "{mode:?}: {evs:?}"
+            );
+            p.deregister(b.as_fd()).unwrap();
+        }
+    }
 }
