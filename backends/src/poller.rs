@@ -352,7 +352,7 @@ mod tests {
         assert!(evs.iter().any(|e| e.token == 4 && e.hup), "{evs:?}");
         p.deregister(b.as_fd()).unwrap();
 
-        let (r, w) = std::io::pipe().unwrap();
+        let (r, w) = rustix::pipe::pipe().unwrap();
         p.register(w.as_fd(), 5).unwrap();
         p.arm(w.as_fd(), 5, Interest::WRITE).unwrap();
         drop(r);
