@@ -522,7 +522,7 @@ fn dup2_makes_the_ring_look_at_the_new_file() {
 /// `abort_jobs` makes its future fail with the error at once, consuming nothing it had not
 /// read. (A read of an empty pipe, started through `lwt_jobs::kernel_job`, stays in flight
 /// until the test writes: the public calls use the ring for regular files only, whose reads
-/// never wait that long.)
+/// never wait that long.) A read moved to another task after its first poll is woken there.
 #[test]
 fn ring_operations_are_jobs_for_wait_and_abort() {
     if util::backends().contains(&BackendKind::IoUring) {
@@ -584,6 +584,25 @@ fn ring_jobs_child() {
         let mut b = [0u8; 1];
         (&r).read_exact(&mut b).unwrap();
         assert_eq!(&b, b"z", "the aborted read took a byte");
+
+        // A read first polled by one task and then awaited by another: abort_jobs wakes the
+        // task that polled it last.
+        let mut read = Box::pin(read_of(&r));
+        assert!(futures_lite::future::poll_once(read.as_mut())
+            .await
+            .is_none());
+        let moved = lwt::spawn(read);
+        lwt::yield_now().await;
+        lwt::sleep(Duration::from_millis(5)).await;
+        lwt::unix::abort_jobs(lwt::Error::Timeout);
+        match lwt::unix::with_timeout(Duration::from_secs(5), async { Ok(moved.await) }).await {
+            Ok(Ok(Err(lwt::Error::Timeout))) => {}
+            Err(lwt::Error::Timeout) => {
+                panic!("abort_jobs woke the task that polled a ring read first, not last")
+            }
+            other => panic!("an aborted ring read gave {other:?}"),
+        }
+        lwt::unix::wait_for_jobs().await;
     });
 }
 
