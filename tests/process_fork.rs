@@ -103,12 +103,29 @@ async fn child_body(
     }
 }
 
+/// The device and inode of the file open as `fd`.
+fn file_id(fd: i32) -> (u64, u64) {
+    // SAFETY: fstat writes into a valid, zeroed struct.
+    let st = unsafe {
+        let mut st: libc::stat = std::mem::zeroed();
+        assert_eq!(libc::fstat(fd, &mut st), 0);
+        st
+    };
+    (st.st_dev as u64, st.st_ino as u64)
+}
+
 #[test]
 fn fork_wait_and_child_loop() {
-    // Forked outside any runtime, the child starts a loop of its own with lwt::run.
+    // Forked outside any runtime, the child starts a loop of its own with lwt::run. Nothing
+    // in this process has used signals yet: the fork must leave the child's standard
+    // descriptors alone (there is no signal self-pipe to renew).
+    let stdout_before = file_id(1);
     for kind in util::backends() {
         let pid = fork().unwrap();
         if pid == 0 {
+            if file_id(1) != stdout_before {
+                child_exit(3);
+            }
             let code = util::runtime(kind).block_on(async {
                 let (r, w) = match pipe() {
                     Ok(p) => p,
@@ -124,7 +141,11 @@ fn fork_wait_and_child_loop() {
         let st = util::runtime(kind)
             .block_on(waitpid(WaitFlags::empty(), pid))
             .unwrap();
-        assert_eq!(st, (pid, ProcessStatus::Exited(0)), "{kind}");
+        assert_eq!(
+            st,
+            (pid, ProcessStatus::Exited(0)),
+            "{kind} (3: the fork replaced the child's standard output)"
+        );
     }
 
     util::for_each_backend(|kind| async move {
