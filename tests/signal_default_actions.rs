@@ -5,7 +5,9 @@
 //! signal (`SIGTSTP`, `SIGTTIN`, `SIGTTOU`) stops the process, and any other (`SIGUSR1`)
 //! terminates it, by that signal. An action the library left installed is called instead,
 //! and lwt does nothing more. A signal ignored before lwt handled it reaches lwt's handler,
-//! and the earlier "ignore" is not called as a function.
+//! and the earlier "ignore" is not called as a function. lwt's action itself has the flags
+//! it documents, keeps the interrupted code's `errno`, and gives an earlier `SA_SIGINFO`
+//! action its `siginfo_t`.
 //!
 //! Each case runs in a process forked for it (a wrong disposition kills or stops it), from a
 //! child test process of its own.
@@ -103,6 +105,72 @@ fn forked_case(sig: i32, then: Then) -> ! {
     unsafe { libc::_exit(code) }
 }
 
+/// The signal number an earlier `SA_SIGINFO` action found in its `siginfo_t` (-1: none yet,
+/// -2: a null `siginfo_t`).
+static INFO_SIGNO: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
+
+extern "C" fn info_action(_: libc::c_int, info: *mut libc::siginfo_t, _: *mut libc::c_void) {
+    let signo = if info.is_null() {
+        -2
+    } else {
+        // SAFETY: the kernel (or lwt's action, chaining) passes a valid `siginfo_t`.
+        unsafe { (*info).si_signo }
+    };
+    INFO_SIGNO.store(signo, Ordering::SeqCst);
+}
+
+/// The calling thread's `errno`.
+fn errno_slot() -> *mut libc::c_int {
+    // SAFETY: returns this thread's errno slot; no preconditions.
+    unsafe { libc::__errno_location() }
+}
+
+/// In the forked process: lwt's action, installed over an earlier `SA_SIGINFO` action, runs
+/// with the flags it documents (`SA_SIGINFO`, `SA_RESTART`), leaves the interrupted code's
+/// `errno` as it was, and calls the earlier action with the `siginfo_t` the kernel gave it.
+/// Exits 0 if so.
+fn forked_lwt_action(sig: i32) -> ! {
+    let code = util::runtime(lwt::BackendKind::Epoll).block_on(async {
+        // SAFETY: installs `info_action` (it only stores to an atomic) with a valid struct.
+        unsafe {
+            let mut act: libc::sigaction = std::mem::zeroed();
+            act.sa_sigaction = info_action as *const () as usize;
+            act.sa_flags = libc::SA_SIGINFO;
+            if libc::sigaction(sig, &act, std::ptr::null_mut()) != 0 {
+                return 1;
+            }
+        }
+        let Ok(id) = on_signal(sig, |_| {}) else {
+            return 2;
+        };
+        // SAFETY: queries the action into a valid, zeroed struct.
+        let flags = unsafe {
+            let mut cur: libc::sigaction = std::mem::zeroed();
+            libc::sigaction(sig, std::ptr::null(), &mut cur);
+            cur.sa_flags
+        };
+        let want = libc::SA_SIGINFO | libc::SA_RESTART;
+        if flags & want != want {
+            return 3;
+        }
+        // SAFETY: this thread's errno slot, written and read on this thread.
+        unsafe { *errno_slot() = libc::EILSEQ };
+        // SAFETY: sends `sig` to this thread; its action runs before `raise` returns.
+        unsafe { libc::raise(sig) };
+        // SAFETY: as above.
+        if unsafe { *errno_slot() } != libc::EILSEQ {
+            return 4;
+        }
+        if INFO_SIGNO.load(Ordering::SeqCst) != sig {
+            return 5;
+        }
+        disable_signal_handler(id);
+        0
+    });
+    // SAFETY: ends the forked process at once.
+    unsafe { libc::_exit(code) }
+}
+
 /// How a forked case ended.
 #[derive(Debug, PartialEq, Eq)]
 enum Outcome {
@@ -176,10 +244,12 @@ fn child_default_actions() {
         );
     }
     for sig in [libc::SIGTSTP, libc::SIGTTIN, libc::SIGTTOU] {
-        assert_eq!(
-            run_case(sig, Then::RestoreLwts),
-            Outcome::Stopped(libc::SIGSTOP, 0),
-            "signal {sig} did not stop the process"
+        // Stopped by SIGSTOP (raised by lwt's action) or by the signal itself: a stop either
+        // way.
+        let got = run_case(sig, Then::RestoreLwts);
+        assert!(
+            got == Outcome::Stopped(libc::SIGSTOP, 0) || got == Outcome::Stopped(sig, 0),
+            "signal {sig} did not stop the process: {got:?}"
         );
     }
     assert_eq!(
@@ -203,6 +273,14 @@ fn child_default_actions() {
         )),
         Outcome::Exited(0),
         "a signal ignored before lwt handled it (1..3: a step failed)"
+    );
+    assert_eq!(
+        run_forked("lwt's action over a SA_SIGINFO one", || forked_lwt_action(
+            libc::SIGUSR2
+        )),
+        Outcome::Exited(0),
+        "lwt's action (1, 2: setup failed; 3: installed without SA_SIGINFO | SA_RESTART; 4: it \
+         changed errno; 5: the earlier SA_SIGINFO action did not get the siginfo_t)"
     );
     eprintln!("default actions: ok");
 }
