@@ -173,17 +173,23 @@ fn handlers_run_in_the_loop() {
                 }
                 lwt::sleep(Duration::from_millis(1)).await;
             }
+            if !ok {
+                // The handler never ran: say so (killed by SIGTERM would hide it).
+                // SAFETY: ends the child at once.
+                unsafe { libc::_exit(2) };
+            }
             disable_signal_handler(id);
             // SAFETY: as above; the default action now ends the child.
             unsafe {
                 libc::raise(libc::SIGTERM);
-                libc::_exit(if ok { 1 } else { 2 });
+                libc::_exit(1);
             }
         }
         assert_eq!(
             waitpid(WaitFlags::empty(), pid).await.unwrap(),
             (pid, ProcessStatus::Signaled(libc::SIGTERM)),
-            "{kind}"
+            "{kind} (exited 2: the handler never ran in the child; 1: the default action was \
+             not restored)"
         );
     });
 }
