@@ -149,6 +149,44 @@ fn fork_wait_and_child_loop() {
     }
 
     util::for_each_backend(|kind| async move {
+        // Two waits at once, for children that exit at different times: each is woken by its
+        // child's SIGCHLD, and the loop runs other tasks meanwhile (a wait that spun, ready at
+        // once after the first SIGCHLD, would keep the loop from them).
+        let slow = |ms: u64| {
+            let pid = fork().unwrap();
+            if pid == 0 {
+                std::thread::sleep(Duration::from_millis(ms));
+                child_exit(7);
+            }
+            pid
+        };
+        let ticks = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let ticker = {
+            let ticks = ticks.clone();
+            lwt::spawn(async move {
+                loop {
+                    lwt::sleep(Duration::from_millis(10)).await;
+                    ticks.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
+            })
+        };
+        let (a, b) = (slow(100), slow(300));
+        let wait_a = lwt::spawn(waitpid(WaitFlags::empty(), a));
+        let wait_b = lwt::spawn(waitpid(WaitFlags::empty(), b));
+        let both = lwt::unix::with_timeout(Duration::from_secs(20), async {
+            Ok((wait_a.await, wait_b.await))
+        })
+        .await
+        .unwrap_or_else(|_| panic!("{kind}: a waitpid of two at once was never woken"));
+        assert_eq!(both.0.unwrap().unwrap(), (a, ProcessStatus::Exited(7)));
+        assert_eq!(both.1.unwrap().unwrap(), (b, ProcessStatus::Exited(7)));
+        let ticked = ticks.load(std::sync::atomic::Ordering::SeqCst);
+        assert!(
+            ticked >= 3,
+            "{kind}: the loop ran a 10 ms ticker {ticked} times during 300 ms of waitpid"
+        );
+        ticker.cancel().await;
+
         // waitpid on that pid.
         let pid = spawn_exit_42();
         assert_eq!(

@@ -408,6 +408,37 @@ mod tests {
         assert!(matches!(err, Error::InvalidArgument { .. }));
     }
 
+    /// A child wait dropped before its `SIGCHLD` takes its waker out of the registry (the waker
+    /// would keep its task's memory alive for the life of the process).
+    #[test]
+    fn a_dropped_child_wait_leaves_no_waker_behind() {
+        struct Flag;
+        impl std::task::Wake for Flag {
+            fn wake(self: std::sync::Arc<Self>) {}
+        }
+        let flag = std::sync::Arc::new(Flag);
+        let waker = std::task::Waker::from(flag.clone());
+        let mut cx = Context::from_waker(&waker);
+        // A SIGCHLD of another test's child may come between the tick and the registration
+        // (the wait is then ready) or after it (it takes the waker): try again then.
+        let registered = (0..100).find_map(|_| {
+            let mut wait = Box::pin(ChildSignal {
+                tick: child_tick(),
+                key: None,
+            });
+            let pending = wait.as_mut().poll(&mut cx).is_pending();
+            // `flag`, `waker`, and the registry's clone.
+            (pending && std::sync::Arc::strong_count(&flag) == 3).then_some(wait)
+        });
+        let wait = registered.expect("the wait never registered its waker");
+        drop(wait);
+        assert_eq!(
+            std::sync::Arc::strong_count(&flag),
+            2,
+            "a dropped child wait left its waker in the registry"
+        );
+    }
+
     /// A backend with nothing to watch: enough for futures that never wait on readiness.
     struct NoBackend;
     impl lwt_core::Backend for NoBackend {
