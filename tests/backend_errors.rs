@@ -33,6 +33,8 @@ fn a_failing_poll_gives_its_error_to_the_waiting_operations_and_the_loop_goes_on
             }));
         }
         lwt::sleep(Duration::from_millis(5)).await; // every read waits
+        let turns = || lwt::Handle::current().metrics().turns;
+        let before = turns();
         let lim = getrlimit(Resource::Nofile);
         // poll(2) refuses more descriptors than the soft limit: the loop's next wait fails.
         setrlimit(
@@ -43,16 +45,25 @@ fn a_failing_poll_gives_its_error_to_the_waiting_operations_and_the_loop_goes_on
             },
         )
         .unwrap();
+        let mut failed_after = None;
         for r in readers {
             let got =
                 lwt::unix::with_timeout(Duration::from_secs(10), async { Ok(r.await.unwrap()) })
                     .await
                     .expect("a waiting read was left waiting");
+            failed_after.get_or_insert(turns() - before);
             match got {
                 Err(e) => assert_eq!(e.errno(), Some(libc::EINVAL), "{e:?}"),
                 Ok(n) => panic!("read {n} bytes from a silent socket"),
             }
         }
+        // EINVAL is no transient failure: the first failed wait gives it to the reads, without
+        // the retries an out-of-memory failure gets.
+        let failed_after = failed_after.unwrap();
+        assert!(
+            failed_after <= 3,
+            "the reads got a lasting error only after {failed_after} turns"
+        );
         setrlimit(Resource::Nofile, lim).unwrap();
         // The loop is alive: timers and I/O work again.
         lwt::sleep(Duration::from_millis(2)).await;

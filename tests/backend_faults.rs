@@ -147,6 +147,12 @@ fn a_persistent_wait_failure_still_reaches_the_waiting_operations() {
                 })
                 .await
                 .expect("a read waiting on a backend that always fails was left waiting");
+                // Every wait fails: the 64 retries, then the failure given to the read.
+                let turns = lwt::Handle::current().metrics().turns;
+                assert_eq!(
+                    turns, 65,
+                    "{kind}: the read got the error after {turns} failed waits, not 64 retries and one"
+                );
                 let e = got.expect_err("read a byte from a silent socket");
                 assert_eq!(e.errno(), Some(libc::ENOMEM), "{kind}: {e:?}");
                 assert_eq!(e.call(), Some("wait"), "{kind}: {e:?}");
