@@ -35,7 +35,7 @@ groups=(
     # The ring's file operations (as jobs): run it with LWT_BACKEND=io_uring, the one backend
     # that takes this path.
     "kernel|jobs/src/kernel.rs|lwt lwt-jobs|--lib --test fs_ring --test fs_iovec --test fs_openfile --test fs_stat --test fs_dup --test process_fork_inflight"
-    "epoll|backends/src/epoll.rs backends/src/select.rs|lwt lwt-backends|--lib --test backend_errors --test backend_fallback --test backend_select --test runtime --test fd_runtimes --test net_echo --test poll_high_fd --test loop_idle --test loop_cloexec --test io_wakeups --test metrics --test embed --test process_fork_runtime --test process_fork_inflight"
+    "epoll|backends/src/epoll.rs backends/src/select.rs|lwt lwt-backends|--lib --test backend_errors --test backend_fallback --test backend_select --test runtime --test fd_runtimes --test net_echo --test poll_high_fd --test loop_idle --test loop_cloexec --test io_wakeups --test metrics --test embed --test process_fork_runtime --test process_fork_inflight --test fs_ring"
     "poll|backends/src/poll.rs|lwt lwt-backends|--lib --test backend_errors --test runtime --test fd_runtimes --test net_echo --test poll_high_fd --test loop_idle --test loop_cloexec --test io_wakeups --test metrics --test embed --test process_fork_runtime --test process_fork_inflight"
     "uring|backends/src/uring/mod.rs backends/src/uring/completions.rs|lwt lwt-backends|--lib --test backend_errors --test backend_fallback --test runtime --test fd_runtimes --test fs_ring --test net_echo --test loop_idle --test loop_cloexec --test io_wakeups --test metrics --test embed --test process_fork_runtime --test process_fork_inflight"
     # Compiled on Linux only for its unit tests (polling over epoll stands in for kqueue/IOCP).
