@@ -1,6 +1,6 @@
 //! Embedding: a runtime driven only by a host `poll(2)` loop through `Runtime::embed`
 //! (`prepare`, `fds`, `run_once`), through a TCP echo of 1 MiB, timers and a job, on every
-//! backend.
+//! backend; on the poll backend, `fds` lists exactly the descriptors operations wait on.
 #![cfg(unix)]
 mod util;
 
@@ -245,4 +245,63 @@ fn prepare_lets_the_host_block_until_the_next_timer_or_for_ever() {
         drop(host);
         assert!(matches!(rt.block_on(t), Err(lwt::Error::Canceled)));
     }
+}
+
+/// On the poll backend the host watches lwt's descriptors themselves: `fds` lists the
+/// wake-up channel and each descriptor an operation waits on, with its direction, and no
+/// descriptor that nothing waits on any more.
+#[test]
+fn the_poll_backend_gives_the_host_each_waited_descriptor() {
+    if !util::backends().contains(&lwt::BackendKind::Poll) {
+        return; // LWT_BACKEND names another backend
+    }
+    let rt = util::runtime(lwt::BackendKind::Poll);
+    let (waited, w1) = UnixStream::pair().unwrap();
+    let (done, mut w2) = UnixStream::pair().unwrap();
+    let waited = of_unix_file_descr(waited.into(), None, true).unwrap();
+    let done = of_unix_file_descr(done.into(), None, true).unwrap();
+    let (waited_fd, done_fd) = (unix_file_descr(&waited), unix_file_descr(&done));
+    // `done` is registered by a read that waited, then got its byte: nothing waits on it now.
+    std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(20));
+        std::io::Write::write_all(&mut w2, b"x").unwrap();
+    });
+    let first = rt.spawn(async move {
+        let mut buf = [0u8; 1];
+        read(&done, &mut buf).await.unwrap();
+        done
+    });
+    let reader = rt.spawn(async move {
+        let mut buf = [0u8; 1];
+        read(&waited, &mut buf).await
+    });
+    let mut host = rt.embed();
+    let start = Instant::now();
+    while !first.is_finished() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the first read never completed"
+        );
+        if !host.run_once() {
+            let _ = host.prepare();
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+    while host.run_once() {}
+    let fds = host.fds();
+    assert!(
+        fds.iter()
+            .any(|&(fd, i)| fd == waited_fd && i.readable() && !i.writable()),
+        "the descriptor a read waits on is not in {fds:?}"
+    );
+    assert!(
+        !fds.iter().any(|&(fd, _)| fd == done_fd),
+        "a descriptor nothing waits on is in {fds:?}"
+    );
+    assert_eq!(
+        fds.len(),
+        2,
+        "the wake-up channel and the waited descriptor: {fds:?}"
+    );
+    drop((w1, reader, first));
 }
