@@ -50,13 +50,20 @@ fn idle_watchdog_child() {
             // ... then nothing for far longer than it lingers.
             lwt::sleep(Duration::from_millis(150)).await;
         });
-        let before = watchdog_switches().expect("no watchdog thread after a switch call");
-        std::thread::sleep(Duration::from_millis(200));
-        let woke = watchdog_switches().unwrap() - before;
-        // A watchdog left ticking would wake about 2000 times in 200 ms.
+        // The watchdog lingers for 200 of its ticks (20 ms if each tick gets the CPU on time,
+        // longer on a loaded machine), then parks: some 100 ms window must then see it still.
+        let mut windows = Vec::new();
+        let parked = (0..50).any(|_| {
+            let before = watchdog_switches().expect("no watchdog thread after a switch call");
+            std::thread::sleep(Duration::from_millis(100));
+            let woke = watchdog_switches().unwrap() - before;
+            windows.push(woke);
+            woke <= 5
+        });
+        // A watchdog left ticking wakes about a thousand times per window.
         assert!(
-            woke <= 20,
-            "{kind}: the idle watchdog woke {woke} times in 200 ms instead of parking"
+            parked,
+            "{kind}: the idle watchdog never parked; its wake-ups per 100 ms: {windows:?}"
         );
     }
 }
