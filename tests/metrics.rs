@@ -233,3 +233,38 @@ fn spawn_local_tasks_count_as_spawned_and_alive() {
         });
     }
 }
+
+/// A turn that dispatches an I/O event and fires a timer counts one event and one timer.
+#[test]
+fn a_turn_with_an_event_and_a_timer_counts_each_once() {
+    for kind in util::backends() {
+        let rt = util::runtime(kind);
+        let (a, mut b) = UnixStream::pair().unwrap();
+        let a = of_unix_file_descr(a.into(), None, true).unwrap();
+        rt.block_on(async {
+            let reader = lwt::spawn(async move {
+                let mut buf = [0u8; 1];
+                read(&a, &mut buf).await
+            });
+            let sleeper = lwt::spawn(lwt::sleep(Duration::from_millis(5)));
+            lwt::yield_now().await; // both wait
+            let before = lwt::Handle::current().metrics();
+            // The byte arrives and the timer comes due while the loop is held here, so its
+            // next turn finds both.
+            b.write_all(b"x").unwrap();
+            std::thread::sleep(Duration::from_millis(20));
+            assert_eq!(reader.await.unwrap().unwrap(), 1);
+            sleeper.await.unwrap();
+            let after = lwt::Handle::current().metrics();
+            assert_eq!(
+                delta(after.timers_fired, before.timers_fired),
+                1,
+                "{kind}: one timer fired"
+            );
+            assert!(
+                delta(after.events_dispatched, before.events_dispatched) >= 1,
+                "{kind}: the byte's event"
+            );
+        });
+    }
+}
