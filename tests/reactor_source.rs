@@ -39,6 +39,8 @@ fn a_source_names_its_descriptor_and_knows_where_it_is_registered() {
         let src = Source::new(b.as_fd());
         assert_eq!(src.as_raw(), b.as_raw_fd(), "{kind}");
         assert!(format!("{src:?}").contains(&b.as_raw_fd().to_string()));
+        let waiter = lwt_core::reactor::Waiter::default();
+        assert_eq!(format!("{waiter:?}"), "Waiter { registered: false }");
         // Outside any runtime: registered nowhere.
         assert!(!src.is_registered_here());
         let first = util::runtime(kind);
