@@ -325,3 +325,34 @@ fn cached_reads_complete_at_once_and_cold_ones_go_to_a_job() {
         unlink(&path).await.unwrap();
     });
 }
+
+/// `of_unix_file_descr` with no blocking mode given picks Lwt's: non-blocking for sockets and
+/// pipes, blocking (jobs) for anything else; a mode given is kept.
+#[test]
+fn a_wrapped_descriptor_gets_lwts_default_blocking_mode() {
+    use lwt::unix::{blocking, of_unix_file_descr};
+    let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
+    let raw = a.as_raw_fd();
+    let sock = of_unix_file_descr(a.into(), None, true).unwrap();
+    assert!(!blocking(&sock), "a socket");
+    assert_eq!(
+        format!("{sock:?}"),
+        format!("FileDescr {{ fd: {raw}, state: Opened, blocking: false }}")
+    );
+    let (r, _w) = std::io::pipe().unwrap();
+    let r: std::os::fd::OwnedFd = r.into();
+    assert!(
+        !blocking(&of_unix_file_descr(r, None, true).unwrap()),
+        "a pipe"
+    );
+    let f = std::fs::File::open("/dev/null").unwrap();
+    assert!(
+        blocking(&of_unix_file_descr(f.into(), None, true).unwrap()),
+        "a device"
+    );
+    let f = std::fs::File::open("/dev/null").unwrap();
+    assert!(
+        !blocking(&of_unix_file_descr(f.into(), Some(false), true).unwrap()),
+        "given"
+    );
+}
