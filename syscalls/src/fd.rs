@@ -1280,4 +1280,33 @@ mod tests {
         send_sync::<super::FileDescr>();
         send_sync::<super::FdGuard>();
     }
+
+    /// Which descriptors a short read drains: internet-family stream sockets and pipes; not
+    /// Unix-domain or datagram sockets; nothing known of a regular file.
+    #[test]
+    fn the_kind_of_a_descriptor_says_whether_a_short_read_drains_it() {
+        use super::{probe_kind, Kind};
+        use crate::net::{SocketDomain, SocketType};
+        use std::os::fd::AsFd;
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let tcp = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        assert_eq!(probe_kind(tcp.as_fd()), Kind::Drains);
+        let (unix, _peer) = std::os::unix::net::UnixStream::pair().unwrap();
+        assert_eq!(probe_kind(unix.as_fd()), Kind::Socket);
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        assert_eq!(probe_kind(udp.as_fd()), Kind::Socket);
+        let (r, _w) = rustix::pipe::pipe().unwrap();
+        assert_eq!(probe_kind(r.as_fd()), Kind::Pipe);
+        let file = std::fs::File::open("/dev/null").unwrap();
+        assert_eq!(probe_kind(file.as_fd()), Kind::Unknown);
+
+        for (domain, ty, kind) in [
+            (SocketDomain::Inet, SocketType::Stream, Kind::Drains),
+            (SocketDomain::Inet6, SocketType::Stream, Kind::Drains),
+            (SocketDomain::Unix, SocketType::Stream, Kind::Socket),
+            (SocketDomain::Inet, SocketType::Dgram, Kind::Socket),
+        ] {
+            assert_eq!(Kind::of_socket(domain, ty), kind, "{domain:?} {ty:?}");
+        }
+    }
 }
