@@ -339,6 +339,10 @@ fn a_wrapped_descriptor_gets_lwts_default_blocking_mode() {
         format!("{sock:?}"),
         format!("FileDescr {{ fd: {raw}, state: Opened, blocking: false }}")
     );
+    assert_eq!(
+        format!("{:?}", sock.checked().unwrap()),
+        format!("FdGuard({raw})")
+    );
     let (r, _w) = std::io::pipe().unwrap();
     let r: std::os::fd::OwnedFd = r.into();
     assert!(
