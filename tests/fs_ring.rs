@@ -591,6 +591,8 @@ fn ring_jobs_child() {
         assert!(futures_lite::future::poll_once(read.as_mut())
             .await
             .is_none());
+        let shown = format!("{read:?}");
+        assert!(shown.starts_with("KernelJob { fut: "), "{shown}");
         let moved = lwt::spawn(read);
         lwt::yield_now().await;
         lwt::sleep(Duration::from_millis(5)).await;
