@@ -1,0 +1,60 @@
+//! A descriptor's state as its users see it: `state` and `check_descriptor` say open,
+//! aborted (with the cause) or closed, and `AsFd` lends the descriptor itself while it is
+//! open, and a dead descriptor (at end of file, never the old number) once it is closed.
+#![cfg(unix)]
+mod util;
+
+use lwt::unix::{abort, check_descriptor, close, pipe, state, unix_file_descr, write, State};
+use lwt::Error;
+use std::io::Read;
+use std::os::fd::{AsFd, AsRawFd};
+
+/// Reads once from `fd` with a plain `read(2)`.
+fn read_raw(fd: std::os::fd::BorrowedFd<'_>) -> std::io::Result<Vec<u8>> {
+    // A duplicate, ours to close.
+    let mut f = std::fs::File::from(fd.try_clone_to_owned()?);
+    let mut buf = [0u8; 16];
+    let n = f.read(&mut buf)?;
+    Ok(buf[..n].to_vec())
+}
+
+#[test]
+fn state_and_check_descriptor_say_open_aborted_or_closed() {
+    util::for_each_backend(|kind| async move {
+        let (r, w) = pipe().unwrap();
+        assert!(matches!(state(&r), State::Opened), "{kind}");
+        assert!(check_descriptor(&r).is_ok(), "{kind}");
+        abort(&r, Error::Timeout);
+        match state(&r) {
+            State::Aborted(c) if matches!(*c, Error::Timeout) => {}
+            other => panic!("{kind}: an aborted descriptor's state: {other:?}"),
+        }
+        assert!(
+            matches!(check_descriptor(&r), Err(Error::Aborted(c)) if matches!(*c, Error::Timeout)),
+            "{kind}: {:?}",
+            check_descriptor(&r)
+        );
+        close(&w).await.unwrap();
+        assert!(matches!(state(&w), State::Closed), "{kind}");
+        assert!(matches!(check_descriptor(&w), Err(Error::Closed)), "{kind}");
+    });
+}
+
+#[test]
+fn as_fd_lends_the_descriptor_while_open_and_a_dead_one_once_closed() {
+    util::for_each_backend(|kind| async move {
+        let (r, w) = pipe().unwrap();
+        let raw = unix_file_descr(&r);
+        write(&w, b"data").await.unwrap();
+        assert_eq!(r.as_fd().as_raw_fd(), raw, "{kind}");
+        assert_eq!(read_raw(r.as_fd()).unwrap(), b"data", "{kind}");
+        close(&r).await.unwrap();
+        let lent = r.as_fd().as_raw_fd();
+        assert_ne!(lent, raw, "{kind}: a closed descriptor lent its old number");
+        assert_eq!(
+            read_raw(r.as_fd()).unwrap(),
+            b"",
+            "{kind}: the dead descriptor reads EOF"
+        );
+    });
+}
