@@ -40,7 +40,7 @@ groups=(
     "uring|backends/src/uring/mod.rs backends/src/uring/completions.rs|lwt lwt-backends|--lib --test backend_errors --test backend_fallback --test runtime --test fd_runtimes --test fs_ring --test net_echo --test loop_idle --test loop_cloexec --test io_wakeups --test metrics --test embed --test process_fork_runtime --test process_fork_inflight"
     # Compiled on Linux only for its unit tests (polling over epoll stands in for kqueue/IOCP).
     "poller|backends/src/poller.rs|lwt-backends|--lib"
-    "fd|syscalls/src/fd.rs|lwt lwt-syscalls|--lib --test fd_abort_pending --test fd_runtimes --test fs_openfile --test fs_dup --test fs_bad_input --test net_echo --test net_faults --test poll_high_fd --test fd_close_in_flight --test net_streams --test net_streams_unix --test fd_state"
+    "fd|syscalls/src/fd.rs|lwt lwt-syscalls|--lib --test fd_abort_pending --test fd_runtimes --test fs_openfile --test fs_dup --test fs_bad_input --test net_echo --test net_faults --test poll_high_fd --test fd_close_in_flight --test net_streams --test net_streams_unix --test fd_state --test fs_ring"
     "signal|syscalls/src/signal.rs|lwt lwt-syscalls|--lib --test signal_handlers --test signal_chaining --test signal_numbers --test signal_runtimes --test signal_sigpipe --test signal_storm --test signal_streams --test signal_default_actions --test process_fork"
 )
 # Not mutated here: backends/src/{kqueue,iocp}.rs (not compiled on Linux: every mutant would
