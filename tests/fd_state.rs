@@ -58,3 +58,32 @@ fn as_fd_lends_the_descriptor_while_open_and_a_dead_one_once_closed() {
         );
     });
 }
+
+/// `abort` of a closed descriptor changes nothing, and an abort while an operation is in
+/// flight keeps count of it: the close after it releases the descriptor once the operation
+/// ends.
+#[test]
+fn abort_leaves_a_closed_descriptor_closed_and_counts_operations_in_flight() {
+    util::for_each_backend(|kind| async move {
+        let (r, _w) = pipe().unwrap();
+        close(&r).await.unwrap();
+        abort(&r, Error::Timeout);
+        assert!(
+            matches!(state(&r), State::Closed),
+            "{kind}: {:?}",
+            state(&r)
+        );
+        assert!(matches!(check_descriptor(&r), Err(Error::Closed)), "{kind}");
+
+        let (r, w) = pipe().unwrap();
+        let in_flight = r.checked().unwrap();
+        abort(&r, Error::Timeout);
+        drop(in_flight);
+        close(&r).await.unwrap();
+        // Released: the pipe has no reader.
+        match write(&w, b"x").await {
+            Err(e) if e.errno() == Some(libc::EPIPE) => {}
+            other => panic!("{kind}: an aborted, then closed, pipe kept its reader: {other:?}"),
+        }
+    });
+}
