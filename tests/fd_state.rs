@@ -87,3 +87,32 @@ fn abort_leaves_a_closed_descriptor_closed_and_counts_operations_in_flight() {
         }
     });
 }
+
+/// A second `close` fails with `EBADF`; a descriptor in blocking mode that was lent through
+/// `AsFd` keeps its number open (on a dead descriptor) after `close`, so a borrower never
+/// sees it reused.
+#[test]
+fn close_twice_fails_and_a_lent_descriptor_keeps_its_number() {
+    use lwt::unix::of_unix_file_descr;
+    util::for_each_backend(|kind| async move {
+        let (r, _w) = pipe().unwrap();
+        close(&r).await.unwrap();
+        let again = close(&r).await.unwrap_err();
+        assert_eq!(again.errno(), Some(libc::EBADF), "{kind}: {again:?}");
+        assert_eq!(again.call(), Some("close"), "{kind}: {again:?}");
+
+        let f = std::fs::File::open("/dev/null").unwrap();
+        let fd = of_unix_file_descr(f.into(), Some(true), true).unwrap();
+        let raw = unix_file_descr(&fd);
+        let lent = fd.as_fd().as_raw_fd();
+        assert_eq!(lent, raw);
+        close(&fd).await.unwrap();
+        // SAFETY: F_GETFD only reads the descriptor's flags.
+        let open = unsafe { libc::fcntl(raw, libc::F_GETFD) } != -1;
+        assert!(
+            open,
+            "{kind}: a lent descriptor's number was released by close"
+        );
+        assert_eq!(read_raw(fd.as_fd()).unwrap(), b"", "{kind}");
+    });
+}
