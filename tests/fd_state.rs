@@ -1,6 +1,8 @@
 //! A descriptor's state as its users see it: `state` and `check_descriptor` say open,
 //! aborted (with the cause) or closed, and `AsFd` lends the descriptor itself while it is
-//! open, and a dead descriptor (at end of file, never the old number) once it is closed.
+//! open, and a dead descriptor (at end of file, never the old number) once it is closed; a
+//! second close fails; `abort` leaves a closed descriptor closed; `readable` and `writable`
+//! look without waiting.
 #![cfg(unix)]
 mod util;
 
@@ -114,5 +116,27 @@ fn close_twice_fails_and_a_lent_descriptor_keeps_its_number() {
             "{kind}: a lent descriptor's number was released by close"
         );
         assert_eq!(read_raw(fd.as_fd()).unwrap(), b"", "{kind}");
+    });
+}
+
+/// `readable` and `writable` look without waiting: an empty pipe is not readable, one with a
+/// byte is; its write end is writable while there is room; a closed descriptor is an error.
+#[test]
+fn readable_and_writable_say_what_the_descriptor_would_do_now() {
+    use lwt::unix::{readable, writable};
+    util::for_each_backend(|kind| async move {
+        let (r, w) = pipe().unwrap();
+        assert!(!readable(&r).unwrap(), "{kind}: an empty pipe is readable");
+        assert!(
+            writable(&w).unwrap(),
+            "{kind}: an empty pipe's write end is not writable"
+        );
+        write(&w, b"x").await.unwrap();
+        assert!(
+            readable(&r).unwrap(),
+            "{kind}: a pipe with a byte is not readable"
+        );
+        close(&r).await.unwrap();
+        assert!(matches!(readable(&r), Err(Error::Closed)), "{kind}");
     });
 }
