@@ -82,7 +82,9 @@ mod tests {
         assert!(c.is_some());
         assert_eq!(c.take().as_deref(), Some(&5));
         assert!(c.take().is_none());
+        assert!(!c.is_some(), "an emptied cell says it holds a value");
         c.set(Box::new(6));
+        assert!(c.is_some());
         assert_eq!(c.swap(Some(Box::new(7))).as_deref(), Some(&6));
         assert_eq!(c.take().as_deref(), Some(&7));
     }
