@@ -131,6 +131,10 @@ fn readable_and_writable_say_what_the_descriptor_would_do_now() {
             writable(&w).unwrap(),
             "{kind}: an empty pipe's write end is not writable"
         );
+        assert!(
+            !writable(&r).unwrap(),
+            "{kind}: a pipe's read end is writable"
+        );
         write(&w, b"x").await.unwrap();
         assert!(
             readable(&r).unwrap(),
