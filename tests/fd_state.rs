@@ -2,7 +2,7 @@
 //! aborted (with the cause) or closed, and `AsFd` lends the descriptor itself while it is
 //! open, and a dead descriptor (at end of file, never the old number) once it is closed; a
 //! second close fails; `abort` leaves a closed descriptor closed; `readable` and `writable`
-//! look without waiting.
+//! look without waiting; in blocking mode `poll_flush` waits for the write job in flight.
 #![cfg(unix)]
 mod util;
 
@@ -142,5 +142,51 @@ fn readable_and_writable_say_what_the_descriptor_would_do_now() {
         );
         close(&r).await.unwrap();
         assert!(matches!(readable(&r), Err(Error::Closed)), "{kind}");
+    });
+}
+
+/// In blocking mode (jobs) `poll_write` hands its bytes to a job and says they are written;
+/// `poll_flush` then waits until that job is done. A FIFO whose reader has not read yet keeps
+/// the job's `write(2)` blocked, so the flush must wait for the reader.
+#[test]
+fn poll_flush_waits_for_the_write_job_in_flight() {
+    use futures_lite::future::poll_once;
+    use lwt::unix::{mkfifo, openfile, set_blocking, OpenFlags};
+    util::for_each_backend(|kind| async move {
+        let path = std::env::temp_dir().join(format!(
+            "lwt-fd-state-fifo-{}-{}",
+            std::process::id(),
+            kind.name()
+        ));
+        let _ = std::fs::remove_file(&path);
+        mkfifo(&path, 0o600).await.unwrap();
+        let reader = openfile(&path, OpenFlags::RDONLY | OpenFlags::NONBLOCK, 0)
+            .await
+            .unwrap();
+        let mut w = openfile(&path, OpenFlags::WRONLY, 0).await.unwrap();
+        set_blocking(&w, true, true).unwrap();
+        // Four times what a pipe holds: the job's write blocks until the reader drains it.
+        let data = vec![7u8; 256 * 1024];
+        let n = std::future::poll_fn(|cx| w.poll_write(cx, &data))
+            .await
+            .unwrap();
+        assert_eq!(n, data.len(), "{kind}");
+        assert!(
+            poll_once(std::future::poll_fn(|cx| w.poll_flush(cx)))
+                .await
+                .is_none(),
+            "{kind}: a flush returned while its write job was blocked"
+        );
+        let drained = lwt::spawn(async move {
+            let mut got = 0;
+            let mut buf = vec![0u8; 65536];
+            while got < 256 * 1024 {
+                got += lwt::unix::read(&reader, &mut buf).await.unwrap();
+            }
+            got
+        });
+        std::future::poll_fn(|cx| w.poll_flush(cx)).await.unwrap();
+        assert_eq!(drained.await.unwrap(), data.len(), "{kind}");
+        std::fs::remove_file(&path).unwrap();
     });
 }
