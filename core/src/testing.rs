@@ -149,6 +149,34 @@ fn a_key_is_seen_only_inside_its_future() {
     });
 }
 
+#[test]
+fn two_keys_hold_their_own_values_and_a_sync_binding_ends_with_its_closure() {
+    static A: crate::Key<u32> = crate::Key::new();
+    static B: crate::Key<u32> = crate::Key::new();
+    let rt = runtime();
+    rt.block_on(async {
+        A.with_value(Some(1), async {
+            assert_eq!(B.get(), None, "binding one key bound another");
+            B.with_value(Some(2), async {
+                assert_eq!((A.get(), B.get()), (Some(1), Some(2)));
+            })
+            .await;
+            assert_eq!((A.get(), B.get()), (Some(1), None));
+        })
+        .await;
+    });
+    assert_eq!(
+        A.with_value_sync(Some(5), || (A.get(), B.get())),
+        (Some(5), None)
+    );
+    assert_eq!(A.get(), None, "a sync binding outlived its closure");
+    let nested = A.with_value_sync(Some(6), || {
+        let inner = A.with_value_sync(Some(7), || A.get());
+        (inner, A.get())
+    });
+    assert_eq!(nested, (Some(7), Some(6)));
+}
+
 /// Counts its drops: a task's future dropped by the runtime's shutdown.
 struct Dropped(Arc<AtomicUsize>);
 
