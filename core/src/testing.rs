@@ -177,6 +177,26 @@ fn two_keys_hold_their_own_values_and_a_sync_binding_ends_with_its_closure() {
     assert_eq!(nested, (Some(7), Some(6)));
 }
 
+#[test]
+fn join2_waits_for_both_whichever_ends_first() {
+    let rt = runtime();
+    rt.block_on(async {
+        let slow_first = crate::combine::join2(
+            async {
+                crate::sleep(Duration::from_millis(5)).await;
+                1
+            },
+            async { 2 },
+        );
+        assert_eq!(slow_first.await, (1, 2));
+        let slow_second = crate::combine::join2(async { 3 }, async {
+            crate::yield_now().await;
+            4
+        });
+        assert_eq!(slow_second.await, (3, 4));
+    });
+}
+
 /// Counts its drops: a task's future dropped by the runtime's shutdown.
 struct Dropped(Arc<AtomicUsize>);
 
