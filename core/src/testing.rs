@@ -272,12 +272,14 @@ fn a_blocking_switch_call_hands_the_loop_to_a_stand_in_and_back() {
 
 /// [`UserBackend`], but `register` accepts every source (and watches none), or fails with
 /// the errno `refuse`.
+#[cfg(unix)]
 #[derive(Default)]
 struct RegisteringBackend {
     user: UserBackend,
     refuse: Option<i32>,
 }
 
+#[cfg(unix)]
 impl Backend for RegisteringBackend {
     fn name(&self) -> &'static str {
         "user-registering"
@@ -303,6 +305,7 @@ impl Backend for RegisteringBackend {
 }
 
 /// Polls `fut` once, with a waker that does nothing.
+#[cfg(unix)]
 fn poll_once<F: std::future::Future>(fut: F) -> std::task::Poll<F::Output> {
     let mut fut = std::pin::pin!(fut);
     fut.as_mut()
@@ -310,6 +313,7 @@ fn poll_once<F: std::future::Future>(fut: F) -> std::task::Poll<F::Output> {
 }
 
 /// An operation on `src` that always would block.
+#[cfg(unix)]
 fn blocked_read(
     src: &crate::reactor::Source,
 ) -> impl std::future::Future<Output = crate::Result<()>> + '_ {

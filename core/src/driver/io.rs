@@ -540,7 +540,7 @@ impl IoSet {
     }
 
     /// How many deregistered sources wait for [`IoSet::release_pending`].
-    #[cfg(test)]
+    #[cfg(all(test, unix))]
     pub(crate) fn pending_len(&self) -> usize {
         lock(&self.inner).pending.len()
     }
