@@ -119,10 +119,27 @@ extern "C" fn info_action(_: libc::c_int, info: *mut libc::siginfo_t, _: *mut li
     INFO_SIGNO.store(signo, Ordering::SeqCst);
 }
 
-/// The calling thread's `errno`.
+/// The calling thread's `errno` slot.
 fn errno_slot() -> *mut libc::c_int {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
     // SAFETY: returns this thread's errno slot; no preconditions.
-    unsafe { libc::__errno_location() }
+    unsafe {
+        libc::__errno_location()
+    }
+    #[cfg(any(
+        target_vendor = "apple",
+        target_os = "freebsd",
+        target_os = "dragonfly"
+    ))]
+    // SAFETY: as above.
+    unsafe {
+        libc::__error()
+    }
+    #[cfg(any(target_os = "netbsd", target_os = "openbsd"))]
+    // SAFETY: as above.
+    unsafe {
+        libc::__errno()
+    }
 }
 
 /// In the forked process: lwt's action, installed over an earlier `SA_SIGINFO` action, runs
