@@ -261,10 +261,14 @@ fn a_turn_with_an_event_and_a_timer_counts_each_once() {
                 1,
                 "{kind}: one timer fired"
             );
-            assert!(
-                delta(after.events_dispatched, before.events_dispatched) >= 1,
-                "{kind}: the byte's event"
-            );
+            // (The fault-injecting backend may have woken the reader with a spurious report
+            // before the byte came, so that its read needed no event of its own.)
+            if kind.name() != "faulty" {
+                assert!(
+                    delta(after.events_dispatched, before.events_dispatched) >= 1,
+                    "{kind}: the byte's event"
+                );
+            }
         });
     }
 }
