@@ -296,16 +296,17 @@ fn a_job_waiting_for_a_full_pool_is_counted_with_its_wait() {
         assert!(util::eventually_async(util::WAIT_LIMIT, || thread_count() <= 1).await);
         let before = lwt::Handle::current().metrics().jobs;
         let queued = lwt::unix::jobs_queued_at_limit();
-        let busy = lwt::spawn(run_job(Some(AsyncMethod::Detach), || {
+        let started = Arc::new(AtomicBool::new(false));
+        let s = started.clone();
+        let busy = lwt::spawn(run_job(Some(AsyncMethod::Detach), move || {
+            s.store(true, Ordering::SeqCst);
             std::thread::sleep(Duration::from_millis(80))
         }));
-        // The worker is busy with the first job (it has started: it is running, not queued).
-        assert!(
-            util::eventually_async(util::WAIT_LIMIT, || {
-                lwt::Handle::current().metrics().jobs.running >= 1
-            })
-            .await
-        );
+        // The worker is busy with the first job: it has started it (it is no longer spinning
+        // for work). The metrics' `running` gauge is not enough: it also counts a worker
+        // between two jobs, which may still take this one as a spinner, and the second job
+        // would then wait without being counted as queued at the limit.
+        assert!(util::eventually_async(util::WAIT_LIMIT, || started.load(Ordering::SeqCst)).await);
         let waited = run_job(Some(AsyncMethod::Detach), std::time::Instant::now)
             .await
             .unwrap();
